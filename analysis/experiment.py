@@ -1,0 +1,200 @@
+"""The Experiment: a validated spec bound to its dataset, one forget scenario and its models.
+
+Example:
+    >>> import analysis
+    >>> exp = analysis.load_experiment("sample_data/digits")
+    >>> exp.scenario, exp.models["original"].role, len(exp.forget_indices) > 0
+    ('classwise', 'original', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import torch
+from torch import nn
+
+from analysis.data import ArrayDataset, DatasetBundle, ForgetSet, load_dataset, resolve_forget_set
+from analysis.device import resolve_device
+from analysis.errors import SpecError, ValidationError, describe
+from analysis.models import build_model, load_weights_into
+from analysis.spec import ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
+
+__all__ = ["Experiment", "load_experiment"]
+
+
+class Experiment:
+    """Dataset + forget set + models of one scenario of a workspace.
+
+    Attributes:
+        spec: The parsed ``experiment.toml``.
+        scenario: The selected forget scenario.
+        models: Model name -> :class:`ModelEntry`: the scenario's ``retrain`` / ``unlearned``
+            models plus the shared ``original`` and ``reference`` models.
+    """
+
+    def __init__(self, spec: ExperimentSpec, *, scenario: str | None = None) -> None:
+        if scenario is None:
+            scenario = next(iter(spec.scenarios))
+        if scenario not in spec.scenarios:
+            raise ValidationError(describe("scenario", f"one of {list(spec.scenarios)}", scenario))
+        self.spec = spec
+        self.scenario = scenario
+        self.models: Mapping[str, ModelEntry] = MappingProxyType(
+            {n: m for n, m in spec.models.items() if m.forget in (None, scenario)}
+        )
+
+    def __repr__(self) -> str:
+        return (f"Experiment({self.spec.name!r}, scenario={self.scenario!r}, "
+                f"models={list(self.models)})")
+
+    # ------------------------------------------------------------------ data
+    @cached_property
+    def data(self) -> DatasetBundle:
+        """The dataset bundle (loaded once)."""
+        return load_dataset(self.spec.dataset, root=self.root)
+
+    @property
+    def root(self) -> Path:
+        """The workspace folder."""
+        return self.spec.root
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where computed results are cached."""
+        return self.root / ".ulens_cache"
+
+    @property
+    def scenarios(self) -> list[str]:
+        """All forget scenarios of the workspace."""
+        return list(self.spec.scenarios)
+
+    def with_scenario(self, scenario: str) -> Experiment:
+        """The same workspace with another forget scenario (dataset shared)."""
+        other = Experiment(self.spec, scenario=scenario)
+        if "data" in self.__dict__:
+            other.__dict__["data"] = self.data
+        return other
+
+    def dataset(self, split: str) -> ArrayDataset:
+        """The ``"train"`` or ``"test"`` split as a torch Dataset of ``(x, y)``."""
+        if split not in ("train", "test"):
+            raise ValidationError(describe("split", "'train' or 'test'", split))
+        return self.data.train if split == "train" else self.data.test
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names in label order."""
+        return self.data.class_names
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return self.data.num_classes
+
+    @cached_property
+    def forget_set(self) -> ForgetSet:
+        """The resolved forget set of the scenario."""
+        return resolve_forget_set(self.scenario, self.spec.scenarios[self.scenario],
+                                  self.data.train.targets, root=self.root)
+
+    @property
+    def forget_indices(self) -> np.ndarray:
+        """Sorted indices of the forget samples in the training set."""
+        return self.forget_set.indices
+
+    @cached_property
+    def retain_indices(self) -> np.ndarray:
+        """Sorted indices of the training samples outside the forget set."""
+        return np.setdiff1d(np.arange(len(self.data.train)), self.forget_indices)
+
+    @property
+    def forget_classes(self) -> tuple[int, ...] | None:
+        """Forgotten classes for class-wise scenarios, else None."""
+        return self.forget_set.classes
+
+    @property
+    def is_classwise(self) -> bool:
+        """True when the scenario forgets whole classes."""
+        return self.forget_set.is_classwise
+
+    def forget_dataset(self) -> ArrayDataset:
+        """The forget samples of the training set."""
+        return self.data.train.subset(self.forget_indices)
+
+    def retain_dataset(self) -> ArrayDataset:
+        """The retain samples of the training set."""
+        return self.data.train.subset(self.retain_indices)
+
+    # ------------------------------------------------------------------ models
+    def entry(self, name: str) -> ModelEntry:
+        """The entry of model ``name`` (error lists the available names)."""
+        if name not in self.models:
+            raise ValidationError(describe("model", f"one of {list(self.models)}", name))
+        return self.models[name]
+
+    def names_with_role(self, role: str) -> list[str]:
+        """Names of the scenario's models with ``role``, in file order."""
+        return [n for n, m in self.models.items() if m.role == role]
+
+    @property
+    def original_name(self) -> str | None:
+        """The first ``original`` model, if any."""
+        names = self.names_with_role("original")
+        return names[0] if names else None
+
+    @property
+    def retrain_name(self) -> str | None:
+        """The scenario's first ``retrain`` model, if any."""
+        names = self.names_with_role("retrain")
+        return names[0] if names else None
+
+    def build(self, architecture: ArchitectureSpec | None = None) -> nn.Module:
+        """A freshly initialised model of ``architecture`` (default: the experiment's)."""
+        arch = architecture or self.spec.architecture
+        return build_model(arch.name, num_classes=self.num_classes,
+                           input_shape=self.data.input_shape, params=arch.params)
+
+    def load_model(self, name: str, *, device: str | torch.device = "auto") -> nn.Module:
+        """Build model ``name``, load its weights safely, and return it in eval mode on ``device``."""
+        entry = self.entry(name)
+        model = self.build(entry.architecture)
+        load_weights_into(model, entry.file, num_classes=self.num_classes)
+        return model.to(resolve_device(device)).eval()
+
+    def members_mask(self, name: str) -> np.ndarray:
+        """Boolean training-membership mask of a ``reference`` model."""
+        entry = self.entry(name)
+        if entry.members is None:
+            raise ValidationError(describe("model", "a reference model with a members mask", name))
+        mask = np.load(entry.members, allow_pickle=False)
+        if mask.dtype != np.bool_ or mask.shape != (len(self.data.train),):
+            raise SpecError(describe(f"models.{name}.members",
+                                     f"a boolean array of shape ({len(self.data.train)},)",
+                                     f"{mask.dtype} {mask.shape}", raw=True))
+        return mask
+
+
+def load_experiment(path: str | Path, *, scenario: str | None = None) -> Experiment:
+    """Load a workspace folder (or its ``experiment.toml``).
+
+    Args:
+        path: Workspace folder or TOML file.
+        scenario: Forget scenario to select; default the first one in the file.
+
+    Returns:
+        The experiment.
+
+    Raises:
+        SpecError: The spec is invalid.
+
+    Example:
+        >>> exp = load_experiment("sample_data/digits")
+        >>> exp.dataset("train")[0][0].shape
+        torch.Size([1, 8, 8])
+    """
+    return Experiment(load_spec(path), scenario=scenario)

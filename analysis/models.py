@@ -1,0 +1,449 @@
+"""Architectures, safe weight loading and layer discovery.
+
+Architectures come from a registry (``smallcnn``, ``resnet18_cifar``, ``mlp``, torchvision names
+when torchvision is installed) or a ``module:function`` path. Weights load from ``.safetensors``,
+or from ``.pt`` / ``.pth`` through ``torch.load(weights_only=True)`` only: a pickle that would run
+code is refused before anything executes.
+
+Example:
+    >>> model = build_model("mlp", num_classes=3, input_shape=(4,))
+    >>> model(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from analysis.data import import_object
+from analysis.errors import UnsafeFileError, ValidationError, WeightsError, describe
+
+__all__ = [
+    "register_architecture",
+    "available_architectures",
+    "build_model",
+    "read_weights",
+    "load_weights_into",
+    "save_weights",
+    "discover_layers",
+    "classifier_layer",
+    "SmallCNN",
+    "MLP",
+]
+
+ModelFactory = Callable[..., nn.Module]
+_REGISTRY: dict[str, ModelFactory] = {}
+
+
+def register_architecture(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a model factory ``f(num_classes, input_shape, **params) -> nn.Module``.
+
+    Example:
+        >>> @register_architecture("tiny_linear")
+        ... def _tiny(num_classes, input_shape):
+        ...     return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
+        >>> "tiny_linear" in available_architectures()
+        True
+    """
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def available_architectures() -> list[str]:
+    """Names accepted by :func:`build_model` (besides ``module:function`` paths)."""
+    names = sorted(_REGISTRY)
+    try:
+        import torchvision.models as tvm
+
+        names += [f"torchvision:{n}" for n in tvm.list_models(module=tvm)]
+    except ImportError:
+        pass
+    return names
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+class SmallCNN(nn.Module):
+    """A small CNN for low-resolution images (the digits sample: 1×8×8).
+
+    Three conv blocks (the last two halve the resolution), a hidden dense layer (the penultimate
+    features) and a linear classifier.
+    """
+
+    ulens_layers = ("block1", "block2", "block3", "fc1", "fc2")
+
+    def __init__(self, num_classes: int, input_shape: Sequence[int], *, width: int = 16,
+                 hidden: int = 64) -> None:
+        super().__init__()
+        channels, height, width_px = _image_shape(input_shape, "smallcnn")
+        self.block1 = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+                                    nn.MaxPool2d(2))
+        self.block3 = nn.Sequential(nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),
+                                    nn.MaxPool2d(2))
+        flat = 4 * width * (height // 4) * (width_px // 4)
+        self.fc1 = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU())
+        self.fc2 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.fc1(self.block3(self.block2(self.block1(x)))))
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron over flattened inputs."""
+
+    def __init__(self, num_classes: int, input_shape: Sequence[int], *,
+                 hidden: Sequence[int] = (256, 128)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(input_shape)
+        for i, h in enumerate(hidden):
+            layers.append(nn.Sequential(nn.Linear(width, int(h)), nn.ReLU()))
+            self.add_module(f"hidden{i + 1}", layers[-1])
+            width = int(h)
+        self.out = nn.Linear(width, num_classes)
+        self.ulens_layers = tuple(f"hidden{i + 1}" for i in range(len(hidden))) + ("out",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for name in self.ulens_layers[:-1]:
+            h = getattr(self, name)(h)
+        return self.out(h)
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, inp: int, out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out)
+        self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inp != out:
+            self.shortcut = nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNet18CIFAR(nn.Module):
+    """CIFAR-style ResNet-18: 3×3 stem, no max-pool, four stages of two basic blocks."""
+
+    def __init__(self, num_classes: int, input_shape: Sequence[int], *, width: int = 64) -> None:
+        super().__init__()
+        channels, _, _ = _image_shape(input_shape, "resnet18_cifar")
+        self.conv1 = nn.Conv2d(channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        stages, inp = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            stride = 1 if i == 0 else 2
+            stages.append(nn.Sequential(_BasicBlock(inp, width * mult, stride),
+                                        _BasicBlock(width * mult, width * mult, 1)))
+            inp = width * mult
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inp, num_classes)
+        self.ulens_layers = ("conv1",) + tuple(
+            f"layer{s}.{b}" for s in range(1, 5) for b in range(2)) + ("fc",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
+        return self.fc(torch.flatten(self.pool(h), 1))
+
+
+def _image_shape(input_shape: Sequence[int], arch: str) -> tuple[int, int, int]:
+    if len(input_shape) != 3:
+        raise ValidationError(describe(f"{arch} input_shape", "(channels, height, width)",
+                                       tuple(input_shape)))
+    c, h, w = (int(v) for v in input_shape)
+    return c, h, w
+
+
+register_architecture("smallcnn")(SmallCNN)
+register_architecture("mlp")(MLP)
+register_architecture("resnet18_cifar")(ResNet18CIFAR)
+
+
+def build_model(
+    architecture: str, *, num_classes: int, input_shape: Sequence[int],
+    params: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Instantiate an architecture by registry name, ``torchvision:NAME`` or ``module:function``.
+
+    Args:
+        architecture: Registry name, ``torchvision:resnet18`` style name, or import path.
+        num_classes: Number of output classes.
+        input_shape: Shape of one input, e.g. ``(1, 8, 8)``.
+        params: Extra keyword arguments for the factory.
+
+    Returns:
+        The model, freshly initialised, in eval mode.
+
+    Raises:
+        ValidationError: Unknown architecture or the factory rejected the arguments.
+
+    Example:
+        >>> build_model("smallcnn", num_classes=10, input_shape=(1, 8, 8)).fc2.out_features
+        10
+    """
+    factory = _resolve_factory(architecture)
+    kwargs = dict(params or {})
+    try:
+        if architecture.startswith("torchvision:"):
+            model = factory(weights=None, num_classes=num_classes, **kwargs)
+        else:
+            model = _call_factory(factory, num_classes, tuple(input_shape), kwargs)
+    except TypeError as exc:
+        raise ValidationError(describe(f"architecture {architecture!r} params",
+                                       "arguments the factory accepts", f"{kwargs} ({exc})",
+                                       raw=True)) from exc
+    if not isinstance(model, nn.Module):
+        raise ValidationError(describe(architecture, "a factory returning torch.nn.Module",
+                                       type(model).__name__, raw=True))
+    return model.eval()
+
+
+def _resolve_factory(architecture: str) -> ModelFactory:
+    if architecture in _REGISTRY:
+        return _REGISTRY[architecture]
+    if architecture.startswith("torchvision:"):
+        try:
+            import torchvision.models as tvm
+        except ImportError as exc:
+            raise ValidationError(describe("architecture", "torchvision installed (extra 'cifar')",
+                                           architecture)) from exc
+        name = architecture.split(":", 1)[1]
+        if name not in tvm.list_models(module=tvm):
+            raise ValidationError(describe("architecture", "a torchvision classification model",
+                                           architecture))
+        return lambda **kw: tvm.get_model(name, **kw)
+    if ":" in architecture:
+        return import_object(architecture, argument="architecture")  # type: ignore[no-any-return]
+    raise ValidationError(describe("architecture", f"one of {sorted(_REGISTRY)}, "
+                                   "'torchvision:NAME' or 'module:function'", architecture))
+
+
+def _call_factory(factory: ModelFactory, num_classes: int, input_shape: tuple[int, ...],
+                  kwargs: dict[str, Any]) -> nn.Module:
+    try:
+        accepted = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    if "input_shape" in accepted or not accepted:
+        return factory(num_classes, input_shape, **kwargs)
+    return factory(num_classes=num_classes, **kwargs)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or (restricted) ``.pt`` / ``.pth``.
+
+    A ``.pt`` file is read with ``torch.load(weights_only=True)``: tensors and plain containers
+    only. Files that need arbitrary unpickling are refused with :class:`UnsafeFileError` and
+    nothing in them runs. Checkpoints that wrap the state dict under ``state_dict`` or
+    ``model_state_dict`` are unwrapped.
+
+    Raises:
+        WeightsError: Missing, truncated or malformed file, non-tensor entries, NaN/Inf values.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+        >>> save_weights(nn.Linear(2, 1), p)
+        >>> sorted(read_weights(p))
+        ['bias', 'weight']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(describe("weights file", "an existing file", str(path)))
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        state = _read_safetensors(path)
+    elif suffix in (".pt", ".pth"):
+        state = _read_torch(path)
+    else:
+        raise WeightsError(describe(f"weights file {path.name}", "a .safetensors, .pt or .pth file",
+                                    suffix or "no extension"))
+    _check_finite(state, path)
+    return state
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise WeightsError(describe(f"weights file {path}", "a complete, valid safetensors file",
+                                    f"an unreadable file ({exc})", raw=True)) from exc
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeFileError(describe(
+            f"weights file {path}", "tensors only (torch.load weights_only=True)",
+            "a pickle that references Python objects; refused and not executed. Convert it to "
+            f".safetensors in a trusted environment ({str(exc).splitlines()[0]})", raw=True)) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise WeightsError(describe(f"weights file {path}", "a complete torch checkpoint",
+                                    f"an unreadable file ({exc})", raw=True)) from exc
+    for key in ("state_dict", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(describe(f"weights file {path}", "a state dict of tensors",
+                                    type(obj).__name__, raw=True))
+    return {str(k): v for k, v in obj.items()}
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], path: Path) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(describe(f"weights file {path}", "finite values",
+                                    f"NaN/Inf in {bad[:5]}", raw=True))
+
+
+def load_weights_into(model: nn.Module, path: str | Path, *, num_classes: int | None = None) -> nn.Module:
+    """Load ``path`` into ``model`` strictly, explaining every mismatch.
+
+    Args:
+        model: The freshly built model.
+        path: The weights file.
+        num_classes: The dataset's class count, to name a classifier-size mismatch as such.
+
+    Raises:
+        WeightsError: Missing or unexpected keys, shape differences or a class-count mismatch;
+            the message names the file and lists them.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "m.safetensors")
+        >>> save_weights(nn.Linear(2, 1), p)
+        >>> load_weights_into(nn.Linear(2, 1), p).weight.shape
+        torch.Size([1, 2])
+    """
+    state = read_weights(path)
+    expected = model.state_dict()
+    _check_class_count(model, state, num_classes, Path(path))
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
+              for k in expected if k in state and expected[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"missing keys {missing[:8]}" if missing else "",
+                 f"unexpected keys {unexpected[:8]}" if unexpected else "",
+                 f"shape differences [{'; '.join(shapes[:8])}]" if shapes else ""]
+        raise WeightsError(describe(f"weights file {path}",
+                                    f"the state dict of {type(model).__name__}",
+                                    ", ".join(p for p in parts if p), raw=True))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _check_class_count(model: nn.Module, state: Mapping[str, torch.Tensor],
+                       num_classes: int | None, path: Path) -> None:
+    if num_classes is None:
+        return
+    name, _ = classifier_layer(model)
+    weight = state.get(f"{name}.weight")
+    if weight is not None and weight.ndim == 2 and weight.shape[0] != num_classes:
+        raise WeightsError(describe(f"weights file {path}",
+                                    f"a classifier with {num_classes} outputs (the dataset's classes)",
+                                    f"{weight.shape[0]} outputs in {name}.weight", raw=True))
+
+
+def save_weights(model: nn.Module, path: str | Path, *, metadata: Mapping[str, str] | None = None) -> None:
+    """Save ``model``'s state dict as ``.safetensors`` atomically (temp file + rename).
+
+    Example:
+        >>> import tempfile, os
+        >>> save_weights(nn.Linear(2, 1), os.path.join(tempfile.mkdtemp(), "w.safetensors"))
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValidationError(describe("path", "a .safetensors file name", str(path)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=dict(metadata or {}))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+_SKIP = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Dropout, nn.Flatten, nn.Identity,
+         nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def classifier_layer(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The last ``nn.Linear`` of ``model`` (its input is the penultimate feature vector).
+
+    Example:
+        >>> classifier_layer(build_model("mlp", num_classes=2, input_shape=(3,)))[0]
+        'out'
+    """
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ValidationError(describe("model", "a classifier ending in nn.Linear",
+                                       type(model).__name__, raw=True))
+    return found[-1]
+
+
+def discover_layers(model: nn.Module, *, max_layers: int = 12) -> list[str]:
+    """Names of the blocks whose outputs the layer views compare.
+
+    Uses ``model.ulens_layers`` when the model declares it; otherwise the top-level children,
+    with ``nn.Sequential`` / ``nn.ModuleList`` stages expanded one level, activation-only and
+    parameter-free modules skipped, thinned evenly to ``max_layers`` keeping the first and last.
+
+    Example:
+        >>> discover_layers(build_model("resnet18_cifar", num_classes=10, input_shape=(3, 32, 32)))[:3]
+        ['conv1', 'layer1.0', 'layer1.1']
+    """
+    declared = getattr(model, "ulens_layers", None)
+    if declared:
+        names = list(declared)
+    else:
+        names = []
+        for name, child in model.named_children():
+            if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) > 1 and not all(
+                isinstance(c, _SKIP) or not any(True for _ in c.parameters()) for c in child
+            ) and sum(1 for c in child if any(True for _ in c.parameters())) > 1:
+                names += [f"{name}.{sub}" for sub, c in child.named_children()
+                          if any(True for _ in c.parameters())]
+            elif not isinstance(child, _SKIP) and any(True for _ in child.parameters()):
+                names.append(name)
+    if len(names) <= max_layers:
+        return names
+    picks = sorted({round(i * (len(names) - 1) / (max_layers - 1)) for i in range(max_layers)})
+    return [names[i] for i in picks]

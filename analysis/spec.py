@@ -1,0 +1,245 @@
+"""The experiment spec: ``experiment.toml`` parsed and validated into frozen dataclasses.
+
+A workspace folder holds ``experiment.toml``, a ``models/`` folder and a cache. The TOML names the
+dataset, one or more forget sets ("scenarios"), a default architecture and the models with their
+roles (see README for a full example)::
+
+    [dataset]
+    kind = "digits"
+
+    [architecture]
+    name = "smallcnn"
+
+    [forget.classwise]
+    classes = [3]
+
+    [models.original]
+    role = "original"
+    file = "models/original.safetensors"
+
+Example:
+    >>> spec = parse_spec({"dataset": {"kind": "digits"}, "architecture": {"name": "mlp"},
+    ...     "forget": {"classes": [3]},
+    ...     "models": {"o": {"role": "original", "file": "o.safetensors"}}}, root=Path("."))
+    >>> list(spec.scenarios), spec.models["o"].role
+    (['default'], 'original')
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.errors import SpecError, describe
+
+__all__ = ["ROLES", "ArchitectureSpec", "ModelEntry", "ExperimentSpec", "parse_spec", "load_spec",
+           "find_spec_file"]
+
+ROLES = ("original", "retrain", "unlearned", "reference")
+_FORGET_KEYS = {"classes", "random", "indices"}
+_MODEL_KEYS = {"role", "file", "architecture", "forget", "method", "base", "params", "train",
+               "rt", "members", "history", "description", "seed"}
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """An architecture name (registry, ``torchvision:NAME`` or ``module:function``) and its options."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the experiment.
+
+    Attributes:
+        name: Unique model name (the TOML table key).
+        role: ``original``, ``retrain``, ``unlearned`` or ``reference``.
+        file: Absolute path of the weights file.
+        architecture: The architecture it was built with.
+        forget: The scenario a ``retrain`` / ``unlearned`` model belongs to (None for the others).
+        method: Unlearning method name (``unlearned`` models).
+        base: Name of the model the method was applied to (``unlearned`` models).
+        params: Method hyperparameters as run.
+        train: Training settings (epochs, lr, batch_size, seed...) of trained models.
+        rt: Wall time in seconds of the method or training, as measured by the runner.
+        members: Path of the ``.npy`` boolean training-membership mask (``reference`` models).
+        history: Path of a JSON file with per-epoch metrics, if any.
+        description: Free text.
+    """
+
+    name: str
+    role: str
+    file: Path
+    architecture: ArchitectureSpec
+    forget: str | None = None
+    method: str | None = None
+    base: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    rt: float | None = None
+    members: Path | None = None
+    history: Path | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated ``experiment.toml``."""
+
+    root: Path
+    name: str
+    dataset: Mapping[str, Any]
+    architecture: ArchitectureSpec
+    scenarios: Mapping[str, Mapping[str, Any]]
+    models: Mapping[str, ModelEntry]
+    analysis: Mapping[str, Any] = field(default_factory=dict)
+
+
+def find_spec_file(path: str | Path) -> Path:
+    """Return the ``experiment.toml`` of a workspace folder, or ``path`` itself if it is a file.
+
+    Example:
+        >>> find_spec_file("sample_data/digits").name
+        'experiment.toml'
+    """
+    p = Path(path).expanduser()
+    candidate = p / "experiment.toml" if p.is_dir() else p
+    if not candidate.is_file():
+        raise SpecError(describe("workspace", "a folder containing experiment.toml, or that file",
+                                 str(p)))
+    return candidate.resolve()
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate ``experiment.toml`` (or the one inside the given folder).
+
+    Raises:
+        SpecError: The TOML is malformed or a field is missing / invalid; the message names it.
+
+    Example:
+        >>> load_spec("sample_data/digits").dataset["kind"]
+        'digits'
+    """
+    file = find_spec_file(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(describe(str(file), "valid TOML", f"a parse error: {exc}", raw=True)) from exc
+    return parse_spec(raw, root=file.parent)
+
+
+def parse_spec(raw: Mapping[str, Any], *, root: Path) -> ExperimentSpec:
+    """Validate a parsed TOML mapping; relative paths resolve against ``root``."""
+    dataset = _table(raw, "dataset", required=True)
+    if "kind" not in dataset or not isinstance(dataset["kind"], str):
+        raise SpecError(describe("dataset.kind", "a string such as 'digits' or 'npz'",
+                                 dataset.get("kind")))
+    arch = _architecture(raw.get("architecture"), "architecture")
+    scenarios = _scenarios(_table(raw, "forget", required=True))
+    models_raw = _table(raw, "models", required=True)
+    models = {name: _model(name, entry, arch, scenarios, root) for name, entry in models_raw.items()}
+    _check_references(models)
+    meta = _table(raw, "experiment", required=False)
+    return ExperimentSpec(root=root, name=str(meta.get("name", root.name)), dataset=dict(dataset),
+                          architecture=arch, scenarios=scenarios, models=models,
+                          analysis=_table(raw, "analysis", required=False))
+
+
+def _table(raw: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict) or (required and not value):
+        raise SpecError(describe(f"[{key}]", "a non-empty table", value))
+    return value
+
+
+def _architecture(raw: Any, where: str) -> ArchitectureSpec:
+    if isinstance(raw, str):
+        return ArchitectureSpec(raw)
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise SpecError(describe(where, "a table with name = '<architecture>' (or a string)", raw))
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecError(describe(f"{where}.params", "a table", params))
+    return ArchitectureSpec(raw["name"], dict(params))
+
+
+def _scenarios(forget: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if _FORGET_KEYS & set(forget):  # a single unnamed forget set
+        return {"default": dict(forget)}
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in forget.items():
+        if not isinstance(table, dict) or len(_FORGET_KEYS & set(table)) != 1:
+            raise SpecError(describe(f"forget.{name}", "a table with exactly one of classes, random, "
+                                     "indices", table))
+        out[name] = dict(table)
+    return out
+
+
+def _model(name: str, entry: Any, default_arch: ArchitectureSpec,
+           scenarios: Mapping[str, Any], root: Path) -> ModelEntry:
+    where = f"models.{name}"
+    if not isinstance(entry, dict):
+        raise SpecError(describe(where, "a table", entry))
+    unknown = sorted(set(entry) - _MODEL_KEYS)
+    if unknown:
+        raise SpecError(describe(where, f"keys among {sorted(_MODEL_KEYS)}", unknown))
+    role = entry.get("role")
+    if role not in ROLES:
+        raise SpecError(describe(f"{where}.role", f"one of {list(ROLES)}", role))
+    if not isinstance(entry.get("file"), str):
+        raise SpecError(describe(f"{where}.file", "a weights path (string)", entry.get("file")))
+    forget = _model_forget(where, role, entry.get("forget"), scenarios)
+    if role == "unlearned" and not (isinstance(entry.get("method"), str) and
+                                    isinstance(entry.get("base"), str)):
+        raise SpecError(describe(where, "method = '<name>' and base = '<model>' for an unlearned model",
+                                 {k: entry.get(k) for k in ("method", "base")}))
+    if role == "reference" and not isinstance(entry.get("members"), str):
+        raise SpecError(describe(f"{where}.members", "a .npy membership mask path for a reference "
+                                 "model", entry.get("members")))
+    arch = _architecture(entry["architecture"], f"{where}.architecture") \
+        if "architecture" in entry else default_arch
+    return ModelEntry(
+        name=name, role=role, file=_path(root, entry["file"]), architecture=arch, forget=forget,
+        method=entry.get("method"), base=entry.get("base"), params=dict(entry.get("params", {})),
+        train=dict(entry.get("train", {})), rt=_optional_float(where, entry.get("rt")),
+        members=_path(root, entry["members"]) if "members" in entry else None,
+        history=_path(root, entry["history"]) if "history" in entry else None,
+        description=str(entry.get("description", "")),
+    )
+
+
+def _model_forget(where: str, role: str, forget: Any, scenarios: Mapping[str, Any]) -> str | None:
+    if role in ("original", "reference"):
+        return None
+    if forget is None and len(scenarios) == 1:
+        return next(iter(scenarios))
+    if forget not in scenarios:
+        raise SpecError(describe(f"{where}.forget", f"one of the scenarios {list(scenarios)}", forget))
+    return str(forget)
+
+
+def _optional_float(where: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value < 0:
+        raise SpecError(describe(f"{where}.rt", "a non-negative number of seconds", value))
+    return float(value)
+
+
+def _path(root: Path, raw: str) -> Path:
+    p = Path(raw).expanduser()
+    return p if p.is_absolute() else (root / p).resolve()
+
+
+def _check_references(models: Mapping[str, ModelEntry]) -> None:
+    for entry in models.values():
+        if entry.base is not None and entry.base not in models:
+            raise SpecError(describe(f"models.{entry.name}.base", f"a model among {sorted(models)}",
+                                     entry.base))
