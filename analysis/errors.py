@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "UlensError",
-    "ValidationError",
-    "SpecError",
-    "DatasetError",
-    "WeightsError",
-    "UnsafeFileError",
-    "MethodError",
     "CacheError",
+    "DatasetError",
+    "MethodError",
+    "SpecError",
+    "UlensError",
+    "UnsafeFileError",
+    "ValidationError",
+    "WeightsError",
     "describe",
 ]
 

@@ -49,8 +49,10 @@ class Experiment:
         )
 
     def __repr__(self) -> str:
-        return (f"Experiment({self.spec.name!r}, scenario={self.scenario!r}, "
-                f"models={list(self.models)})")
+        return (
+            f"Experiment({self.spec.name!r}, scenario={self.scenario!r}, "
+            f"models={list(self.models)})"
+        )
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -99,8 +101,12 @@ class Experiment:
     @cached_property
     def forget_set(self) -> ForgetSet:
         """The resolved forget set of the scenario."""
-        return resolve_forget_set(self.scenario, self.spec.scenarios[self.scenario],
-                                  self.data.train.targets, root=self.root)
+        return resolve_forget_set(
+            self.scenario,
+            self.spec.scenarios[self.scenario],
+            self.data.train.targets,
+            root=self.root,
+        )
 
     @property
     def forget_indices(self) -> np.ndarray:
@@ -156,11 +162,15 @@ class Experiment:
     def build(self, architecture: ArchitectureSpec | None = None) -> nn.Module:
         """A freshly initialised model of ``architecture`` (default: the experiment's)."""
         arch = architecture or self.spec.architecture
-        return build_model(arch.name, num_classes=self.num_classes,
-                           input_shape=self.data.input_shape, params=arch.params)
+        return build_model(
+            arch.name,
+            num_classes=self.num_classes,
+            input_shape=self.data.input_shape,
+            params=arch.params,
+        )
 
     def load_model(self, name: str, *, device: str | torch.device = "auto") -> nn.Module:
-        """Build model ``name``, load its weights safely, and return it in eval mode on ``device``."""
+        """Build model ``name``, load its weights safely; eval mode on ``device``."""
         entry = self.entry(name)
         model = self.build(entry.architecture)
         load_weights_into(model, entry.file, num_classes=self.num_classes)
@@ -171,11 +181,23 @@ class Experiment:
         entry = self.entry(name)
         if entry.members is None:
             raise ValidationError(describe("model", "a reference model with a members mask", name))
-        mask = np.load(entry.members, allow_pickle=False)
-        if mask.dtype != np.bool_ or mask.shape != (len(self.data.train),):
-            raise SpecError(describe(f"models.{name}.members",
-                                     f"a boolean array of shape ({len(self.data.train)},)",
-                                     f"{mask.dtype} {mask.shape}", raw=True))
+        where, n = f"models.{name}.members", len(self.data.train)
+        try:
+            mask = np.load(entry.members, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise SpecError(
+                describe(where, "a readable .npy mask", f"{entry.members} ({exc})", raw=True)
+            ) from exc
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
+            found = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else "an .npz"
+            raise SpecError(
+                describe(
+                    where,
+                    f"a boolean array of shape ({n},)",
+                    f"{found} in {entry.members}",
+                    raw=True,
+                )
+            )
         return mask
 
 

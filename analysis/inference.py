@@ -34,7 +34,7 @@ from analysis.device import resolve_device
 from analysis.errors import ValidationError, describe
 from analysis.models import classifier_layer
 
-__all__ = ["PassOutputs", "forward_pass", "ActivationCallback"]
+__all__ = ["ActivationCallback", "PassOutputs", "forward_pass"]
 
 ActivationCallback = Callable[[str, Mapping[str, Mapping[str, torch.Tensor]]], None]
 """Receives (group name, model -> layer -> activations of the batch's rows)."""
@@ -61,17 +61,23 @@ class _Capture:
     features_on: bool = False
 
 
-def _batch_plan(n: int, groups: Mapping[str, np.ndarray], batch_size: int
-                ) -> list[tuple[str | None, np.ndarray]]:
+def _batch_plan(
+    n: int, groups: Mapping[str, np.ndarray], batch_size: int
+) -> list[tuple[str | None, np.ndarray]]:
     """Batches of row indices: each group's rows in batches of their own, then the rest."""
     plan: list[tuple[str | None, np.ndarray]] = []
     seen = np.zeros(n, dtype=bool)
     for name, rows in groups.items():
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= n or seen[rows].any()):
-            raise ValidationError(describe(f"activation_groups[{name!r}]",
-                                           f"disjoint row indices in [0, {n})", "overlap or range",
-                                           raw=True))
+            raise ValidationError(
+                describe(
+                    f"activation_groups[{name!r}]",
+                    f"disjoint row indices in [0, {n})",
+                    "overlap or range",
+                    raw=True,
+                )
+            )
         seen[rows] = True
         plan += [(name, rows[s : s + batch_size]) for s in range(0, rows.size, batch_size)]
     rest = np.flatnonzero(~seen)
@@ -84,7 +90,9 @@ def _hooks(model: nn.Module, layers: Sequence[str], capture: _Capture) -> Iterat
     modules = dict(model.named_modules())
     missing = [name for name in layers if name not in modules]
     if missing:
-        raise ValidationError(describe("layers", f"module names of {type(model).__name__}", missing))
+        raise ValidationError(
+            describe("layers", f"module names of {type(model).__name__}", missing)
+        )
     handles = []
     try:
         for name in layers:
@@ -102,6 +110,7 @@ def _layer_hook(name: str, capture: _Capture) -> Callable[..., None]:
         if capture.layers_on:
             out = output[0] if isinstance(output, (tuple, list)) else output
             capture.layers[name] = out.flatten(1)
+
     return hook
 
 
@@ -109,6 +118,7 @@ def _feature_hook(capture: _Capture) -> Callable[..., None]:
     def hook(_module: nn.Module, inputs: Any) -> None:
         if capture.features_on:
             capture.features = inputs[0].flatten(1)
+
     return hook
 
 
@@ -157,16 +167,24 @@ def forward_pass(
     with _all_hooks(models, layers or {}, captures):
         for step, (group, rows) in enumerate(plan):
             x = dataset.x[torch.as_tensor(rows)].to(dev, non_blocking=True)
-            batch_logits = _run_batch(models, x, captures,
-                                      group is not None and on_activations is not None,
-                                      bool(want[rows].any()))
+            batch_logits = _run_batch(
+                models,
+                x,
+                captures,
+                group is not None and on_activations is not None,
+                bool(want[rows].any()),
+            )
             for name, cap in captures.items():
                 out = batch_logits[name]
                 logits.setdefault(name, np.empty((n, out.shape[1]), dtype=np.float32))[rows] = out
                 if cap.features is not None:
                     keep = want[rows]
-                    feats[name].append((rows[keep], cap.features[torch.as_tensor(keep, device=dev)]
-                                        .float().cpu().numpy()))
+                    feats[name].append(
+                        (
+                            rows[keep],
+                            cap.features[torch.as_tensor(keep, device=dev)].float().cpu().numpy(),
+                        )
+                    )
                     cap.features = None
             if group is not None and on_activations is not None:
                 on_activations(group, {m: captures[m].layers for m in models})
@@ -174,13 +192,21 @@ def forward_pass(
                 cap.layers = {}
             if progress is not None:
                 progress(step + 1, len(plan))
-    return {name: PassOutputs(logits[name] if name in logits else np.empty((0, 0), np.float32),
-                              _ordered_features(feats[name], feat_rows)) for name in models}
+    return {
+        name: PassOutputs(
+            logits[name] if name in logits else np.empty((0, 0), np.float32),
+            _ordered_features(feats[name], feat_rows),
+        )
+        for name in models
+    }
 
 
 @contextmanager
-def _all_hooks(models: Mapping[str, nn.Module], layers: Mapping[str, Sequence[str]],
-               captures: Mapping[str, _Capture]) -> Iterator[None]:
+def _all_hooks(
+    models: Mapping[str, nn.Module],
+    layers: Mapping[str, Sequence[str]],
+    captures: Mapping[str, _Capture],
+) -> Iterator[None]:
     entered: list[Any] = []
     try:
         for name, model in models.items():
@@ -193,8 +219,13 @@ def _all_hooks(models: Mapping[str, nn.Module], layers: Mapping[str, Sequence[st
             ctx.__exit__(None, None, None)
 
 
-def _run_batch(models: Mapping[str, nn.Module], x: torch.Tensor, captures: Mapping[str, _Capture],
-               capture_layers: bool, capture_features: bool) -> dict[str, np.ndarray]:
+def _run_batch(
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    captures: Mapping[str, _Capture],
+    capture_layers: bool,
+    capture_features: bool,
+) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for name, model in models.items():
@@ -204,7 +235,9 @@ def _run_batch(models: Mapping[str, nn.Module], x: torch.Tensor, captures: Mappi
     return out
 
 
-def _ordered_features(parts: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray) -> np.ndarray | None:
+def _ordered_features(
+    parts: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray
+) -> np.ndarray | None:
     if not rows.size:
         return None
     if not parts:

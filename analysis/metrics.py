@@ -67,13 +67,20 @@ def softmax(logits: np.ndarray, *, temperature: float = 1.0) -> np.ndarray:
 
 def _validate_logits(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> None:
     if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise ValidationError(describe("logits", f"an array of shape (n, {num_classes})",
-                                       logits.shape))
+        raise ValidationError(
+            describe("logits", f"an array of shape (n, {num_classes})", logits.shape)
+        )
     if labels.shape != (logits.shape[0],):
         raise ValidationError(describe("labels", f"shape ({logits.shape[0]},)", labels.shape))
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValidationError(describe("labels", f"integers in [0, {num_classes})",
-                                       f"range [{labels.min()}, {labels.max()}]", raw=True))
+        raise ValidationError(
+            describe(
+                "labels",
+                f"integers in [0, {num_classes})",
+                f"range [{labels.min()}, {labels.max()}]",
+                raw=True,
+            )
+        )
 
 
 def class_metrics(logits: np.ndarray, labels: np.ndarray, *, num_classes: int) -> ClassMetrics:
@@ -106,15 +113,22 @@ def _mean_accuracy(pred: np.ndarray, labels: np.ndarray, mask: np.ndarray, what:
     return float((pred[mask] == labels[mask]).mean())
 
 
-def _mean_class_accuracy(pred: np.ndarray, labels: np.ndarray, classes: np.ndarray, what: str) -> float:
+def _mean_class_accuracy(
+    pred: np.ndarray, labels: np.ndarray, classes: np.ndarray, what: str
+) -> float:
     accs = [_mean_accuracy(pred, labels, labels == c, f"{what} class {c}") for c in classes]
     return float(np.nanmean(accs)) if accs and not np.isnan(accs).all() else float("nan")
 
 
 def accuracy_metrics(
-    train_pred: np.ndarray, train_labels: np.ndarray, test_pred: np.ndarray,
-    test_labels: np.ndarray, *, forget_indices: np.ndarray,
-    forget_classes: tuple[int, ...] | None, num_classes: int,
+    train_pred: np.ndarray,
+    train_labels: np.ndarray,
+    test_pred: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    forget_indices: np.ndarray,
+    forget_classes: tuple[int, ...] | None,
+    num_classes: int,
 ) -> AccuracyMetrics:
     """UA, RA, TUA and TRA of one model from its predicted labels.
 

@@ -29,16 +29,16 @@ from analysis.data import import_object
 from analysis.errors import UnsafeFileError, ValidationError, WeightsError, describe
 
 __all__ = [
-    "register_architecture",
+    "MLP",
+    "SmallCNN",
     "available_architectures",
     "build_model",
-    "read_weights",
-    "load_weights_into",
-    "save_weights",
-    "discover_layers",
     "classifier_layer",
-    "SmallCNN",
-    "MLP",
+    "discover_layers",
+    "load_weights_into",
+    "read_weights",
+    "register_architecture",
+    "save_weights",
 ]
 
 ModelFactory = Callable[..., nn.Module]
@@ -87,15 +87,18 @@ class SmallCNN(nn.Module):
 
     ulens_layers = ("block1", "block2", "block3", "fc1", "fc2")
 
-    def __init__(self, num_classes: int, input_shape: Sequence[int], *, width: int = 16,
-                 hidden: int = 64) -> None:
+    def __init__(
+        self, num_classes: int, input_shape: Sequence[int], *, width: int = 16, hidden: int = 64
+    ) -> None:
         super().__init__()
         channels, height, width_px = _image_shape(input_shape, "smallcnn")
         self.block1 = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU())
-        self.block2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-                                    nn.MaxPool2d(2))
-        self.block3 = nn.Sequential(nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),
-                                    nn.MaxPool2d(2))
+        self.block2 = nn.Sequential(
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
+        )
+        self.block3 = nn.Sequential(
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)
+        )
         flat = 4 * width * (height // 4) * (width_px // 4)
         self.fc1 = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU())
         self.fc2 = nn.Linear(hidden, num_classes)
@@ -107,8 +110,9 @@ class SmallCNN(nn.Module):
 class MLP(nn.Module):
     """A multi-layer perceptron over flattened inputs."""
 
-    def __init__(self, num_classes: int, input_shape: Sequence[int], *,
-                 hidden: Sequence[int] = (256, 128)) -> None:
+    def __init__(
+        self, num_classes: int, input_shape: Sequence[int], *, hidden: Sequence[int] = (256, 128)
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(input_shape)
@@ -117,7 +121,7 @@ class MLP(nn.Module):
             self.add_module(f"hidden{i + 1}", layers[-1])
             width = int(h)
         self.out = nn.Linear(width, num_classes)
-        self.ulens_layers = tuple(f"hidden{i + 1}" for i in range(len(hidden))) + ("out",)
+        self.ulens_layers = (*(f"hidden{i + 1}" for i in range(len(hidden))), "out")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(1)
@@ -135,7 +139,9 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out)
         self.shortcut = nn.Sequential()
         if stride != 1 or inp != out:
-            self.shortcut = nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.bn1(self.conv1(x)))
@@ -153,14 +159,18 @@ class ResNet18CIFAR(nn.Module):
         stages, inp = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             stride = 1 if i == 0 else 2
-            stages.append(nn.Sequential(_BasicBlock(inp, width * mult, stride),
-                                        _BasicBlock(width * mult, width * mult, 1)))
+            stages.append(
+                nn.Sequential(
+                    _BasicBlock(inp, width * mult, stride),
+                    _BasicBlock(width * mult, width * mult, 1),
+                )
+            )
             inp = width * mult
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inp, num_classes)
-        self.ulens_layers = ("conv1",) + tuple(
-            f"layer{s}.{b}" for s in range(1, 5) for b in range(2)) + ("fc",)
+        blocks = (f"layer{s}.{b}" for s in range(1, 5) for b in range(2))
+        self.ulens_layers = ("conv1", *blocks, "fc")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.bn1(self.conv1(x)))
@@ -170,8 +180,9 @@ class ResNet18CIFAR(nn.Module):
 
 def _image_shape(input_shape: Sequence[int], arch: str) -> tuple[int, int, int]:
     if len(input_shape) != 3:
-        raise ValidationError(describe(f"{arch} input_shape", "(channels, height, width)",
-                                       tuple(input_shape)))
+        raise ValidationError(
+            describe(f"{arch} input_shape", "(channels, height, width)", tuple(input_shape))
+        )
     c, h, w = (int(v) for v in input_shape)
     return c, h, w
 
@@ -182,7 +193,10 @@ register_architecture("resnet18_cifar")(ResNet18CIFAR)
 
 
 def build_model(
-    architecture: str, *, num_classes: int, input_shape: Sequence[int],
+    architecture: str,
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
     params: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """Instantiate an architecture by registry name, ``torchvision:NAME`` or ``module:function``.
@@ -211,12 +225,20 @@ def build_model(
         else:
             model = _call_factory(factory, num_classes, tuple(input_shape), kwargs)
     except TypeError as exc:
-        raise ValidationError(describe(f"architecture {architecture!r} params",
-                                       "arguments the factory accepts", f"{kwargs} ({exc})",
-                                       raw=True)) from exc
+        raise ValidationError(
+            describe(
+                f"architecture {architecture!r} params",
+                "arguments the factory accepts",
+                f"{kwargs} ({exc})",
+                raw=True,
+            )
+        ) from exc
     if not isinstance(model, nn.Module):
-        raise ValidationError(describe(architecture, "a factory returning torch.nn.Module",
-                                       type(model).__name__, raw=True))
+        raise ValidationError(
+            describe(
+                architecture, "a factory returning torch.nn.Module", type(model).__name__, raw=True
+            )
+        )
     return model.eval()
 
 
@@ -227,21 +249,31 @@ def _resolve_factory(architecture: str) -> ModelFactory:
         try:
             import torchvision.models as tvm
         except ImportError as exc:
-            raise ValidationError(describe("architecture", "torchvision installed (extra 'cifar')",
-                                           architecture)) from exc
+            raise ValidationError(
+                describe("architecture", "torchvision installed (extra 'cifar')", architecture)
+            ) from exc
         name = architecture.split(":", 1)[1]
         if name not in tvm.list_models(module=tvm):
-            raise ValidationError(describe("architecture", "a torchvision classification model",
-                                           architecture))
+            raise ValidationError(
+                describe("architecture", "a torchvision classification model", architecture)
+            )
         return lambda **kw: tvm.get_model(name, **kw)
     if ":" in architecture:
-        return import_object(architecture, argument="architecture")  # type: ignore[no-any-return]
-    raise ValidationError(describe("architecture", f"one of {sorted(_REGISTRY)}, "
-                                   "'torchvision:NAME' or 'module:function'", architecture))
+        factory: ModelFactory = import_object(architecture, argument="architecture")
+        return factory
+    raise ValidationError(
+        describe(
+            "architecture",
+            f"one of {sorted(_REGISTRY)}, 'torchvision:NAME' or 'module:function'",
+            architecture,
+        )
+    )
 
 
-def _call_factory(factory: ModelFactory, num_classes: int, input_shape: tuple[int, ...],
-                  kwargs: dict[str, Any]) -> nn.Module:
+def _call_factory(
+    factory: ModelFactory, num_classes: int, input_shape: tuple[int, ...], kwargs: dict[str, Any]
+) -> nn.Module:
+    accepted: Mapping[str, inspect.Parameter]
     try:
         accepted = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -281,8 +313,13 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     elif suffix in (".pt", ".pth"):
         state = _read_torch(path)
     else:
-        raise WeightsError(describe(f"weights file {path.name}", "a .safetensors, .pt or .pth file",
-                                    suffix or "no extension"))
+        raise WeightsError(
+            describe(
+                f"weights file {path.name}",
+                "a .safetensors, .pt or .pth file",
+                suffix or "no extension",
+            )
+        )
     _check_finite(state, path)
     return state
 
@@ -294,38 +331,61 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return dict(load_file(str(path), device="cpu"))
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise WeightsError(describe(f"weights file {path}", "a complete, valid safetensors file",
-                                    f"an unreadable file ({exc})", raw=True)) from exc
+        raise WeightsError(
+            describe(
+                f"weights file {path}",
+                "a complete, valid safetensors file",
+                f"an unreadable file ({exc})",
+                raw=True,
+            )
+        ) from exc
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise UnsafeFileError(describe(
-            f"weights file {path}", "tensors only (torch.load weights_only=True)",
-            "a pickle that references Python objects; refused and not executed. Convert it to "
-            f".safetensors in a trusted environment ({str(exc).splitlines()[0]})", raw=True)) from exc
+        raise UnsafeFileError(
+            describe(
+                f"weights file {path}",
+                "tensors only (torch.load weights_only=True)",
+                "a pickle that references Python objects; refused and not executed. Convert it to "
+                f".safetensors in a trusted environment ({str(exc).splitlines()[0]})",
+                raw=True,
+            )
+        ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
-        raise WeightsError(describe(f"weights file {path}", "a complete torch checkpoint",
-                                    f"an unreadable file ({exc})", raw=True)) from exc
+        raise WeightsError(
+            describe(
+                f"weights file {path}",
+                "a complete torch checkpoint",
+                f"an unreadable file ({exc})",
+                raw=True,
+            )
+        ) from exc
     for key in ("state_dict", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(describe(f"weights file {path}", "a state dict of tensors",
-                                    type(obj).__name__, raw=True))
+        raise WeightsError(
+            describe(
+                f"weights file {path}", "a state dict of tensors", type(obj).__name__, raw=True
+            )
+        )
     return {str(k): v for k, v in obj.items()}
 
 
 def _check_finite(state: Mapping[str, torch.Tensor], path: Path) -> None:
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise WeightsError(describe(f"weights file {path}", "finite values",
-                                    f"NaN/Inf in {bad[:5]}", raw=True))
+        raise WeightsError(
+            describe(f"weights file {path}", "finite values", f"NaN/Inf in {bad[:5]}", raw=True)
+        )
 
 
-def load_weights_into(model: nn.Module, path: str | Path, *, num_classes: int | None = None) -> nn.Module:
+def load_weights_into(
+    model: nn.Module, path: str | Path, *, num_classes: int | None = None
+) -> nn.Module:
     """Load ``path`` into ``model`` strictly, explaining every mismatch.
 
     Args:
@@ -349,32 +409,50 @@ def load_weights_into(model: nn.Module, path: str | Path, *, num_classes: int | 
     _check_class_count(model, state, num_classes, Path(path))
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
-              for k in expected if k in state and expected[k].shape != state[k].shape]
+    shapes = [
+        f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
+        for k in expected
+        if k in state and expected[k].shape != state[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"missing keys {missing[:8]}" if missing else "",
-                 f"unexpected keys {unexpected[:8]}" if unexpected else "",
-                 f"shape differences [{'; '.join(shapes[:8])}]" if shapes else ""]
-        raise WeightsError(describe(f"weights file {path}",
-                                    f"the state dict of {type(model).__name__}",
-                                    ", ".join(p for p in parts if p), raw=True))
+        parts = [
+            f"missing keys {missing[:8]}" if missing else "",
+            f"unexpected keys {unexpected[:8]}" if unexpected else "",
+            f"shape differences [{'; '.join(shapes[:8])}]" if shapes else "",
+        ]
+        raise WeightsError(
+            describe(
+                f"weights file {path}",
+                f"the state dict of {type(model).__name__}",
+                ", ".join(p for p in parts if p),
+                raw=True,
+            )
+        )
     model.load_state_dict(state, strict=True)
     return model
 
 
-def _check_class_count(model: nn.Module, state: Mapping[str, torch.Tensor],
-                       num_classes: int | None, path: Path) -> None:
+def _check_class_count(
+    model: nn.Module, state: Mapping[str, torch.Tensor], num_classes: int | None, path: Path
+) -> None:
     if num_classes is None:
         return
     name, _ = classifier_layer(model)
     weight = state.get(f"{name}.weight")
     if weight is not None and weight.ndim == 2 and weight.shape[0] != num_classes:
-        raise WeightsError(describe(f"weights file {path}",
-                                    f"a classifier with {num_classes} outputs (the dataset's classes)",
-                                    f"{weight.shape[0]} outputs in {name}.weight", raw=True))
+        raise WeightsError(
+            describe(
+                f"weights file {path}",
+                f"a classifier with {num_classes} outputs (the dataset's classes)",
+                f"{weight.shape[0]} outputs in {name}.weight",
+                raw=True,
+            )
+        )
 
 
-def save_weights(model: nn.Module, path: str | Path, *, metadata: Mapping[str, str] | None = None) -> None:
+def save_weights(
+    model: nn.Module, path: str | Path, *, metadata: Mapping[str, str] | None = None
+) -> None:
     """Save ``model``'s state dict as ``.safetensors`` atomically (temp file + rename).
 
     Example:
@@ -401,8 +479,20 @@ def save_weights(model: nn.Module, path: str | Path, *, metadata: Mapping[str, s
 # --------------------------------------------------------------------------- layers
 
 
-_SKIP = (nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Dropout, nn.Flatten, nn.Identity,
-         nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d)
+_SKIP = (
+    nn.ReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Dropout,
+    nn.Flatten,
+    nn.Identity,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+)
 
 
 def classifier_layer(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -414,8 +504,9 @@ def classifier_layer(model: nn.Module) -> tuple[str, nn.Linear]:
     """
     found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not found:
-        raise ValidationError(describe("model", "a classifier ending in nn.Linear",
-                                       type(model).__name__, raw=True))
+        raise ValidationError(
+            describe("model", "a classifier ending in nn.Linear", type(model).__name__, raw=True)
+        )
     return found[-1]
 
 
@@ -426,24 +517,40 @@ def discover_layers(model: nn.Module, *, max_layers: int = 12) -> list[str]:
     with ``nn.Sequential`` / ``nn.ModuleList`` stages expanded one level, activation-only and
     parameter-free modules skipped, thinned evenly to ``max_layers`` keeping the first and last.
 
+    Raises:
+        ValidationError: ``max_layers`` is not an integer >= 2.
+
     Example:
-        >>> discover_layers(build_model("resnet18_cifar", num_classes=10, input_shape=(3, 32, 32)))[:3]
+        >>> net = build_model("resnet18_cifar", num_classes=10, input_shape=(3, 32, 32))
+        >>> discover_layers(net)[:3]
         ['conv1', 'layer1.0', 'layer1.1']
     """
+    if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 2:
+        raise ValidationError(
+            describe("max_layers", "an integer >= 2 (first and last layers are kept)", max_layers)
+        )
     declared = getattr(model, "ulens_layers", None)
-    if declared:
-        names = list(declared)
-    else:
-        names = []
-        for name, child in model.named_children():
-            if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) > 1 and not all(
-                isinstance(c, _SKIP) or not any(True for _ in c.parameters()) for c in child
-            ) and sum(1 for c in child if any(True for _ in c.parameters())) > 1:
-                names += [f"{name}.{sub}" for sub, c in child.named_children()
-                          if any(True for _ in c.parameters())]
-            elif not isinstance(child, _SKIP) and any(True for _ in child.parameters()):
-                names.append(name)
+    names = list(declared) if declared else _default_layers(model)
     if len(names) <= max_layers:
         return names
     picks = sorted({round(i * (len(names) - 1) / (max_layers - 1)) for i in range(max_layers)})
     return [names[i] for i in picks]
+
+
+def _is_layer(module: nn.Module) -> bool:
+    """A module worth comparing: it has parameters and is not an activation, norm or pool."""
+    return not isinstance(module, _SKIP) and any(True for _ in module.parameters())
+
+
+def _default_layers(model: nn.Module) -> list[str]:
+    """Top-level layers; ``Sequential`` stages of several layers and ``ModuleList``s expanded."""
+    names: list[str] = []
+    for name, child in model.named_children():
+        inner = [f"{name}.{sub}" for sub, c in child.named_children() if _is_layer(c)]
+        if isinstance(child, nn.ModuleList) or (
+            isinstance(child, nn.Sequential) and len(inner) > 1
+        ):
+            names += inner  # a ModuleList is never called itself: use its members
+        elif _is_layer(child):
+            names.append(name)
+    return names

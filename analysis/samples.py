@@ -1,6 +1,6 @@
 """Rebuild the embedded sample workspace (``sample_data/digits``) deterministically on CPU.
 
-The sample: scikit-learn's 8×8 digits, a ``smallcnn``, two forget scenarios (class-wise: class 3;
+The sample: scikit-learn's 8×8 digits, a ``smallcnn``, two forget scenarios (class-wise: class 8;
 random: 10 % of the training samples, seeded), an original model, a retrain model per scenario,
 one unlearned model per method per scenario, and reference models trained on seeded random halves
 of the training set (their membership masks saved) for reference-model attacks.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,20 @@ from analysis.models import build_model, save_weights
 from analysis.training import TrainConfig, accuracy, train_model
 from analysis.unlearn import make_method
 
-__all__ = ["build_digits_sample", "SAMPLE_METHOD_PARAMS", "SAMPLE_TRAIN", "to_toml"]
+__all__ = ["SAMPLE_METHOD_PARAMS", "SAMPLE_TRAIN", "build_digits_sample", "to_toml"]
 
 SAMPLE_DATASET = {"kind": "digits", "seed": 0, "test_size": 0.2}
 SAMPLE_SCENARIOS: dict[str, dict[str, Any]] = {
-    "classwise": {"classes": [3]},
+    "classwise": {"classes": [8]},
     "random": {"random": 0.1, "seed": 0},
 }
-SAMPLE_TRAIN = TrainConfig(epochs=30, lr=0.05, batch_size=64, seed=0)
+SAMPLE_TRAIN = TrainConfig(seed=0)  # the tuned defaults: 15 epochs, lr 0.05, cosine
 SAMPLE_METHODS = ("ft", "ga", "rl", "scrub", "salun", "l1sparse")
 # Per-scenario hyperparameter overrides; the rest are the methods' documented defaults.
+# Class 8 is forgotten because it is the class the original memorises most (forget-vs-test
+# loss AUC ≈ 0.64; class 3 is at chance): a forget set the attacks can say something about.
 SAMPLE_METHOD_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    "classwise": {},
+    "classwise": {"ga": {"epochs": 4}},  # 6 epochs (the default) collapse the retain classes
     "random": {},
 }
 
@@ -80,26 +82,28 @@ def _build_all(root: Path, n_reference: int, log: Log) -> dict[str, dict[str, An
     bundle = load_dataset(SAMPLE_DATASET)
     train, test = bundle.train, bundle.test
     models: dict[str, dict[str, Any]] = {}
-    original, models["original"] = _train_and_save(root, "original", train, test, SAMPLE_TRAIN, log)
-    models["original"]["role"] = "original"
+    original, entry = _train_and_save(root, "original", train, test, SAMPLE_TRAIN, log)
+    models["original"] = {"role": "original", **entry}
     for scenario, fspec in SAMPLE_SCENARIOS.items():
         fs = resolve_forget_set(scenario, fspec, train.targets)
         retain_idx = np.setdiff1d(np.arange(len(train)), fs.indices)
         forget_ds, retain_ds = train.subset(fs.indices), train.subset(retain_idx)
         suffix = "" if scenario == "classwise" else "_random"
         _, entry = _train_and_save(root, f"retrain{suffix}", retain_ds, test, SAMPLE_TRAIN, log)
-        models[f"retrain{suffix}"] = {**entry, "role": "retrain", "forget": scenario}
+        models[f"retrain{suffix}"] = {"role": "retrain", "forget": scenario, **entry}
         for method in SAMPLE_METHODS:
             name = f"{method}{suffix}"
             params = SAMPLE_METHOD_PARAMS[scenario].get(method, {})
-            models[name] = _unlearn_and_save(root, name, method, params, original, forget_ds,
-                                             retain_ds, scenario, log)
+            models[name] = _unlearn_and_save(
+                root, name, method, params, original, forget_ds, retain_ds, scenario, log
+            )
     models.update(_references(root, train, test, n_reference, log))
     return models
 
 
-def _train_and_save(root: Path, name: str, data: ArrayDataset, test: ArrayDataset,
-                    config: TrainConfig, log: Log) -> tuple[torch.nn.Module, dict[str, Any]]:
+def _train_and_save(
+    root: Path, name: str, data: ArrayDataset, test: ArrayDataset, config: TrainConfig, log: Log
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     torch.manual_seed(config.seed)
     model = build_model("smallcnn", num_classes=10, input_shape=data.input_shape)
     start = time.perf_counter()
@@ -107,29 +111,53 @@ def _train_and_save(root: Path, name: str, data: ArrayDataset, test: ArrayDatase
     seconds = time.perf_counter() - start
     save_weights(result.model, root / "models" / f"{name}.safetensors")
     history = _write_history(root, name, result.history)
-    log(f"{name}: trained {config.epochs} epochs in {seconds:.1f}s, "
-        f"test acc {accuracy(result.model, test, device='cpu'):.3f}")
-    entry = {"file": f"models/{name}.safetensors", "train": asdict(config), "rt": round(seconds, 3),
-             "history": history}
+    log(
+        f"{name}: trained {config.epochs} epochs in {seconds:.1f}s, "
+        f"test acc {accuracy(result.model, test, device='cpu'):.3f}"
+    )
+    entry = {
+        "file": f"models/{name}.safetensors",
+        "train": asdict(config),
+        "rt": round(seconds, 3),
+        "history": history,
+    }
     return result.model, entry
 
 
-def _unlearn_and_save(root: Path, name: str, method: str, params: Mapping[str, Any],
-                      original: torch.nn.Module, forget: ArrayDataset, retain: ArrayDataset,
-                      scenario: str, log: Log) -> dict[str, Any]:
+def _unlearn_and_save(
+    root: Path,
+    name: str,
+    method: str,
+    params: Mapping[str, Any],
+    original: torch.nn.Module,
+    forget: ArrayDataset,
+    retain: ArrayDataset,
+    scenario: str,
+    log: Log,
+) -> dict[str, Any]:
     runner = make_method(method, params)
     result = runner.run(original, forget, retain, seed=0, device="cpu")
     save_weights(result.model, root / "models" / f"{name}.safetensors")
     history = _write_history(root, name, result.history)
-    log(f"{name}: {runner.display_name} in {result.seconds:.2f}s, forget acc "
-        f"{accuracy(result.model, forget, device='cpu'):.3f}")
-    return {"role": "unlearned", "forget": scenario, "method": method, "base": "original",
-            "file": f"models/{name}.safetensors", "params": _plain(result.params),
-            "rt": round(result.seconds, 3), "history": history}
+    log(
+        f"{name}: {runner.display_name} in {result.seconds:.2f}s, forget acc "
+        f"{accuracy(result.model, forget, device='cpu'):.3f}"
+    )
+    return {
+        "role": "unlearned",
+        "forget": scenario,
+        "method": method,
+        "base": "original",
+        "file": f"models/{name}.safetensors",
+        "params": _plain(result.params),
+        "rt": round(result.seconds, 3),
+        "history": history,
+    }
 
 
-def _references(root: Path, train: ArrayDataset, test: ArrayDataset, count: int,
-                log: Log) -> dict[str, dict[str, Any]]:
+def _references(
+    root: Path, train: ArrayDataset, test: ArrayDataset, count: int, log: Log
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     n = len(train)
     for r in range(count):
@@ -137,10 +165,13 @@ def _references(root: Path, train: ArrayDataset, test: ArrayDataset, count: int,
         mask = np.zeros(n, dtype=bool)
         mask[rng.permutation(n)[: n // 2]] = True
         name = f"ref{r:02d}"
-        config = TrainConfig(**{**asdict(SAMPLE_TRAIN), "seed": 1000 + r})
-        _, entry = _train_and_save(root, name, train.subset(np.flatnonzero(mask)), test, config, log)
+        # Half the data: twice the epochs, so a reference takes as many steps as the original.
+        config = replace(SAMPLE_TRAIN, seed=1000 + r, epochs=2 * SAMPLE_TRAIN.epochs)
+        _, entry = _train_and_save(
+            root, name, train.subset(np.flatnonzero(mask)), test, config, log
+        )
         np.save(root / "models" / f"{name}_members.npy", mask, allow_pickle=False)
-        out[name] = {**entry, "role": "reference", "members": f"models/{name}_members.npy"}
+        out[name] = {"role": "reference", **entry, "members": f"models/{name}_members.npy"}
     return out
 
 
@@ -166,9 +197,11 @@ def _plain(value: Any) -> Any:
 
 def _spec_document(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
-        "experiment": {"name": "digits", "description":
-                       "scikit-learn digits, smallcnn; class-wise (class 3) and random (10 %) "
-                       "forgetting. Rebuild with `ulens build-samples`."},
+        "experiment": {
+            "name": "digits",
+            "description": "scikit-learn digits, smallcnn; class-wise (class 8) and random (10 %) "
+            "forgetting. Rebuild with `ulens build-samples`.",
+        },
         "dataset": dict(SAMPLE_DATASET),
         "architecture": {"name": "smallcnn"},
         "forget": {k: dict(v) for k, v in SAMPLE_SCENARIOS.items()},

@@ -35,18 +35,38 @@ from typing import Any
 
 from analysis.errors import SpecError, describe
 
-__all__ = ["ROLES", "ArchitectureSpec", "ModelEntry", "ExperimentSpec", "parse_spec", "load_spec",
-           "find_spec_file"]
+__all__ = [
+    "ROLES",
+    "ArchitectureSpec",
+    "ExperimentSpec",
+    "ModelEntry",
+    "find_spec_file",
+    "load_spec",
+    "parse_spec",
+]
 
 ROLES = ("original", "retrain", "unlearned", "reference")
 _FORGET_KEYS = {"classes", "random", "indices"}
-_MODEL_KEYS = {"role", "file", "architecture", "forget", "method", "base", "params", "train",
-               "rt", "members", "history", "description", "seed"}
+_MODEL_KEYS = {
+    "role",
+    "file",
+    "architecture",
+    "forget",
+    "method",
+    "base",
+    "params",
+    "train",
+    "rt",
+    "members",
+    "history",
+    "description",
+    "seed",
+}
 
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
-    """An architecture name (registry, ``torchvision:NAME`` or ``module:function``) and its options."""
+    """An architecture (registry name, ``torchvision:NAME`` or ``module:function``) + options."""
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -110,8 +130,9 @@ def find_spec_file(path: str | Path) -> Path:
     p = Path(path).expanduser()
     candidate = p / "experiment.toml" if p.is_dir() else p
     if not candidate.is_file():
-        raise SpecError(describe("workspace", "a folder containing experiment.toml, or that file",
-                                 str(p)))
+        raise SpecError(
+            describe("workspace", "a folder containing experiment.toml, or that file", str(p))
+        )
     return candidate.resolve()
 
 
@@ -129,7 +150,9 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(describe(str(file), "valid TOML", f"a parse error: {exc}", raw=True)) from exc
+        raise SpecError(
+            describe(str(file), "valid TOML", f"a parse error: {exc}", raw=True)
+        ) from exc
     return parse_spec(raw, root=file.parent)
 
 
@@ -137,17 +160,26 @@ def parse_spec(raw: Mapping[str, Any], *, root: Path) -> ExperimentSpec:
     """Validate a parsed TOML mapping; relative paths resolve against ``root``."""
     dataset = _table(raw, "dataset", required=True)
     if "kind" not in dataset or not isinstance(dataset["kind"], str):
-        raise SpecError(describe("dataset.kind", "a string such as 'digits' or 'npz'",
-                                 dataset.get("kind")))
+        raise SpecError(
+            describe("dataset.kind", "a string such as 'digits' or 'npz'", dataset.get("kind"))
+        )
     arch = _architecture(raw.get("architecture"), "architecture")
     scenarios = _scenarios(_table(raw, "forget", required=True))
     models_raw = _table(raw, "models", required=True)
-    models = {name: _model(name, entry, arch, scenarios, root) for name, entry in models_raw.items()}
+    models = {
+        name: _model(name, entry, arch, scenarios, root) for name, entry in models_raw.items()
+    }
     _check_references(models)
     meta = _table(raw, "experiment", required=False)
-    return ExperimentSpec(root=root, name=str(meta.get("name", root.name)), dataset=dict(dataset),
-                          architecture=arch, scenarios=scenarios, models=models,
-                          analysis=_table(raw, "analysis", required=False))
+    return ExperimentSpec(
+        root=root,
+        name=str(meta.get("name", root.name)),
+        dataset=dict(dataset),
+        architecture=arch,
+        scenarios=scenarios,
+        models=models,
+        analysis=_table(raw, "analysis", required=False),
+    )
 
 
 def _table(raw: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
@@ -171,19 +203,25 @@ def _architecture(raw: Any, where: str) -> ArchitectureSpec:
 
 
 def _scenarios(forget: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    if _FORGET_KEYS & set(forget):  # a single unnamed forget set
+    # A single unnamed forget set has a plain value under classes/random/indices; a table under
+    # such a key is a scenario that happens to be named like one (e.g. [forget.random]).
+    if any(not isinstance(forget[k], dict) for k in _FORGET_KEYS & set(forget)):
         return {"default": dict(forget)}
     out: dict[str, dict[str, Any]] = {}
     for name, table in forget.items():
         if not isinstance(table, dict) or len(_FORGET_KEYS & set(table)) != 1:
-            raise SpecError(describe(f"forget.{name}", "a table with exactly one of classes, random, "
-                                     "indices", table))
+            raise SpecError(
+                describe(
+                    f"forget.{name}", "a table with exactly one of classes, random, indices", table
+                )
+            )
         out[name] = dict(table)
     return out
 
 
-def _model(name: str, entry: Any, default_arch: ArchitectureSpec,
-           scenarios: Mapping[str, Any], root: Path) -> ModelEntry:
+def _model(
+    name: str, entry: Any, default_arch: ArchitectureSpec, scenarios: Mapping[str, Any], root: Path
+) -> ModelEntry:
     where = f"models.{name}"
     if not isinstance(entry, dict):
         raise SpecError(describe(where, "a table", entry))
@@ -196,21 +234,42 @@ def _model(name: str, entry: Any, default_arch: ArchitectureSpec,
     if not isinstance(entry.get("file"), str):
         raise SpecError(describe(f"{where}.file", "a weights path (string)", entry.get("file")))
     forget = _model_forget(where, role, entry.get("forget"), scenarios)
-    if role == "unlearned" and not (isinstance(entry.get("method"), str) and
-                                    isinstance(entry.get("base"), str)):
-        raise SpecError(describe(where, "method = '<name>' and base = '<model>' for an unlearned model",
-                                 {k: entry.get(k) for k in ("method", "base")}))
+    if role == "unlearned" and not (
+        isinstance(entry.get("method"), str) and isinstance(entry.get("base"), str)
+    ):
+        raise SpecError(
+            describe(
+                where,
+                "method = '<name>' and base = '<model>' for an unlearned model",
+                {k: entry.get(k) for k in ("method", "base")},
+            )
+        )
     if role == "reference" and not isinstance(entry.get("members"), str):
-        raise SpecError(describe(f"{where}.members", "a .npy membership mask path for a reference "
-                                 "model", entry.get("members")))
-    arch = _architecture(entry["architecture"], f"{where}.architecture") \
-        if "architecture" in entry else default_arch
+        raise SpecError(
+            describe(
+                f"{where}.members",
+                "a .npy membership mask path for a reference model",
+                entry.get("members"),
+            )
+        )
+    arch = (
+        _architecture(entry["architecture"], f"{where}.architecture")
+        if "architecture" in entry
+        else default_arch
+    )
     return ModelEntry(
-        name=name, role=role, file=_path(root, entry["file"]), architecture=arch, forget=forget,
-        method=entry.get("method"), base=entry.get("base"), params=dict(entry.get("params", {})),
-        train=dict(entry.get("train", {})), rt=_optional_float(where, entry.get("rt")),
-        members=_path(root, entry["members"]) if "members" in entry else None,
-        history=_path(root, entry["history"]) if "history" in entry else None,
+        name=name,
+        role=role,
+        file=_path(root, entry["file"]),
+        architecture=arch,
+        forget=forget,
+        method=entry.get("method"),
+        base=entry.get("base"),
+        params=_subtable(where, entry, "params"),
+        train=_subtable(where, entry, "train"),
+        rt=_optional_float(where, entry.get("rt")),
+        members=_optional_path(root, where, entry, "members"),
+        history=_optional_path(root, where, entry, "history"),
         description=str(entry.get("description", "")),
     )
 
@@ -221,8 +280,25 @@ def _model_forget(where: str, role: str, forget: Any, scenarios: Mapping[str, An
     if forget is None and len(scenarios) == 1:
         return next(iter(scenarios))
     if forget not in scenarios:
-        raise SpecError(describe(f"{where}.forget", f"one of the scenarios {list(scenarios)}", forget))
+        raise SpecError(
+            describe(f"{where}.forget", f"one of the scenarios {list(scenarios)}", forget)
+        )
     return str(forget)
+
+
+def _subtable(where: str, entry: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = entry.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(describe(f"{where}.{key}", "a table", value))
+    return dict(value)
+
+
+def _optional_path(root: Path, where: str, entry: Mapping[str, Any], key: str) -> Path | None:
+    if key not in entry:
+        return None
+    if not isinstance(entry[key], str) or not entry[key]:
+        raise SpecError(describe(f"{where}.{key}", "a file path (string)", entry[key]))
+    return _path(root, entry[key])
 
 
 def _optional_float(where: str, value: Any) -> float | None:
@@ -241,5 +317,6 @@ def _path(root: Path, raw: str) -> Path:
 def _check_references(models: Mapping[str, ModelEntry]) -> None:
     for entry in models.values():
         if entry.base is not None and entry.base not in models:
-            raise SpecError(describe(f"models.{entry.name}.base", f"a model among {sorted(models)}",
-                                     entry.base))
+            raise SpecError(
+                describe(f"models.{entry.name}.base", f"a model among {sorted(models)}", entry.base)
+            )

@@ -15,7 +15,7 @@ workspace = os.environ.get("ULENS_WORKSPACE", "sample_data/digits")
 
 
 @st.cache_data(show_spinner="Evaluating models…")
-def _overview(path: str, scenario: str):  # noqa: ANN202
+def _overview(path: str, scenario: str):
     return model_overview(load_experiment(path, scenario=scenario))
 
 

@@ -53,8 +53,19 @@ def _dashboard(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent / "app.py"
     env = {**os.environ, "ULENS_WORKSPACE": str(workspace)}
     env.setdefault("NUMBA_CACHE_DIR", str(workspace / ".ulens_cache" / "numba"))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false", "--server.maxUploadSize", "200"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        "200",
+    ]
     if args.headless or os.environ.get("CI"):
         cmd += ["--server.headless", "true"]
     return subprocess.call(cmd, env=env)

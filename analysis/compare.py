@@ -1,0 +1,836 @@
+"""``compare(experiment, a, b)``: everything the dashboard draws for a pair of models, cached.
+
+The work is split into components, each cached on disk under a key that hashes the weights, the
+data, the forget set, the options and the code version:
+
+* per model: logits on both splits and penultimate features of the embedding subset;
+* layer similarity: CKA of every layer pair for A/B/original/retrain, forget and retain samples
+  of both splits, from one lockstep pass; weight change between A and B;
+* per model: the privacy audit (needs the retrain and reference models' logits);
+* the embedding of A and B (UMAP aligned, or as the options say).
+
+When nothing is cached, each model runs one batched forward pass per split that yields its
+logits, features and layer activations together. Assembling the :class:`Comparison` from cached
+components is cheap.
+
+Example:
+    >>> import analysis
+    >>> exp = analysis.load_experiment("sample_data/digits")
+    >>> cmp = analysis.compare(exp, "retrain", "ga")  # doctest: +SKIP
+    >>> cmp.models["ga"].accuracy.ua < 0.2  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from analysis.cka import CKAAccumulator, CKAMatrix
+from analysis.embedding import embed_pair, stratified_subset
+from analysis.errors import ValidationError, describe
+from analysis.experiment import Experiment
+from analysis.inference import forward_pass
+from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
+from analysis.mia import signals_from_logits
+from analysis.models import discover_layers
+from analysis.privacy import AuditSets, PrivacyReport, ReferenceLogits, audit_sets, privacy_report
+from analysis.store import ResultCache, cache_key, hash_arrays, hash_file
+from analysis.weight_change import WeightChange, weight_change
+
+__all__ = [
+    "CompareOptions",
+    "Comparison",
+    "Embedding",
+    "LayerSimilarity",
+    "ModelOutputs",
+    "ModelReport",
+    "audit_table",
+    "compare",
+    "models_table",
+    "pareto_mask",
+    "summary_dict",
+]
+
+Progress = Callable[[str, float], None]
+_SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Knobs of :func:`compare` (all part of the cache key).
+
+    Attributes:
+        batch_size: Rows per forward batch.
+        max_layers: Layers compared per model when the model does not declare them.
+        cka_max_samples: Cap per CKA group (forget/retain × train/test), seeded subsample.
+        embedding_max_samples: Size cap of the stratified embedding subset (train).
+        embedding_method: ``"umap"`` or ``"pca"``.
+        embedding_align: ``"aligned"``, ``"procrustes"`` or ``"independent"``.
+        seed: Seed of every subsample, split, bootstrap and projection.
+        n_bootstrap: Bootstrap replicates of the ROC intervals.
+        ps_grid: ``"exact"`` (every observed value) or ``"uniform51"``.
+    """
+
+    batch_size: int = 256
+    max_layers: int = 12
+    cka_max_samples: int = 2000
+    embedding_max_samples: int = 2000
+    embedding_method: str = "umap"
+    embedding_align: str = "aligned"
+    seed: int = 0
+    n_bootstrap: int = 200
+    ps_grid: str = "exact"
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """One model's forward-pass outputs: logits of both splits, features of the embedding rows."""
+
+    train: np.ndarray
+    test: np.ndarray
+    features: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Accuracy, class-wise metrics and the privacy audit of one model."""
+
+    name: str
+    role: str
+    accuracy: AccuracyMetrics
+    classes_train: ClassMetrics
+    classes_test: ClassMetrics
+    privacy: PrivacyReport
+
+
+@dataclass(frozen=True)
+class LayerSimilarity:
+    """CKA matrices keyed ``"a|b|split|group"`` (group ``forget`` or ``retain``) + weight change."""
+
+    layers: Mapping[str, tuple[str, ...]]
+    matrices: Mapping[str, CKAMatrix]
+    weight_change: WeightChange | None
+
+    def get(self, a: str, b: str, split: str, group: str) -> CKAMatrix | None:
+        """The matrix of ``a`` vs ``b`` (transposed if stored the other way), or None."""
+        found = self.matrices.get(f"{a}|{b}|{split}|{group}")
+        if found is not None:
+            return found
+        other = self.matrices.get(f"{b}|{a}|{split}|{group}")
+        if other is None:
+            return None
+        return CKAMatrix(
+            a, b, other.layers_b, other.layers_a, other.values.T.copy(), other.n_samples
+        )
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """2-D maps of the analysis subset under A and B.
+
+    Attributes:
+        indices: Training indices of the subset.
+        coords_a: (m, 2) coordinates under Model A.
+        coords_b: (m, 2) coordinates under Model B (aligned to A unless ``align`` says not).
+        method: ``"umap"`` or ``"pca"``.
+        align: How B was aligned to A.
+        seconds: Projection wall time.
+    """
+
+    indices: np.ndarray
+    coords_a: np.ndarray
+    coords_b: np.ndarray
+    method: str
+    align: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything every view needs for Model A vs Model B (and the original / retrain models)."""
+
+    experiment: str
+    scenario: str
+    a: str
+    b: str
+    original: str | None
+    retrain: str | None
+    class_names: tuple[str, ...]
+    forget_classes: tuple[int, ...] | None
+    models: Mapping[str, ModelReport]
+    layers: LayerSimilarity
+    embedding: Embedding
+    instances: pd.DataFrame
+    sets: AuditSets
+    options: CompareOptions
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """A, B, then original and retrain when present and distinct."""
+        return _unique([self.a, self.b, self.original, self.retrain])
+
+
+def _unique(names: Sequence[str | None]) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        if n is not None and n not in out:
+            out.append(n)
+    return out
+
+
+# --------------------------------------------------------------------------- keys and plans
+
+
+@dataclass(frozen=True)
+class _Plan:
+    names: list[str]
+    references: list[str]
+    embed_rows: np.ndarray
+    cka_groups: Mapping[str, Mapping[str, np.ndarray]]
+    hashes: Mapping[str, str]
+    data: str
+
+
+_DATA_HASHES: dict[tuple[str, str], str] = {}
+
+
+def _data_hash(exp: Experiment) -> str:
+    key = (str(exp.root), repr(sorted(exp.spec.dataset.items())))
+    if key not in _DATA_HASHES:
+        tr, te = exp.dataset("train"), exp.dataset("test")
+        _DATA_HASHES[key] = hash_arrays(tr.x.numpy(), tr.y.numpy(), te.x.numpy(), te.y.numpy())
+    return _DATA_HASHES[key]
+
+
+def _model_hash(exp: Experiment, name: str) -> str:
+    entry = exp.entry(name)
+    return cache_key(
+        file=hash_file(entry.file),
+        arch=entry.architecture.name,
+        params=dict(entry.architecture.params),
+    )
+
+
+def _subsample(rows: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    if len(rows) <= cap:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=cap, replace=False))
+
+
+def _cka_groups(
+    exp: Experiment, sets: AuditSets, opts: CompareOptions
+) -> dict[str, dict[str, np.ndarray]]:
+    cap, seed = opts.cka_max_samples, opts.seed
+    groups = {
+        "train": {
+            "forget": _subsample(sets.forget, cap, seed),
+            "retain": _subsample(sets.retain, cap, seed),
+        },
+        "test": {"retain": _subsample(sets.nonmembers, cap, seed)},
+    }
+    if exp.forget_classes is not None:
+        groups["test"]["forget"] = _subsample(sets.holdout, cap, seed)
+    return groups
+
+
+def _plan(exp: Experiment, names: list[str], refs: list[str], opts: CompareOptions) -> _Plan:
+    sets = audit_sets(exp, seed=opts.seed)
+    embed_rows = stratified_subset(
+        exp.dataset("train").targets,
+        max_samples=opts.embedding_max_samples,
+        always_include=exp.forget_indices,
+        seed=opts.seed,
+    )
+    hashes = {n: _model_hash(exp, n) for n in [*names, *refs]}
+    return _Plan(names, refs, embed_rows, _cka_groups(exp, sets, opts), hashes, _data_hash(exp))
+
+
+def _outputs_key(plan: _Plan, name: str, opts: CompareOptions) -> str:
+    return cache_key(
+        kind="outputs", model=plan.hashes[name], data=plan.data, rows=hash_arrays(plan.embed_rows)
+    )
+
+
+def _cka_key(exp: Experiment, plan: _Plan, opts: CompareOptions) -> str:
+    groups = {
+        f"{s}/{g}": hash_arrays(r) for s, gs in plan.cka_groups.items() for g, r in gs.items()
+    }
+    return cache_key(
+        kind="cka",
+        models=[plan.hashes[n] for n in plan.names],
+        names=plan.names,
+        data=plan.data,
+        groups=groups,
+        max_layers=opts.max_layers,
+    )
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def _cka_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    return [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]]
+
+
+def _run_passes(
+    exp: Experiment,
+    plan: _Plan,
+    missing: list[str],
+    need_cka: bool,
+    opts: CompareOptions,
+    device: str | torch.device,
+    progress: Progress | None,
+) -> tuple[dict[str, ModelOutputs], LayerSimilarity | None]:
+    loaded = {
+        n: exp.load_model(n, device=device)
+        for n in _unique([*missing, *(plan.names if need_cka else [])])
+    }
+    layers = (
+        {n: tuple(discover_layers(loaded[n], max_layers=opts.max_layers)) for n in plan.names}
+        if need_cka
+        else {}
+    )
+    accs = (
+        {
+            (s, g): CKAAccumulator(layers, _cka_pairs(plan.names), device=device)
+            for s in _SPLITS
+            for g in plan.cka_groups[s]
+        }
+        if need_cka
+        else {}
+    )
+    logits: dict[str, dict[str, np.ndarray]] = {n: {} for n in missing}
+    features: dict[str, np.ndarray] = {}
+    for step, split in enumerate(_SPLITS):
+        report = _stage_progress(progress, f"forward pass ({split})", step, len(_SPLITS))
+        full = {n: loaded[n] for n in missing}
+        cka_models = {n: loaded[n] for n in plan.names} if need_cka else {}
+        rows = plan.embed_rows if split == "train" else None
+        groups = plan.cka_groups[split] if need_cka else {}
+
+        def feed(
+            group: str, acts: Mapping[str, Mapping[str, torch.Tensor]], split: str = split
+        ) -> None:
+            accs[(split, group)].update(acts)
+
+        if full and set(cka_models) <= set(full):
+            out = forward_pass(
+                full,
+                exp.dataset(split),
+                batch_size=opts.batch_size,
+                device=device,
+                feature_rows=rows,
+                activation_groups=groups,
+                layers=layers,
+                on_activations=feed if groups else None,
+                progress=report,
+            )
+        else:
+            out = (
+                forward_pass(
+                    full,
+                    exp.dataset(split),
+                    batch_size=opts.batch_size,
+                    device=device,
+                    feature_rows=rows,
+                    progress=report,
+                )
+                if full
+                else {}
+            )
+            if cka_models:
+                _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device)
+        for n in missing:
+            logits[n][split] = out[n].logits
+            feats = out[n].features
+            if split == "train" and feats is not None:
+                features[n] = feats
+    outputs = {
+        n: ModelOutputs(
+            logits[n]["train"], logits[n]["test"], features.get(n, np.empty((0, 0), np.float32))
+        )
+        for n in missing
+    }
+    layer_sim = _layer_similarity(plan, layers, accs, loaded) if need_cka else None
+    return outputs, layer_sim
+
+
+def _cka_only_pass(
+    models: Mapping[str, torch.nn.Module],
+    exp: Experiment,
+    split: str,
+    groups: Mapping[str, np.ndarray],
+    layers: Mapping[str, Sequence[str]],
+    feed: Callable[..., None],
+    opts: CompareOptions,
+    device: str | torch.device,
+) -> None:
+    rows = np.concatenate(list(groups.values()))
+    offsets = np.cumsum([0, *[len(r) for r in groups.values()]])
+    local = {g: np.arange(offsets[i], offsets[i + 1]) for i, g in enumerate(groups)}
+    forward_pass(
+        models,
+        exp.dataset(split).subset(rows),
+        batch_size=opts.batch_size,
+        device=device,
+        activation_groups=local,
+        layers=layers,
+        on_activations=feed,
+    )
+
+
+def _layer_similarity(
+    plan: _Plan,
+    layers: Mapping[str, tuple[str, ...]],
+    accs: Mapping[tuple[str, str], CKAAccumulator],
+    loaded: Mapping[str, torch.nn.Module],
+) -> LayerSimilarity:
+    matrices = {
+        f"{a}|{b}|{s}|{g}": m for (s, g), acc in accs.items() for (a, b), m in acc.result().items()
+    }
+    a, b = plan.names[0], plan.names[1]
+    try:
+        wc: WeightChange | None = weight_change(loaded[a], loaded[b], layers=layers[a])
+    except ValidationError:
+        wc = None  # different architectures: no weight change
+    return LayerSimilarity(dict(layers), matrices, wc)
+
+
+def _stage_progress(
+    progress: Progress | None, stage: str, step: int, total: int
+) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, n: progress(stage, (step + done / max(n, 1)) / total)
+
+
+# --------------------------------------------------------------------------- components
+
+
+def models_table(
+    experiment: Experiment,
+    *,
+    device: str | torch.device = "auto",
+    options: CompareOptions | None = None,
+    progress: Progress | None = None,
+    cache: ResultCache | None = None,
+) -> pd.DataFrame:
+    """One row per model of the scenario: role, method, hyperparameters, accuracies, privacy.
+
+    Columns: name, role, method, base, params (JSON text), epochs, lr, batch_size, UA, RA, TUA,
+    TRA, RT, every :meth:`PrivacyReport.headline` number, ``acc_gap`` (mean absolute gap of
+    UA/RA/TUA/TRA to the retrain model) and ``pareto`` (an unlearned model that no other
+    unlearned model beats on accuracy gap, PS and RT at once).
+    """
+    opts = options or CompareOptions()
+    store = cache or ResultCache(experiment.cache_dir)
+    names = [n for n in experiment.models if experiment.models[n].role != "reference"]
+    plan = _plan(experiment, names, experiment.names_with_role("reference"), opts)
+    outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
+    rows = []
+    for name in names:
+        report = _model_report(
+            experiment, name, outputs[name], _privacy(experiment, plan, name, outputs, opts, store)
+        )
+        rows.append(_table_row(experiment, report))
+    return _with_tradeoff(pd.DataFrame(rows), experiment.retrain_name)
+
+
+def _table_row(exp: Experiment, report: ModelReport) -> dict[str, Any]:
+    entry = exp.entry(report.name)
+    hyper = {**entry.train, **entry.params}
+    acc = report.accuracy
+    return {
+        "name": report.name,
+        "role": entry.role,
+        "method": entry.method or "",
+        "base": entry.base or "",
+        "params": json.dumps(hyper, sort_keys=True),
+        "epochs": hyper.get("epochs"),
+        "lr": hyper.get("lr"),
+        "batch_size": hyper.get("batch_size"),
+        "UA": acc.ua,
+        "RA": acc.ra,
+        "TUA": acc.tua,
+        "TRA": acc.tra,
+        "RT": entry.rt,
+        **report.privacy.headline(),
+    }
+
+
+def _with_tradeoff(table: pd.DataFrame, retrain: str | None) -> pd.DataFrame:
+    metrics = [c for c in ("UA", "RA", "TUA", "TRA") if table[c].notna().any()]
+    if retrain is None or retrain not in set(table["name"]):
+        table["acc_gap"] = np.nan
+    else:
+        target = table.loc[table["name"] == retrain, metrics].iloc[0]
+        table["acc_gap"] = (table[metrics].astype(float) - target.astype(float)).abs().mean(axis=1)
+    table["pareto"] = pareto_mask(
+        table[["acc_gap", "PS", "RT"]].to_numpy(dtype=float), maximise=(False, True, False)
+    ) & (table["role"] == "unlearned")
+    return table
+
+
+def pareto_mask(points: np.ndarray, *, maximise: Sequence[bool]) -> np.ndarray:
+    """Rows not dominated by any other row (rows with NaN are never on the front).
+
+    Example:
+        >>> pareto_mask(np.array([[1.0, 1], [2, 2], [0, 3]]), maximise=(False, True)).tolist()
+        [True, False, True]
+    """
+    signed = np.where(np.asarray(maximise), -points, points)  # now: lower is better
+    ok: np.ndarray = np.isfinite(signed).all(axis=1)
+    le = (signed[:, None, :] <= signed[None, :, :]).all(axis=2)  # le[i, j]: i no worse than j
+    lt = (signed[:, None, :] < signed[None, :, :]).any(axis=2)
+    dominated = ((le & lt) & ok[:, None]).any(axis=0)
+    return np.asarray(ok & ~dominated)
+
+
+def _labels(exp: Experiment) -> dict[str, np.ndarray]:
+    return {s: exp.dataset(s).targets for s in _SPLITS}
+
+
+def _references(
+    exp: Experiment, outputs: Mapping[str, ModelOutputs], refs: Sequence[str]
+) -> ReferenceLogits | None:
+    if not refs:
+        return None
+    return ReferenceLogits(
+        np.stack([outputs[r].train for r in refs]),
+        np.stack([outputs[r].test for r in refs]),
+        np.stack([exp.members_mask(r) for r in refs]),
+    )
+
+
+def _privacy(
+    exp: Experiment,
+    plan: _Plan,
+    name: str,
+    outputs: Mapping[str, ModelOutputs],
+    opts: CompareOptions,
+    store: ResultCache,
+) -> PrivacyReport:
+    retrain = exp.retrain_name
+    key = cache_key(
+        kind="privacy",
+        model=plan.hashes[name],
+        data=plan.data,
+        retrain=plan.hashes.get(retrain or "", ""),
+        refs=[plan.hashes[r] for r in plan.references],
+        forget=hash_arrays(exp.forget_indices),
+        opts=asdict(opts),
+    )
+    cached = store.get(key)
+    if isinstance(cached, PrivacyReport):
+        return cached
+    out = outputs[name]
+    report = privacy_report(
+        {"train": out.train, "test": out.test},
+        _labels(exp),
+        audit_sets(exp, seed=opts.seed),
+        retrain={"train": outputs[retrain].train, "test": outputs[retrain].test}
+        if retrain
+        else None,
+        references=_references(exp, outputs, plan.references),
+        seed=opts.seed,
+        n_bootstrap=opts.n_bootstrap,
+        ps_grid=opts.ps_grid,
+    )
+    store.put(key, report)
+    return report
+
+
+def _model_report(
+    exp: Experiment, name: str, out: ModelOutputs, privacy: PrivacyReport
+) -> ModelReport:
+    labels = _labels(exp)
+    acc = accuracy_metrics(
+        out.train.argmax(1),
+        labels["train"],
+        out.test.argmax(1),
+        labels["test"],
+        forget_indices=exp.forget_indices,
+        forget_classes=exp.forget_classes,
+        num_classes=exp.num_classes,
+    )
+    return ModelReport(
+        name,
+        exp.entry(name).role,
+        acc,
+        class_metrics(out.train, labels["train"], num_classes=exp.num_classes),
+        class_metrics(out.test, labels["test"], num_classes=exp.num_classes),
+        privacy,
+    )
+
+
+def _embedding(
+    plan: _Plan,
+    a: str,
+    b: str,
+    outputs: Mapping[str, ModelOutputs],
+    opts: CompareOptions,
+    store: ResultCache,
+) -> Embedding:
+    key = cache_key(
+        kind="embedding",
+        a=plan.hashes[a],
+        b=plan.hashes[b],
+        data=plan.data,
+        rows=hash_arrays(plan.embed_rows),
+        method=opts.embedding_method,
+        align=opts.embedding_align,
+        seed=opts.seed,
+    )
+    cached = store.get(key)
+    if isinstance(cached, Embedding):
+        return cached
+    start = time.perf_counter()
+    pair = embed_pair(
+        outputs[a].features,
+        outputs[b].features,
+        method=opts.embedding_method,
+        align=opts.embedding_align,
+        random_state=opts.seed,
+    )
+    emb = Embedding(
+        plan.embed_rows,
+        pair.coords_a,
+        pair.coords_b,
+        pair.method,
+        pair.align,
+        time.perf_counter() - start,
+    )
+    store.put(key, emb)
+    return emb
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _validate_pair(exp: Experiment, a: str, b: str) -> None:
+    for arg, name in (("a", a), ("b", b)):
+        if name not in exp.models:
+            raise ValidationError(
+                describe(arg, f"a model of scenario {exp.scenario!r}: {list(exp.models)}", name)
+            )
+    if a == b:
+        raise ValidationError(describe("b", "a model different from Model A", b))
+
+
+def compare(
+    experiment: Experiment,
+    a: str,
+    b: str,
+    *,
+    device: str | torch.device = "auto",
+    options: CompareOptions | None = None,
+    progress: Progress | None = None,
+    cache: ResultCache | None = None,
+) -> Comparison:
+    """Compare Model A and Model B of ``experiment`` (plus its original and retrain models).
+
+    Args:
+        experiment: The loaded experiment (its scenario fixes the forget set).
+        a: Name of Model A.
+        b: Name of Model B (different from A).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+        options: Computation options (part of the cache key).
+        progress: Called with (stage, fraction done in [0, 1]).
+        cache: Result cache; default the workspace's ``.ulens_cache``.
+
+    Returns:
+        The comparison.
+
+    Raises:
+        ValidationError: Unknown model names or A == B.
+    """
+    _validate_pair(experiment, a, b)
+    opts = options or CompareOptions()
+    store = cache or ResultCache(experiment.cache_dir)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    plan = _plan(
+        experiment,
+        _unique([a, b, experiment.original_name, experiment.retrain_name]),
+        experiment.names_with_role("reference"),
+        opts,
+    )
+    outputs, layers = _collect(experiment, plan, opts, device, progress, store)
+    timings["passes"] = time.perf_counter() - start
+    _emit(progress, "privacy audit", 0.0)
+    reports = {
+        n: _model_report(
+            experiment, n, outputs[n], _privacy(experiment, plan, n, outputs, opts, store)
+        )
+        for n in plan.names
+    }
+    timings["privacy"] = time.perf_counter() - start - timings["passes"]
+    _emit(progress, "embedding", 0.0)
+    emb = _embedding(plan, a, b, outputs, opts, store)
+    timings["embedding"] = emb.seconds
+    instances = instance_table(experiment, {n: outputs[n] for n in plan.names}, emb, a, b)
+    _emit(progress, "done", 1.0)
+    return Comparison(
+        experiment.spec.name,
+        experiment.scenario,
+        a,
+        b,
+        experiment.original_name,
+        experiment.retrain_name,
+        experiment.class_names,
+        experiment.forget_classes,
+        reports,
+        layers,
+        emb,
+        instances,
+        audit_sets(experiment, seed=opts.seed),
+        opts,
+        timings,
+    )
+
+
+def _emit(progress: Progress | None, stage: str, fraction: float) -> None:
+    if progress is not None:
+        progress(stage, fraction)
+
+
+def _collect(
+    exp: Experiment,
+    plan: _Plan,
+    opts: CompareOptions,
+    device: str | torch.device,
+    progress: Progress | None,
+    store: ResultCache,
+    *,
+    with_cka: bool = True,
+) -> tuple[dict[str, ModelOutputs], LayerSimilarity]:
+    everyone = [*plan.names, *plan.references]
+    outputs = {n: store.get(_outputs_key(plan, n, opts)) for n in everyone}
+    missing = [n for n, v in outputs.items() if not isinstance(v, ModelOutputs)]
+    ckey = _cka_key(exp, plan, opts)
+    layers = store.get(ckey) if with_cka else None
+    need_cka = with_cka and not isinstance(layers, LayerSimilarity)
+    if missing or need_cka:
+        fresh, computed = _run_passes(exp, plan, missing, need_cka, opts, device, progress)
+        for n, out in fresh.items():
+            store.put(_outputs_key(plan, n, opts), out)
+            outputs[n] = out
+        if computed is not None:
+            store.put(ckey, computed)
+            layers = computed
+    return outputs, layers  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+_SIGNAL_COLUMNS = ("true_prob", "max_prob", "entropy", "loss", "entropy_t2", "logit_conf")
+
+
+def instance_table(
+    exp: Experiment, outputs: Mapping[str, ModelOutputs], emb: Embedding, a: str, b: str
+) -> pd.DataFrame:
+    """One row per sample of both splits: identity, per-model outputs and signals, A-vs-B change."""
+    frames = []
+    forget_mask = np.zeros(len(exp.dataset("train")), bool)
+    forget_mask[exp.forget_indices] = True
+    for split in _SPLITS:
+        labels = exp.dataset(split).targets
+        n = len(labels)
+        cols: dict[str, Any] = {
+            "index": np.arange(n),
+            "split": np.full(n, split, dtype=object),
+            "label": labels,
+            "is_forget": forget_mask if split == "train" else np.zeros(n, bool),
+            "forget_class": np.isin(labels, exp.forget_classes or ()),
+        }
+        probs = {}
+        for name, out in outputs.items():
+            logits = out.train if split == "train" else out.test
+            sig = signals_from_logits(logits, labels)
+            cols[f"{name}__pred"] = sig.pred
+            for col in _SIGNAL_COLUMNS:
+                cols[f"{name}__{col}"] = getattr(sig, col)
+            probs[name] = _softmax(logits)
+            cols.update(_umap_columns(name, split, n, emb, a, b))
+        cols["kl_a_b"] = np.sum(
+            probs[a]
+            * (np.log(np.clip(probs[a], 1e-30, None)) - np.log(np.clip(probs[b], 1e-30, None))),
+            axis=1,
+        )
+        cols["changed_pred"] = cols[f"{a}__pred"] != cols[f"{b}__pred"]
+        frames.append(pd.DataFrame(cols))
+    table = pd.concat(frames, ignore_index=True)
+    table["split"] = table["split"].astype("string")
+    return table
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def _umap_columns(
+    name: str, split: str, n: int, emb: Embedding, a: str, b: str
+) -> dict[str, np.ndarray]:
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    coords = emb.coords_a if name == a else emb.coords_b if name == b else None
+    if split == "train" and coords is not None:
+        x[emb.indices], y[emb.indices] = coords[:, 0], coords[:, 1]
+    return {f"{name}__umap_x": x, f"{name}__umap_y": y}
+
+
+def summary_dict(cmp: Comparison) -> dict[str, Any]:
+    """The ``summary.json`` document: headline numbers of A, B, original and retrain."""
+    models: dict[str, Any] = {}
+    for name, rep in cmp.models.items():
+        acc = rep.accuracy
+        models[name] = {
+            "role": rep.role,
+            "UA": acc.ua,
+            "RA": acc.ra,
+            "TUA": acc.tua,
+            "TRA": acc.tra,
+            **rep.privacy.headline(),
+        }
+    return {
+        "experiment": cmp.experiment,
+        "scenario": cmp.scenario,
+        "a": cmp.a,
+        "b": cmp.b,
+        "original": cmp.original,
+        "retrain": cmp.retrain,
+        "models": _finite(models),
+    }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def audit_table(cmp: Comparison) -> pd.DataFrame:
+    """Every headline privacy number of every model beside the retrain model's and the gap."""
+    rows = []
+    retrain = cmp.models[cmp.retrain].privacy.headline() if cmp.retrain else {}
+    for name, rep in cmp.models.items():
+        for metric, value in rep.privacy.headline().items():
+            target = retrain.get(metric)
+            gap = None if value is None or target is None else value - target
+            rows.append(
+                {"model": name, "metric": metric, "value": value, "retrain": target, "gap": gap}
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,1127 @@
+"""The workspace store: content hashes, an on-disk result cache and the SQLite run registry.
+
+* **Hashes** — :func:`hash_arrays`, :func:`hash_file` (streamed SHA-256, memoised per
+  ``(path, size, mtime_ns)``), :func:`hash_jsonable` (canonical JSON) and :func:`cache_key`, which
+  combines named parts with :data:`CODE_VERSION` (bump it whenever a result format changes, and
+  every old cache entry becomes a miss).
+* **ResultCache** — one file per key, ``<root>/<key>.npz``, holding a JSON manifest (the
+  value's structure: nested frozen dataclasses, tuples, lists, dicts, strings, numbers, paths),
+  its arrays and its DataFrames (as Parquet bytes). Nothing is pickled: arrays load with
+  ``allow_pickle=False`` and dataclasses are rebuilt by importing their class from an allow-list
+  of module prefixes (``analysis.`` by default). A write goes to a temporary file in the same
+  folder, is fsync'ed and renamed over the entry with :func:`os.replace`, so readers see the old
+  or the new entry, never half of one, and concurrent writers of one key leave the last one.
+  A SHA-256 checksum over the manifest and every payload is verified on read; a truncated,
+  edited or otherwise unreadable entry is a miss (with a warning) and is removed.
+* **RunRegistry** — runs and uploaded models in ``runs.sqlite`` (WAL mode, one short
+  transaction per call, so two processes can share it). :func:`to_entry` turns a record into an
+  :class:`analysis.spec.ModelEntry`.
+* :func:`safe_workspace_path` keeps a user-chosen path inside the workspace.
+
+Example:
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> cache = ResultCache(root / "cache")
+    >>> key = cache_key(data=np.arange(3), params={"k": 15})
+    >>> cache.put(key, {"coords": np.zeros((2, 2)), "label": "A"})
+    >>> cache.get(key)["label"]
+    'A'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import io
+import json
+import os
+import re
+import sqlite3
+import stat
+import tempfile
+import threading
+import time
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow
+
+from analysis.errors import CacheError, ValidationError, describe
+from analysis.spec import ROLES, ArchitectureSpec, ModelEntry
+
+__all__ = [
+    "CODE_VERSION",
+    "RUN_STATUSES",
+    "ResultCache",
+    "RunRecord",
+    "RunRegistry",
+    "cache_key",
+    "hash_arrays",
+    "hash_file",
+    "hash_jsonable",
+    "safe_workspace_path",
+    "to_entry",
+]
+
+CODE_VERSION = "1"
+"""Version of every cached result format; part of every :func:`cache_key`."""
+
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+_CHUNK = 1 << 20
+_FILE_MEMO_LIMIT = 4096
+_FILE_MEMO: dict[tuple[str, int, int], str] = {}
+_FILE_MEMO_LOCK = threading.Lock()
+
+_FORMAT = 1
+_STALE_SECONDS = 3600.0
+_MANIFEST = "manifest"
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Everything reading a damaged entry can raise; caught only around decoding, never around I/O
+# of a healthy file, and turned into a miss.
+_CORRUPT = (
+    CacheError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    EOFError,
+    OSError,
+    MemoryError,
+    RuntimeError,  # zipfile: "compression method not supported", "file is encrypted"...
+    zipfile.BadZipFile,
+    pyarrow.ArrowException,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Content hashes
+
+
+def hash_arrays(*arrays: Any) -> str:
+    """SHA-256 of arrays' dtypes, shapes and bytes, in order (hex digest).
+
+    Args:
+        *arrays: numpy arrays (or anything :func:`numpy.asarray` accepts) without object dtype.
+
+    Raises:
+        ValidationError: An array has object dtype (its bytes are pointers, not content).
+
+    Example:
+        >>> hash_arrays(np.arange(3)) == hash_arrays(np.arange(3))
+        True
+        >>> hash_arrays(np.arange(3)) == hash_arrays(np.arange(3.0))
+        False
+    """
+    digest = hashlib.sha256(b"ulens-arrays\x00")
+    for i, value in enumerate(arrays):
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            raise ValidationError(
+                describe(
+                    f"arrays[{i}]",
+                    "an array without object dtype",
+                    f"dtype {array.dtype}",
+                    raw=True,
+                )
+            )
+        _update_with_array(digest, array)
+    return digest.hexdigest()
+
+
+def _update_with_array(digest: Any, array: np.ndarray) -> None:
+    header = json.dumps([array.dtype.str, list(array.shape)]).encode()
+    digest.update(len(header).to_bytes(8, "little") + header)
+    digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
+def hash_file(path: str | Path) -> str:
+    """Streamed SHA-256 of a file (hex digest), memoised by ``(path, size, mtime_ns)``.
+
+    Raises:
+        ValidationError: ``path`` is not an existing regular file.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "w.bin"
+        >>> _ = f.write_bytes(b"abc")
+        >>> hash_file(f)[:12]
+        'ba7816bf8f01'
+    """
+    resolved = Path(path).expanduser().resolve()
+    before = _file_stat(resolved, path)
+    memo_key = (str(resolved), before.st_size, before.st_mtime_ns)
+    with _FILE_MEMO_LOCK:
+        known = _FILE_MEMO.get(memo_key)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    with resolved.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    result = digest.hexdigest()
+    after = _file_stat(resolved, path)
+    if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
+        _remember(memo_key, result)  # not memoised if the file changed while being read
+    return result
+
+
+def _file_stat(resolved: Path, shown: str | Path) -> os.stat_result:
+    try:
+        info = resolved.stat()
+    except OSError as exc:
+        raise ValidationError(describe("path", "an existing file", str(shown))) from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ValidationError(describe("path", "a regular file", str(shown)))
+    return info
+
+
+def _remember(memo_key: tuple[str, int, int], digest: str) -> None:
+    with _FILE_MEMO_LOCK:
+        if len(_FILE_MEMO) >= _FILE_MEMO_LIMIT:
+            _FILE_MEMO.pop(next(iter(_FILE_MEMO)))  # oldest first (insertion order)
+        _FILE_MEMO[memo_key] = digest
+
+
+def hash_jsonable(obj: Any) -> str:
+    """SHA-256 of the canonical JSON of ``obj`` (sorted keys, no whitespace; hex digest).
+
+    Mappings need string keys; tuples hash like lists, numpy scalars like Python numbers and
+    paths like their string.
+
+    Raises:
+        ValidationError: ``obj`` holds something JSON cannot represent (e.g. an array).
+
+    Example:
+        >>> hash_jsonable({"b": 1, "a": [1, 2]}) == hash_jsonable({"a": (1, 2), "b": 1})
+        True
+    """
+    return hashlib.sha256(_canonical_json(obj, "obj").encode()).hexdigest()
+
+
+def _canonical_json(obj: Any, where: str) -> str:
+    return json.dumps(
+        _plain_json(obj, where),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=True,
+    )
+
+
+def _plain_json(obj: Any, where: str) -> Any:
+    """Convert ``obj`` to plain JSON types, or raise naming the offending location."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, np.bool_ | np.integer | np.floating):
+        return obj.item()
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    if isinstance(obj, list | tuple):
+        return [_plain_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, Mapping):
+        bad = [k for k in obj if not isinstance(k, str)]
+        if bad:
+            raise ValidationError(describe(where, "a mapping with string keys", bad[0]))
+        return {k: _plain_json(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    raise ValidationError(
+        describe(
+            where,
+            "JSON-like data (dict, list, str, number, bool, None)",
+            type(obj).__name__,
+            raw=True,
+        )
+    )
+
+
+def cache_key(**parts: Any) -> str:
+    """Cache key of named parts plus :data:`CODE_VERSION` (a 64-character hex string).
+
+    Each part is hashed by kind: a numpy array with :func:`hash_arrays`, a :class:`~pathlib.Path`
+    with :func:`hash_file` (its content, not its name), anything else with :func:`hash_jsonable`
+    (strings, e.g. digests computed earlier, are taken as they are).
+
+    Example:
+        >>> k = cache_key(features=np.ones(3), params={"method": "umap"})
+        >>> len(k), k == cache_key(params={"method": "umap"}, features=np.ones(3))
+        (64, True)
+    """
+    digests = {name: _part_digest(name, value) for name, value in parts.items()}
+    return hash_jsonable({"code_version": CODE_VERSION, "parts": digests})
+
+
+def _part_digest(name: str, value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return "arrays:" + hash_arrays(value)
+    if isinstance(value, Path):
+        return "file:" + hash_file(value)
+    return "json:" + hashlib.sha256(_canonical_json(value, name).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Result cache
+
+
+class ResultCache:
+    """A content-addressed cache of analysis results on disk, without pickle.
+
+    Values may be nested frozen (or plain) dataclasses, tuples, lists, dicts (any encodable
+    hashable keys), ``str``, ``int``, ``float``, ``bool``, ``None``, numpy scalars and arrays
+    (no object dtype), :class:`pathlib.Path` and :class:`pandas.DataFrame` (string column
+    names). Round trips are exact: arrays bit for bit with their dtype, DataFrame dtypes
+    (including pandas string and categorical dtypes) through Parquet.
+
+    Args:
+        root: Folder of the entries (created on the first :meth:`put`).
+        allowed_modules: Module prefixes whose dataclasses may be rebuilt (``"analysis."``
+            matches ``analysis.cka``; a name without a trailing dot matches that module and
+            its submodules).
+
+    Example:
+        >>> import tempfile
+        >>> cache = ResultCache(Path(tempfile.mkdtemp()))
+        >>> cache.get("0" * 64) is None
+        True
+    """
+
+    def __init__(
+        self, root: str | Path, *, allowed_modules: Sequence[str] = ("analysis.",)
+    ) -> None:
+        if isinstance(allowed_modules, str) or not all(
+            isinstance(m, str) and m for m in allowed_modules
+        ):
+            raise ValidationError(
+                describe("allowed_modules", "a sequence of module prefixes", allowed_modules)
+            )
+        self.root = Path(root)
+        self._allowed = tuple(allowed_modules)
+        _sweep_stale_temporaries(self.root)
+
+    def path(self, key: str) -> Path:
+        """File holding the entry of ``key`` (it may not exist)."""
+        return self.root / f"{_validate_key(key)}.npz"
+
+    def get(self, key: str) -> object | None:
+        """Return the value stored under ``key``, or ``None`` on a miss.
+
+        A corrupt entry (truncated, edited, failing its checksum, naming a class that is not
+        allowed or no longer exists) is a miss: a warning is issued and the file removed.
+
+        Raises:
+            ValidationError: ``key`` is not 1-128 characters of ``[A-Za-z0-9_.-]``.
+        """
+        path = self.path(key)
+        try:
+            with path.open("rb") as handle:
+                info = os.fstat(handle.fileno())
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        try:
+            return self._decode(data)
+        except _CORRUPT as exc:
+            warnings.warn(
+                f"cache entry {path} is unreadable ({type(exc).__name__}: {exc}); "
+                "it was removed and will be recomputed",
+                stacklevel=2,
+            )
+            _remove_if_unchanged(path, info)
+            return None
+
+    def put(self, key: str, value: object) -> None:
+        """Store ``value`` under ``key`` atomically (temporary file, fsync, rename).
+
+        Raises:
+            ValidationError: Bad ``key``, or ``value`` (or something inside it) has a type the
+                cache cannot store without pickle; nothing is written then.
+        """
+        path = self.path(key)
+        if value is None:
+            raise ValidationError(describe("value", "a result (None means a miss)", None))
+        members = self._encode(value)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, allow_pickle=False, **members)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(self.root)
+
+    def remove(self, key: str) -> bool:
+        """Delete the entry of ``key``; return whether there was one."""
+        try:
+            self.path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    # ---- encoding
+
+    def _encode(self, value: object) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        tree = _Encoder(self._allowed, arrays).encode(value, "value")
+        body = {
+            "format": _FORMAT,
+            "code_version": CODE_VERSION,
+            "tree": tree,
+            "arrays": sorted(arrays),
+        }
+        manifest = {"body": body, "checksum": _checksum(body, arrays)}
+        encoded = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        return {_MANIFEST: np.frombuffer(encoded, dtype=np.uint8), **arrays}
+
+    def _decode(self, data: bytes) -> object:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise CacheError("not an .npz archive")
+        with npz:
+            manifest = json.loads(npz[_MANIFEST].tobytes().decode("utf-8"))
+            body = manifest["body"]
+            if body["format"] != _FORMAT or set(npz.files) != {_MANIFEST, *body["arrays"]}:
+                raise CacheError("entry layout does not match its manifest")
+            arrays = {name: npz[name] for name in body["arrays"]}
+        if manifest["checksum"] != _checksum(body, arrays):
+            raise CacheError("checksum mismatch")
+        return _Decoder(self._allowed, arrays).decode(body["tree"])
+
+
+def _checksum(body: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        digest.update(name.encode() + b"\x00")
+        _update_with_array(digest, arrays[name])
+    return digest.hexdigest()
+
+
+def _validate_key(key: Any) -> str:
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise ValidationError(
+            describe(
+                "key",
+                "1-128 characters of [A-Za-z0-9_.-] not starting "
+                "with '.', '_' or '-' (e.g. a cache_key())",
+                key,
+            )
+        )
+    return key
+
+
+def _sweep_stale_temporaries(root: Path) -> None:
+    """Delete temporary files of writers that died more than an hour ago (best effort)."""
+    cutoff = time.time() - _STALE_SECONDS
+    for tmp in root.glob(".*.tmp") if root.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+
+
+def _remove_if_unchanged(path: Path, info: os.stat_result) -> None:
+    """Delete ``path`` unless another writer replaced it since it was read."""
+    with contextlib.suppress(OSError):
+        now = path.stat()
+        if (now.st_ino, now.st_size, now.st_mtime_ns) == (
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+        ):
+            path.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort; not possible on every platform)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _module_allowed(module: str, allowed: Sequence[str]) -> bool:
+    return any(
+        module == p.rstrip(".") or module.startswith(p if p.endswith(".") else p + ".")
+        for p in allowed
+    )
+
+
+class _Encoder:
+    """Turn a value into a JSON tree; arrays and DataFrames go to ``arrays`` by reference."""
+
+    def __init__(self, allowed: Sequence[str], arrays: dict[str, np.ndarray]) -> None:
+        self._allowed = allowed
+        self._arrays = arrays
+
+    def _ref(self, array: np.ndarray) -> str:
+        name = f"a{len(self._arrays)}"
+        self._arrays[name] = array
+        return name
+
+    def encode(self, value: Any, where: str) -> dict[str, Any]:
+        """Encode one node; ``where`` names it in error messages (``value.field[2]``)."""
+        if value is None or type(value) is bool or type(value) is str:
+            return {"t": "none" if value is None else type(value).__name__, "v": value}
+        if isinstance(value, np.generic):
+            return {"t": "scalar", "ref": self._ref(self._plain_array(np.asarray(value), where))}
+        if type(value) is int:
+            return {"t": "int", "v": value}
+        if type(value) is float:
+            return {"t": "float", "v": value.hex()}  # exact, and NaN/inf need no JSON extension
+        if type(value) is np.ndarray:
+            return {"t": "ndarray", "ref": self._ref(self._plain_array(value, where))}
+        if type(value) is pd.DataFrame:
+            ref = self._ref(_parquet_bytes(value, where))
+            return {"t": "dataframe", "ref": ref, "strings": _string_dtypes(value)}
+        if isinstance(value, Path):
+            return {"t": "path", "v": str(value)}
+        if type(value) is tuple or type(value) is list:
+            items = [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return {"t": type(value).__name__, "items": items}
+        if isinstance(value, Mapping):
+            return {
+                "t": "dict",
+                "items": [
+                    [self.encode(k, f"{where} key"), self.encode(v, f"{where}[{k!r}]")]
+                    for k, v in value.items()
+                ],
+            }
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self._dataclass(value, where)
+        raise ValidationError(
+            describe(
+                where,
+                "dataclasses, tuples, lists, dicts, str, numbers, None, paths, numpy arrays "
+                "or DataFrames",
+                type(value).__name__,
+                raw=True,
+            )
+        )
+
+    def _plain_array(self, array: np.ndarray, where: str) -> np.ndarray:
+        if array.dtype.hasobject:
+            raise ValidationError(
+                describe(
+                    where,
+                    "an array without object dtype (no pickle)",
+                    f"dtype {array.dtype}",
+                    raw=True,
+                )
+            )
+        return array
+
+    def _dataclass(self, value: Any, where: str) -> dict[str, Any]:
+        cls = type(value)
+        name = f"{cls.__module__}:{cls.__qualname__}"
+        if not _module_allowed(cls.__module__, self._allowed) or _find_class(name) is not cls:
+            raise ValidationError(
+                describe(
+                    where, f"a dataclass defined at module level in {list(self._allowed)}", name
+                )
+            )
+        fields = {
+            f.name: self.encode(getattr(value, f.name), f"{where}.{f.name}")
+            for f in dataclasses.fields(value)
+        }
+        return {"t": "dataclass", "cls": name, "fields": fields}
+
+
+def _find_class(name: str) -> Any:
+    """Import ``module:qualname``; None when it cannot be found."""
+    module_name, _, qualname = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _parquet_bytes(frame: pd.DataFrame, where: str) -> np.ndarray:
+    bad = [c for c in frame.columns if not isinstance(c, str)]
+    if bad:  # Parquet would silently turn them into strings
+        raise ValidationError(describe(f"{where} columns", "string column names", bad[0]))
+    buffer = io.BytesIO()
+    try:
+        frame.to_parquet(buffer, engine="pyarrow")
+    except (ValueError, TypeError, pyarrow.ArrowException) as exc:
+        raise ValidationError(
+            describe(
+                where,
+                "a DataFrame Parquet can store (string column names, no Python objects)",
+                f"{exc}",
+                raw=True,
+            )
+        ) from exc
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def _string_dtypes(frame: pd.DataFrame) -> list[list[Any]]:
+    """``[position, storage, na]`` of every pandas string column (-1: the index).
+
+    Parquet keeps "string" but not its storage (python / pyarrow) nor its missing-value marker
+    (``pd.NA`` for ``"string"``, NaN for ``"str"``); they are restored from these.
+    """
+    dtypes = [(-1, frame.index.dtype), *enumerate(frame.dtypes)]
+    return [
+        [i, d.storage, "nan" if d.na_value is np.nan else "NA"]
+        for i, d in dtypes
+        if isinstance(d, pd.StringDtype)
+    ]
+
+
+def _read_frame(raw: np.ndarray, strings: list[list[Any]]) -> pd.DataFrame:
+    frame = pd.read_parquet(io.BytesIO(raw.tobytes()))
+    for position, storage, na in strings:
+        if storage not in ("python", "pyarrow") or na not in ("nan", "NA"):
+            raise CacheError(f"unknown string dtype {storage!r}/{na!r}")
+        dtype = pd.StringDtype(storage=storage, na_value=np.nan if na == "nan" else pd.NA)
+        if position == -1:
+            frame.index = frame.index.astype(dtype)
+        else:
+            frame.isetitem(position, frame.iloc[:, position].astype(dtype))
+    return frame
+
+
+class _Decoder:
+    """Rebuild a value from its JSON tree; anything unexpected raises :class:`CacheError`."""
+
+    def __init__(self, allowed: Sequence[str], arrays: Mapping[str, np.ndarray]) -> None:
+        self._allowed = allowed
+        self._arrays = arrays
+
+    def decode(self, node: Mapping[str, Any]) -> Any:
+        kind = node["t"]
+        if kind in ("none", "bool", "str", "int"):
+            return _checked_plain(kind, node["v"])
+        if kind == "float":
+            return float.fromhex(node["v"])
+        if kind == "scalar":
+            return self._arrays[node["ref"]][()]
+        if kind == "ndarray":
+            return self._arrays[node["ref"]]
+        if kind == "dataframe":
+            return _read_frame(self._arrays[node["ref"]], node["strings"])
+        if kind == "path":
+            return Path(node["v"])
+        if kind in ("tuple", "list"):
+            items = [self.decode(item) for item in node["items"]]
+            return tuple(items) if kind == "tuple" else items
+        if kind == "dict":
+            return {self.decode(k): self.decode(v) for k, v in node["items"]}
+        if kind == "dataclass":
+            return self._dataclass(node)
+        raise CacheError(f"unknown node type {kind!r}")
+
+    def _dataclass(self, node: Mapping[str, Any]) -> Any:
+        name = node["cls"]
+        cls = _find_class(name) if _module_allowed(name.partition(":")[0], self._allowed) else None
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise CacheError(f"class {name} is not an allowed dataclass (renamed or removed?)")
+        values = {key: self.decode(child) for key, child in node["fields"].items()}
+        fields = dataclasses.fields(cls)
+        if {f.name for f in fields} != set(values):
+            raise CacheError(f"fields of {name} changed since the entry was written")
+        obj = cls(**{f.name: values[f.name] for f in fields if f.init})
+        for f in fields:
+            if not f.init:
+                object.__setattr__(obj, f.name, values[f.name])
+        return obj
+
+
+def _checked_plain(kind: str, value: Any) -> Any:
+    expected = {"none": type(None), "bool": bool, "str": str, "int": int}[kind]
+    if type(value) is not expected:
+        raise CacheError(f"a {kind} node holds {type(value).__name__}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Run registry
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run or uploaded model of the workspace's registry.
+
+    Paths are absolute (stored relative to the workspace when inside it, so a workspace can be
+    moved). Fields mirror :class:`analysis.spec.ModelEntry` plus the run's bookkeeping.
+
+    Attributes:
+        name: Unique model name (``[A-Za-z0-9][A-Za-z0-9_.-]*``, at most 128 characters).
+        role: ``original``, ``retrain``, ``unlearned`` or ``reference``.
+        file: Weights file.
+        architecture: Architecture name, or None for the experiment's default.
+        architecture_params: Options of ``architecture``.
+        forget: Forget scenario of ``retrain`` / ``unlearned`` models.
+        method: Unlearning method (``unlearned``).
+        base: Model the method was applied to (``unlearned``).
+        params: Method hyperparameters.
+        train: Training settings.
+        rt: Wall time of the run in seconds.
+        members: Membership mask of a ``reference`` model.
+        history: Per-epoch metrics file.
+        description: Free text.
+        status: One of :data:`RUN_STATUSES`.
+        metrics: Summary metrics (UA, RA, ..., NaN allowed).
+        created_at: ISO-8601 UTC time the record was added.
+    """
+
+    name: str
+    role: str
+    file: Path
+    architecture: str | None = None
+    architecture_params: Mapping[str, Any] = field(default_factory=dict)
+    forget: str | None = None
+    method: str | None = None
+    base: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    rt: float | None = None
+    members: Path | None = None
+    history: Path | None = None
+    description: str = ""
+    status: str = "done"
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+
+_Records = list[RunRecord]
+_COLUMNS = (
+    "name",
+    "role",
+    "file",
+    "architecture",
+    "architecture_params",
+    "forget",
+    "method",
+    "base",
+    "params",
+    "train",
+    "rt",
+    "members",
+    "history",
+    "description",
+    "status",
+    "metrics",
+    "created_at",
+)
+_JSON_COLUMNS = ("architecture_params", "params", "train", "metrics")
+_PATH_COLUMNS = ("file", "members", "history")
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY NOT NULL,
+    role TEXT NOT NULL,
+    file TEXT NOT NULL,
+    architecture TEXT,
+    architecture_params TEXT NOT NULL,
+    forget TEXT,
+    method TEXT,
+    base TEXT,
+    params TEXT NOT NULL,
+    train TEXT NOT NULL,
+    rt REAL,
+    members TEXT,
+    history TEXT,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+class RunRegistry:
+    """The workspace's runs and uploaded models, in SQLite (``runs.sqlite``).
+
+    Each call opens its own connection and runs one transaction (``BEGIN IMMEDIATE`` for
+    writes), the database is in WAL mode and waits up to ``timeout`` seconds for a lock, so
+    several threads or processes (two dashboard sessions, a worker) can use one registry.
+
+    Args:
+        path: The SQLite file; its folder (the workspace) must exist. Relative model paths are
+            resolved against that folder.
+        timeout: Seconds to wait for another writer's lock.
+
+    Raises:
+        ValidationError: The folder does not exist.
+        CacheError: The file exists but is not a run registry.
+
+    Example:
+        >>> import tempfile
+        >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
+        >>> reg.add("orig", role="original", file="models/orig.safetensors").status
+        'done'
+        >>> [r.name for r in reg.list()]
+        ['orig']
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
+        self.path = Path(path).expanduser().resolve()
+        if not self.path.parent.is_dir():
+            raise ValidationError(
+                describe("path", "a file in an existing workspace folder", str(path))
+            )
+        self.root = self.path.parent
+        self._timeout = float(timeout)
+        self._initialise()
+
+    # ---- connection
+
+    @contextlib.contextmanager
+    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            if write:
+                conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            if write:
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError):
+                raise
+            raise CacheError(
+                describe(
+                    str(self.path), "a SQLite run registry", f"an unreadable file ({exc})", raw=True
+                )
+            ) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            conn.close()
+
+    def _initialise(self) -> None:
+        with self._connect(write=False) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent; lets readers and a writer overlap
+        with self._connect(write=True) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise CacheError(
+                    describe(
+                        str(self.path),
+                        f"registry schema {_SCHEMA_VERSION}",
+                        f"schema {version}",
+                        raw=True,
+                    )
+                )
+            conn.execute(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    # ---- public API
+
+    def add(
+        self,
+        name: str,
+        *,
+        role: str,
+        file: str | Path,
+        architecture: str | None = None,
+        architecture_params: Mapping[str, Any] | None = None,
+        forget: str | None = None,
+        method: str | None = None,
+        base: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        train: Mapping[str, Any] | None = None,
+        rt: float | None = None,
+        members: str | Path | None = None,
+        history: str | Path | None = None,
+        description: str = "",
+        status: str = "done",
+        metrics: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """Add a record and return it.
+
+        Raises:
+            ValidationError: A field is invalid (the message names it), or ``name`` is already
+                in the registry.
+
+        Example:
+            >>> import tempfile
+            >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
+            >>> r = reg.add("ga", role="unlearned", file="m/ga.pt", method="GA", base="orig",
+            ...             forget="classwise", params={"lr": 1e-3}, status="queued")
+            >>> r.params["lr"], r.file.is_absolute()
+            (0.001, True)
+        """
+        row = {
+            "name": _validate_name(name),
+            "role": _validate_role(role),
+            "file": self._stored_path("file", file),
+            "architecture": _optional_str("architecture", architecture),
+            "architecture_params": _json_text("architecture_params", architecture_params),
+            "forget": _optional_str("forget", forget),
+            "method": _optional_str("method", method),
+            "base": _optional_str("base", base),
+            "params": _json_text("params", params),
+            "train": _json_text("train", train),
+            "rt": _validate_rt(rt),
+            "members": None if members is None else self._stored_path("members", members),
+            "history": None if history is None else self._stored_path("history", history),
+            "description": _optional_str("description", description) or "",
+            "status": _validate_status(status),
+            "metrics": _json_text("metrics", metrics),
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        }
+        _check_role_fields(row)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        try:
+            with self._connect(write=True) as conn:
+                conn.execute(
+                    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                    [row[c] for c in _COLUMNS],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ValidationError(
+                describe("name", "a name not already in the registry", name)
+            ) from exc
+        return self._record(row)
+
+    def update_status(
+        self,
+        name: str,
+        status: str,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        rt: float | None = None,
+    ) -> RunRecord:
+        """Set a record's status (and, when given, replace its metrics and run time).
+
+        Raises:
+            ValidationError: Unknown ``name``, bad ``status``, ``metrics`` or ``rt``.
+
+        Example:
+            >>> import tempfile
+            >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
+            >>> _ = reg.add("rt", role="retrain", file="rt.pt", forget="c", status="running")
+            >>> reg.update_status("rt", "done", metrics={"UA": 0.0}, rt=12.5).metrics
+            {'UA': 0.0}
+        """
+        updates: dict[str, Any] = {"status": _validate_status(status)}
+        if metrics is not None:
+            updates["metrics"] = _json_text("metrics", metrics)
+        if rt is not None:
+            updates["rt"] = _validate_rt(rt)
+        assignments = ", ".join(f"{column} = ?" for column in updates)
+        with self._connect(write=True) as conn:
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE name = ?", [*updates.values(), name]
+            )
+            if cursor.rowcount == 0:
+                raise ValidationError(describe("name", "a run in the registry", name))
+            row = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        return self._record(dict(row))
+
+    def get(self, name: str) -> RunRecord | None:
+        """The record called ``name``, or None.
+
+        Raises:
+            CacheError: The stored record is corrupt.
+        """
+        with self._connect(write=False) as conn:
+            row = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._record(dict(row))
+
+    def list(self, scenario: str | None = None) -> _Records:
+        """Every record in insertion order; with ``scenario``, that scenario's records plus the
+        scenario-independent ones (``forget`` is None: original and reference models).
+
+        Corrupt records are skipped with a warning.
+        """
+        query = "SELECT * FROM runs"
+        args: tuple[str, ...] = ()
+        if scenario is not None:
+            query, args = query + " WHERE forget = ? OR forget IS NULL", (scenario,)
+        with self._connect(write=False) as conn:
+            rows = conn.execute(query + " ORDER BY rowid", args).fetchall()
+        records = []
+        for row in rows:
+            try:
+                records.append(self._record(dict(row)))
+            except CacheError as exc:
+                warnings.warn(f"run registry {self.path}: skipped a record ({exc})", stacklevel=2)
+        return records
+
+    def remove(self, name: str) -> bool:
+        """Delete the record called ``name``; return whether there was one."""
+        with self._connect(write=True) as conn:
+            return conn.execute("DELETE FROM runs WHERE name = ?", (name,)).rowcount > 0
+
+    # ---- rows
+
+    def _stored_path(self, argument: str, value: Any) -> str:
+        """Path text as stored: relative to the workspace when inside it, else absolute."""
+        if not isinstance(value, str | Path) or not str(value).strip() or "\x00" in str(value):
+            raise ValidationError(describe(argument, "a file path", value))
+        path = Path(value).expanduser()
+        if path.is_absolute() and path.resolve().is_relative_to(self.root):
+            return path.resolve().relative_to(self.root).as_posix()
+        return path.as_posix()
+
+    def _record(self, row: Mapping[str, Any]) -> RunRecord:
+        values = dict(row)
+        try:
+            for column in _JSON_COLUMNS:
+                values[column] = json.loads(values[column])
+                if not isinstance(values[column], dict):
+                    raise ValueError(f"{column} is not an object")
+        except (ValueError, TypeError) as exc:
+            raise CacheError(
+                describe(f"record {values.get('name')!r}", "valid JSON fields", f"{exc}", raw=True)
+            ) from exc
+        for column in _PATH_COLUMNS:
+            if values[column] is not None:
+                values[column] = (self.root / values[column]).resolve()
+        return RunRecord(**values)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _validate_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValidationError(
+            describe(
+                "name", "1-128 characters of [A-Za-z0-9_.-] starting with a letter or digit", name
+            )
+        )
+    return name
+
+
+def _validate_role(role: Any) -> str:
+    if role not in ROLES:
+        raise ValidationError(describe("role", f"one of {list(ROLES)}", role))
+    return str(role)
+
+
+def _validate_status(status: Any) -> str:
+    if status not in RUN_STATUSES:
+        raise ValidationError(describe("status", f"one of {list(RUN_STATUSES)}", status))
+    return str(status)
+
+
+def _validate_rt(rt: Any) -> float | None:
+    if rt is None:
+        return None
+    ok = isinstance(rt, int | float | np.integer | np.floating) and not isinstance(rt, bool)
+    if not ok or not np.isfinite(rt) or rt < 0:
+        raise ValidationError(describe("rt", "a non-negative number of seconds", rt))
+    return float(rt)
+
+
+def _optional_str(argument: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(describe(argument, "a string or None", value))
+    return value
+
+
+def _json_text(argument: str, value: Mapping[str, Any] | None) -> str:
+    if value is None:
+        return "{}"
+    if not isinstance(value, Mapping):
+        raise ValidationError(describe(argument, "a mapping (JSON object)", value))
+    return _canonical_json(value, argument)
+
+
+def _check_role_fields(row: Mapping[str, Any]) -> None:
+    """The role rules of experiment.toml, so every record converts to a valid ModelEntry."""
+    if row["role"] == "unlearned" and not (row["method"] and row["base"]):
+        raise ValidationError(
+            describe(
+                "method, base",
+                "both set for an unlearned model",
+                {"method": row["method"], "base": row["base"]},
+            )
+        )
+    if row["role"] == "reference" and row["members"] is None:
+        raise ValidationError(
+            describe("members", "a membership mask path for a reference model", None)
+        )
+
+
+def to_entry(record: RunRecord, default_arch: ArchitectureSpec) -> ModelEntry:
+    """Turn a registry record into the :class:`~analysis.spec.ModelEntry` the analysis uses.
+
+    Args:
+        record: The record.
+        default_arch: The experiment's architecture, used when the record names none.
+
+    Example:
+        >>> rec = RunRecord("m", "original", Path("/w/m.safetensors"))
+        >>> to_entry(rec, ArchitectureSpec("mlp")).architecture.name
+        'mlp'
+    """
+    arch = (
+        ArchitectureSpec(record.architecture, dict(record.architecture_params))
+        if record.architecture
+        else default_arch
+    )
+    return ModelEntry(
+        name=record.name,
+        role=record.role,
+        file=record.file,
+        architecture=arch,
+        forget=record.forget,
+        method=record.method,
+        base=record.base,
+        params=dict(record.params),
+        train=dict(record.train),
+        rt=record.rt,
+        members=record.members,
+        history=record.history,
+        description=record.description,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Path safety
+
+
+def safe_workspace_path(root: str | Path, relative: str | Path) -> Path:
+    """Resolve ``relative`` against the workspace ``root`` and refuse anything outside it.
+
+    Symbolic links are resolved first, so a link pointing out of the workspace is refused too.
+    An absolute path is accepted when it lies inside the workspace.
+
+    Raises:
+        ValidationError: The path is empty, contains a NUL byte, or escapes the workspace.
+
+    Example:
+        >>> safe_workspace_path("/w", "models/a.pt").as_posix()
+        '/w/models/a.pt'
+        >>> safe_workspace_path("/w", "../etc/passwd")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        analysis.errors.ValidationError: path: expected a path inside the workspace /w, ...
+    """
+    base = Path(root).expanduser().resolve()
+    text = str(relative) if isinstance(relative, str | Path) else None
+    if not text or "\x00" in text:
+        raise ValidationError(describe("path", "a non-empty file path", relative))
+    candidate = (base / text).resolve()
+    if not candidate.is_relative_to(base):
+        raise ValidationError(describe("path", f"a path inside the workspace {base}", text))
+    return candidate

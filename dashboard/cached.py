@@ -1,0 +1,78 @@
+"""The only place with Streamlit caching: experiments, comparisons and the models table.
+
+Heavy results come from the analysis library's disk cache (content-hash keyed); these wrappers
+keep one in-memory copy per process, show a progress bar while something computes (once), and
+make concurrent sessions wait for the same computation instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from analysis.compare import CompareOptions, Comparison, compare, models_table
+from analysis.experiment import Experiment, load_experiment
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def experiment(workspace: str, scenario: str | None) -> Experiment:
+    """The workspace's experiment for ``scenario`` (parsed and loaded once per process)."""
+    return load_experiment(workspace, scenario=scenario)
+
+
+@st.cache_resource(show_spinner=False)
+def _memo() -> tuple[dict[tuple[Any, ...], Any], dict[tuple[Any, ...], threading.Lock]]:
+    return {}, {}
+
+
+def _once(key: tuple[Any, ...], label: str, work: Callable[[Callable[[str, float], None]], T]) -> T:
+    values, locks = _memo()
+    if key in values:
+        return values[key]  # type: ignore[no-any-return]
+    lock = locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in values:
+            bar = st.progress(0.0, text=label)
+            try:
+                values[key] = work(
+                    lambda stage, f: bar.progress(min(max(f, 0.0), 1.0), text=f"{label}: {stage}")
+                )
+            finally:
+                bar.empty()
+    return values[key]  # type: ignore[no-any-return]
+
+
+def comparison(
+    workspace: str, scenario: str, a: str, b: str, options: CompareOptions | None = None
+) -> Comparison:
+    """``analysis.compare`` of the pair, computed once per process (progress bar meanwhile)."""
+    opts = options or CompareOptions()
+    exp = experiment(workspace, scenario)
+    return _once(
+        ("cmp", workspace, scenario, a, b, opts),
+        f"Comparing {a} and {b}",
+        lambda p: compare(exp, a, b, options=opts, progress=p),
+    )
+
+
+def table(workspace: str, scenario: str) -> pd.DataFrame:
+    """The models table of the scenario (every model's accuracies and privacy headlines)."""
+    exp = experiment(workspace, scenario)
+    return _once(
+        ("table", workspace, scenario),
+        "Evaluating every model",
+        lambda p: models_table(exp, progress=p),
+    )
+
+
+def clear() -> None:
+    """Forget the in-memory copies (after a model is added or removed)."""
+    values, _ = _memo()
+    values.clear()
+    experiment.clear()
