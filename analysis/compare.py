@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,29 @@ class CompareOptions:
     seed: int = 0
     n_bootstrap: int = 200
     ps_grid: str = "exact"
+
+    @classmethod
+    def from_experiment(cls, experiment: Experiment, **overrides: Any) -> CompareOptions:
+        """Defaults, then the workspace's ``[analysis]`` table, then ``overrides``.
+
+        Example:
+            >>> import analysis
+            >>> CompareOptions.from_experiment(
+            ...     analysis.load_experiment("sample_data/digits"), seed=3).seed
+            3
+        """
+        known = {f.name: f.type for f in fields(cls)}
+        table = {k: v for k, v in experiment.spec.analysis.items() if k in known}
+        merged = {**table, **overrides}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ValidationError(describe("options", f"fields among {sorted(known)}", unknown))
+        defaults = cls()
+        for key, value in merged.items():
+            if type(value) is not type(getattr(defaults, key)):
+                raise ValidationError(describe(f"analysis.{key}",
+                                               type(getattr(defaults, key)).__name__, value))
+        return cls(**merged)
 
 
 @dataclass(frozen=True)
@@ -431,7 +454,7 @@ def models_table(
     UA/RA/TUA/TRA to the retrain model) and ``pareto`` (an unlearned model that no other
     unlearned model beats on accuracy gap, PS and RT at once).
     """
-    opts = options or CompareOptions()
+    opts = options or CompareOptions.from_experiment(experiment)
     store = cache or ResultCache(experiment.cache_dir)
     names = [n for n in experiment.models if experiment.models[n].role != "reference"]
     plan = _plan(experiment, names, experiment.names_with_role("reference"), opts)
@@ -488,7 +511,7 @@ def pareto_mask(points: np.ndarray, *, maximise: Sequence[bool]) -> np.ndarray:
         [True, False, True]
     """
     signed = np.where(np.asarray(maximise), -points, points)  # now: lower is better
-    ok: np.ndarray = np.isfinite(signed).all(axis=1)
+    ok = np.asarray(np.isfinite(signed).all(axis=1), dtype=bool)
     le = (signed[:, None, :] <= signed[None, :, :]).all(axis=2)  # le[i, j]: i no worse than j
     lt = (signed[:, None, :] < signed[None, :, :]).any(axis=2)
     dominated = ((le & lt) & ok[:, None]).any(axis=0)
@@ -654,7 +677,7 @@ def compare(
         ValidationError: Unknown model names or A == B.
     """
     _validate_pair(experiment, a, b)
-    opts = options or CompareOptions()
+    opts = options or CompareOptions.from_experiment(experiment)
     store = cache or ResultCache(experiment.cache_dir)
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -27,19 +27,25 @@ Pipeline (every path):
    With ``method="pca"`` the map is the PCA initialisation itself; ``"aligned"`` then means
    Procrustes (PCA has no joint fit) and the result records ``align="procrustes"``.
 
-Why the aligned layout is assembled from umap-learn's parts instead of calling
-``umap.AlignedUMAP`` (measured with umap-learn 0.5.12): AlignedUMAP always starts from a spectral
-layout; on class-clustered features (a kNN graph with more than four connected components) that
-layout embeds the components' centroids with sklearn's SpectralEmbedding (ARPACK), which returned
-different layouts for the same RandomState state within one process, so two AlignedUMAP fits
-with the same ``random_state`` (n=2000, 10 clusters) differed by up to 1.3 units. It also
-optimises two full single-model UMAP layouts it then discards, and ignores ``min_dist`` in the
-aligned layout. Here the graphs come from ``umap.UMAP(transform_mode="graph")``, the
-initialisation is PCA, ``min_dist`` is honoured and the optimiser is umap-learn's aligned-layout
-epoch, stepped as ``optimize_layout_aligned_euclidean`` does but compiled once per process (that
-function recompiles it on every call) and single-threaded: the same seed gives the same
-coordinates, bit for bit. Single-model UMAP fits also run with ``n_jobs=1``, which umap-learn
-requires for reproducibility.
+Why umap-learn's building blocks instead of ``umap.UMAP`` / ``umap.AlignedUMAP`` (measured with
+umap-learn 0.5.12 on n=2,000 class-clustered samples, d=64):
+
+- Reproducibility: AlignedUMAP always starts from a spectral layout; with more than four
+  connected components in the kNN graph that layout embeds the components' centroids with
+  sklearn's SpectralEmbedding (ARPACK), which returned different layouts for the same
+  RandomState state within one process, so two AlignedUMAP fits with the same ``random_state``
+  differed by up to 1.3 units. Here the initialisation is PCA, every random step is seeded and
+  the layouts run single-threaded: the same seed gives the same coordinates, bit for bit.
+- Speed: below 4,096 samples umap-learn finds exact neighbours through a Python-level pairwise
+  loop (about 3 s per model); sklearn's brute-force search does it in a fraction of a second.
+  AlignedUMAP also optimises two single-model layouts it then discards, and umap-learn's aligned
+  optimiser recompiles its epoch function on every call (about 3 s); here it is compiled once
+  per process.
+- Fidelity: AlignedUMAP ignores ``min_dist`` in the aligned layout; here it is honoured.
+
+The parts used: ``fuzzy_simplicial_set`` (the graph), ``simplicial_set_embedding`` (a single
+map), ``build_neighborhood_similarities`` and the aligned-layout epoch of ``umap.layouts``,
+stepped exactly as ``optimize_layout_aligned_euclidean`` does (a test pins it bit for bit).
 
 umap-learn is imported on first use, never at import time (its import alone JIT-compiles for
 seconds). Nothing global is set; ``NUMBA_CACHE_DIR`` is left to the app and the Makefile.
@@ -87,6 +93,8 @@ _INIT_SCALE = 10.0  # umap-learn scales every initialisation to this maximum |co
 _ALIGN_LAMBDA = 0.01  # umap.AlignedUMAP's alignment_regularisation default
 _ALIGN_WINDOW = 3  # umap.AlignedUMAP's alignment_window_size default
 _INT32_LIMIT = np.iinfo(np.int32).max - 1
+_EXACT_KNN_LIMIT = 4096  # umap-learn's own switch from exact to approximate neighbours
+_CHUNK_FLOATS = 1 << 22  # elements of the largest temporary of the exact kNN distances
 
 
 # --------------------------------------------------------------------------------------------
@@ -531,31 +539,80 @@ def _umap_or_nan(z: np.ndarray, init: np.ndarray, params: _UmapParams) -> np.nda
 
 
 def _umap_fit(z: np.ndarray, init: np.ndarray, params: _UmapParams) -> np.ndarray:
-    """One seeded, single-threaded UMAP fit from the given initialisation."""
-    import umap  # deferred: importing umap-learn JIT-compiles for seconds
+    """One seeded, single-threaded UMAP layout from the given initialisation.
 
-    reducer = umap.UMAP(
-        n_neighbors=params.n_neighbors,
-        min_dist=params.min_dist,
-        n_epochs=params.n_epochs,
-        init=init.astype(np.float32),
-        random_state=params.random_state,
-        n_jobs=1,
+    The steps of ``umap.UMAP.fit_transform`` (fuzzy graph, then ``simplicial_set_embedding``)
+    with the faster exact kNN of :func:`_knn`.
+    """
+    from umap.umap_ import find_ab_params, simplicial_set_embedding
+
+    graph = _umap_graph(z, params)
+    a, b = find_ab_params(1.0, params.min_dist)
+    coords, _ = simplicial_set_embedding(
+        z,
+        graph,
+        2,
+        1.0,
+        a,
+        b,
+        1.0,
+        5,
+        params.n_epochs,
+        init.astype(np.float32),
+        np.random.RandomState(params.random_state),
+        "euclidean",
+        {},
+        False,
+        {},
+        False,
+        parallel=False,
     )
-    return np.asarray(reducer.fit_transform(z), dtype=np.float64)
+    return np.asarray(coords, dtype=np.float64)
 
 
 def _umap_graph(z: np.ndarray, params: _UmapParams) -> scipy.sparse.csr_matrix:
-    """UMAP's fuzzy kNN graph of ``z`` (seeded, single-threaded), without a layout."""
-    import umap
+    """UMAP's fuzzy simplicial set (kNN graph) of ``z``, seeded."""
+    from umap.umap_ import fuzzy_simplicial_set
 
-    reducer = umap.UMAP(
-        n_neighbors=params.n_neighbors,
-        random_state=params.random_state,
-        n_jobs=1,
-        transform_mode="graph",
+    indices, distances = _knn(z, params)
+    graph, _, _ = fuzzy_simplicial_set(
+        z,
+        params.n_neighbors,
+        np.random.RandomState(params.random_state),
+        "euclidean",
+        knn_indices=indices,
+        knn_dists=distances,
     )
-    return scipy.sparse.csr_matrix(reducer.fit(z).graph_)
+    return scipy.sparse.csr_matrix(graph)
+
+
+def _knn(z: np.ndarray, params: _UmapParams) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``n_neighbors`` nearest rows (itself first), by ascending Euclidean distance.
+
+    Below 4,096 rows (where umap-learn itself computes exact neighbours, through a Python-level
+    callable metric: ~3 s for 2,000 rows) the neighbours are exact: candidates from sklearn's
+    brute-force search, distances recomputed as ``‖x_i − x_j‖`` so that a sample's distance to
+    itself or to a duplicate is exactly 0, as umap-learn's smoothing expects. Above, umap-learn's
+    seeded single-threaded NN-descent, as ``umap.UMAP`` would use.
+    """
+    k = params.n_neighbors
+    if z.shape[0] >= _EXACT_KNN_LIMIT:
+        from umap.umap_ import nearest_neighbors
+
+        seed = np.random.RandomState(params.random_state)
+        indices, distances, _ = nearest_neighbors(z, k, "euclidean", {}, False, seed, n_jobs=1)
+        return indices, distances
+    from sklearn.neighbors import NearestNeighbors
+
+    search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(z)
+    indices = search.kneighbors(z, return_distance=False)
+    distances = np.empty(indices.shape, dtype=np.float32)
+    step = max(1, _CHUNK_FLOATS // (k * z.shape[1]))
+    for start in range(0, z.shape[0], step):  # row blocks keep the (rows, k, d) temporary small
+        block = slice(start, start + step)
+        distances[block] = np.linalg.norm(z[block, None, :] - z[indices[block]], axis=2)
+    order = np.argsort(distances, axis=1, kind="stable")
+    return np.take_along_axis(indices, order, 1), np.take_along_axis(distances, order, 1)
 
 
 def _identity_relations(n: int) -> np.ndarray:

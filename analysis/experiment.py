@@ -159,6 +159,41 @@ class Experiment:
         names = self.names_with_role("retrain")
         return names[0] if names else None
 
+    def default_pair(self) -> tuple[str, str]:
+        """The pair views open with: ``[analysis] default_a / default_b``, else by role.
+
+        A default naming a model of another scenario maps to this scenario's model of the same
+        method (``ga`` -> ``ga_random``); otherwise A is the retrain model and B the first
+        unlearned model.
+        """
+        names = [n for n, m in self.models.items() if m.role != "reference"]
+        if len(names) < 2:
+            raise ValidationError(
+                describe("experiment", "at least two non-reference models", names)
+            )
+        a = self._default_member(self.spec.analysis.get("default_a"), names)
+        a = a or self.retrain_name or names[0]
+        b = self._default_member(self.spec.analysis.get("default_b"), names)
+        if b is None or b == a:
+            unlearned = [n for n in names if self.models[n].role == "unlearned" and n != a]
+            b = unlearned[0] if unlearned else next(n for n in names if n != a)
+        return a, b
+
+    def _default_member(self, wanted: object, names: list[str]) -> str | None:
+        if not isinstance(wanted, str):
+            return None
+        if wanted in names:
+            return wanted
+        entry = self.spec.models.get(wanted)
+        if entry is None or entry.role in ("original", "reference"):
+            return None
+        same = [
+            n
+            for n in names
+            if self.models[n].role == entry.role and self.models[n].method == entry.method
+        ]
+        return same[0] if same else None
+
     def build(self, architecture: ArchitectureSpec | None = None) -> nn.Module:
         """A freshly initialised model of ``architecture`` (default: the experiment's)."""
         arch = architecture or self.spec.architecture

@@ -1,29 +1,152 @@
-"""Unlearning Lens dashboard entry point (minimal models page until the full dashboard lands)."""
+"""Unlearning Lens dashboard: page config, the global sidebar and navigation. Nothing else.
+
+Run with ``ulens dashboard [WORKSPACE]`` (sets ``ULENS_WORKSPACE``) or
+``streamlit run dashboard/app.py``.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 from analysis.errors import UlensError
-from analysis.experiment import load_experiment
-from analysis.overview import model_overview
+from dashboard import cached, state
+from dashboard.views import classes, export, instances, layers, models, privacy
 
-st.set_page_config(page_title="Unlearning Lens", layout="wide")
-workspace = os.environ.get("ULENS_WORKSPACE", "sample_data/digits")
+DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" / "digits")
+
+_PRESENTATION_CSS = """
+<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 1.25rem; }
+header[data-testid="stHeader"], [data-testid="stToolbar"], footer,
+[data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none !important; }
+.block-container { padding-top: 1rem; max-width: 100%; }
+h1, h2, h3 { font-size: 1.35em !important; }
+</style>
+"""
 
 
-@st.cache_data(show_spinner="Evaluating models…")
-def _overview(path: str, scenario: str):
-    return model_overview(load_experiment(path, scenario=scenario))
+def _workspaces(root: str) -> list[str]:
+    """The launch workspace plus sibling folders holding an ``experiment.toml``."""
+    base = Path(root).resolve()
+    found = [str(base)]
+    if base.parent.is_dir():
+        found += sorted(
+            str(p.parent)
+            for p in base.parent.glob("*/experiment.toml")
+            if str(p.parent) != str(base)
+        )
+    return found
 
 
-st.title("Unlearning Lens")
-try:
-    exp = load_experiment(workspace)
-    scenario = st.sidebar.selectbox("Scenario (forget set)", exp.scenarios)
-    st.caption(f"Workspace: {workspace} — scenario {scenario}")
-    st.dataframe(_overview(workspace, scenario), hide_index=True)
-except UlensError as exc:
-    st.error(f"Could not load the workspace: {exc}")
+def sidebar(launch_workspace: str) -> state.Context | None:
+    """Workspace, scenario, Model A / Model B and presentation mode; None if unusable."""
+    st.sidebar.title("Unlearning Lens")
+    options = _workspaces(launch_workspace)
+    workspace = state.bind("ws", options[0])
+    if workspace not in options:
+        st.sidebar.error(
+            f"Workspace {workspace!r} is not one of the workspaces next to the "
+            "launch workspace; using the launch workspace."
+        )
+        state.set_value("ws", options[0])
+    workspace = st.sidebar.selectbox(
+        "Workspace", options, key="ws", format_func=lambda p: Path(p).name
+    )
+    base = cached.experiment(workspace, None)
+    scenario = st.sidebar.selectbox(
+        "Scenario (forget set)",
+        base.scenarios,
+        key=_bound_choice("scenario", base.scenarios),
+        format_func=lambda s: _scenario_label(base, s),
+    )
+    exp = cached.experiment(workspace, scenario)
+    names = [n for n, m in exp.models.items() if m.role != "reference"]
+    roles = {n: exp.models[n].role for n in names}
+    if len(names) < 2:
+        st.error(
+            "This scenario has fewer than two models to compare: add models to "
+            "experiment.toml (or upload weights on the Models page)."
+        )
+        return None
+    default_a, default_b = exp.default_pair()
+    a = st.sidebar.selectbox(
+        "Model A",
+        names,
+        key=_bound_choice("a", names, default_a),
+        format_func=lambda n: f"{n} ({roles[n]})",
+    )
+    b_options = [n for n in names if n != a]
+    b = st.sidebar.selectbox(
+        "Model B",
+        b_options,
+        key=_bound_choice("b", b_options, default_b),
+        format_func=lambda n: f"{n} ({roles[n]})",
+    )
+    presentation = st.sidebar.toggle(
+        "Presentation mode",
+        key=_bound_flag("present"),
+        help="Larger type and no chrome, for a projector.",
+    )
+    st.sidebar.caption(
+        f"Model A is blue, Model B is vermillion, retrain grey. "
+        f"Forget classes/samples are marked ✖. Workspace: {exp.root}"
+    )
+    return state.Context(workspace, exp, a, b, presentation)
+
+
+def _scenario_label(exp: object, scenario: str) -> str:
+    spec = getattr(exp, "spec").scenarios[scenario]  # noqa: B009
+    if "classes" in spec:
+        return f"{scenario}: classes {spec['classes']}"
+    if "random" in spec:
+        return f"{scenario}: random {spec['random']:.0%}"
+    return f"{scenario}: listed indices"
+
+
+def _bound_choice(key: str, options: list[str], default: str | None = None) -> str:
+    """Bind ``key`` to the URL and keep its value inside ``options``."""
+    value = state.bind(key, default or options[0])
+    if value not in options:
+        state.set_value(key, default if default in options else options[0])
+    return key
+
+
+def _bound_flag(key: str) -> str:
+    state.bind(key, False)
+    return key
+
+
+def main() -> None:
+    """Build the page: sidebar, then the selected page, then mirror the state into the URL."""
+    st.set_page_config(page_title="Unlearning Lens", page_icon="🔍", layout="wide")
+    launch = os.environ.get("ULENS_WORKSPACE", DEFAULT_WORKSPACE)
+    try:
+        ctx = sidebar(launch)
+    except UlensError as exc:
+        st.error(
+            f"Could not open the workspace: {exc}. Fix experiment.toml or choose another "
+            "workspace; nothing was changed."
+        )
+        ctx = None
+    pages = [
+        st.Page(models.render, title="Models", url_path="models", default=True, icon="🗂️"),
+        st.Page(classes.render, title="Classes", url_path="classes", icon="🎯"),
+        st.Page(layers.render, title="Layers", url_path="layers", icon="🧱"),
+        st.Page(instances.render, title="Instances", url_path="instances", icon="🔬"),
+        st.Page(privacy.render, title="Privacy", url_path="privacy", icon="🛡️"),
+        st.Page(export.render, title="Export", url_path="export", icon="📤"),
+    ]
+    page = st.navigation(pages)
+    if ctx is None:
+        return
+    if ctx.presentation:
+        st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
+    state.set_context(ctx)
+    page.run()
+    state.sync()
+
+
+main()

@@ -52,8 +52,8 @@ def comparison(
     workspace: str, scenario: str, a: str, b: str, options: CompareOptions | None = None
 ) -> Comparison:
     """``analysis.compare`` of the pair, computed once per process (progress bar meanwhile)."""
-    opts = options or CompareOptions()
     exp = experiment(workspace, scenario)
+    opts = options or CompareOptions.from_experiment(exp)
     return _once(
         ("cmp", workspace, scenario, a, b, opts),
         f"Comparing {a} and {b}",

@@ -33,7 +33,27 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--references", type=int, default=8, help="number of reference models")
     pre = sub.add_parser("precompute", help="compute and cache the workspace's default views")
     pre.add_argument("workspace", nargs="?", default=str(DEFAULT_WORKSPACE))
+    pre.add_argument("--device", default="auto")
+    ana = sub.add_parser("analyze", help="compare two models headlessly and write the results")
+    _pair_arguments(ana)
+    ana.add_argument("--out", required=True, help="output folder")
+    rep = sub.add_parser("report", help="write a one-file offline HTML report of a pair")
+    _pair_arguments(rep)
+    rep.add_argument("--out", required=True, help="output .html file")
+    rep.add_argument(
+        "--pages",
+        default="models,classes,layers,instances,privacy",
+        help="comma-separated pages to include",
+    )
     return parser
+
+
+def _pair_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workspace")
+    parser.add_argument("--a", required=True, help="Model A")
+    parser.add_argument("--b", required=True, help="Model B")
+    parser.add_argument("--scenario", default=None, help="forget scenario (default: the first)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,18 +98,67 @@ def _build_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _precompute(args: argparse.Namespace) -> int:
-    from analysis.experiment import load_experiment
-    from analysis.overview import model_overview
+class _Bar:
+    """A one-line terminal progress bar for ``compare``'s (stage, fraction) callback."""
 
-    exp = load_experiment(args.workspace)
-    for scenario in exp.scenarios:
-        model_overview(exp.with_scenario(scenario))
-        print(f"precomputed overview of scenario {scenario!r}")
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        filled = int(30 * min(max(fraction, 0.0), 1.0))
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {stage:<28}")
+        sys.stderr.flush()
+        if fraction >= 1.0 and stage == "done":
+            sys.stderr.write("\n")
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    from analysis.compare import compare, models_table
+    from analysis.experiment import load_experiment
+
+    base = load_experiment(args.workspace)
+    for scenario in base.scenarios:
+        exp = base.with_scenario(scenario)
+        models_table(exp, device=args.device, progress=_Bar(f"{scenario}: models table"))
+        sys.stderr.write("\n")
+        a, b = exp.default_pair()
+        compare(exp, a, b, device=args.device, progress=_Bar(f"{scenario}: {a} vs {b}"))
     return 0
 
 
-_COMMANDS = {"dashboard": _dashboard, "build-samples": _build_samples, "precompute": _precompute}
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis.compare import compare
+    from analysis.experiment import load_experiment
+    from analysis.outputs import write_analysis
+
+    exp = load_experiment(args.workspace, scenario=args.scenario)
+    cmp = compare(exp, args.a, args.b, device=args.device, progress=_Bar(f"{args.a} vs {args.b}"))
+    for path in write_analysis(cmp, Path(args.out)):
+        print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis.compare import compare
+    from analysis.experiment import load_experiment
+    from dashboard.export import write_report
+
+    exp = load_experiment(args.workspace, scenario=args.scenario)
+    cmp = compare(exp, args.a, args.b, device=args.device, progress=_Bar(f"{args.a} vs {args.b}"))
+    pages = [p.strip() for p in args.pages.split(",") if p.strip()]
+    out = Path(args.out)
+    write_report(out, cmp, pages, experiment=exp)
+    print(out)
+    return 0
+
+
+_COMMANDS = {
+    "dashboard": _dashboard,
+    "build-samples": _build_samples,
+    "precompute": _precompute,
+    "analyze": _analyze,
+    "report": _report,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -272,6 +272,8 @@ def _write_toml(
         '[experiment]\nname = "tiny"\n',
         _toml_table("dataset", dataset),
         _toml_table("architecture", {"name": arch, "params": dict(params)}),
+        # PCA keeps tests free of UMAP's numba JIT (15-25 s per process).
+        _toml_table("analysis", {"embedding_method": "pca", "n_bootstrap": 20}),
     ]
     parts += [_toml_table(f"forget.{s}", SCENARIOS[s]) for s in scenarios]
     parts += [_toml_table(f"models.{name}", entry) for name, entry in entries.items()]

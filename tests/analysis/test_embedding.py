@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.spatial
@@ -207,15 +205,16 @@ def umap_pairs() -> dict[str, EmbeddingPair]:
     encoded differently, so an independent fit does not know the two maps correspond."""
     a, _ = _clustered(300, 32, 5, seed=0)
     b = -(a + 0.3 * np.random.default_rng(1).normal(size=a.shape))
-    options = {"method": "umap", "random_state": 7, "n_epochs": 100}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return {
-            "aligned": embed_pair(a, b, align="aligned", **options),  # type: ignore[arg-type]
-            "aligned_again": embed_pair(a, b, align="aligned", **options),  # type: ignore[arg-type]
-            "procrustes": embed_pair(a, b, align="procrustes", **options),  # type: ignore[arg-type]
-            "independent": embed_pair(a, b, align="independent", **options),  # type: ignore[arg-type]
-        }
+
+    def fit(align: str) -> EmbeddingPair:
+        return embed_pair(a, b, method="umap", align=align, random_state=7, n_epochs=100)
+
+    return {
+        "aligned": fit("aligned"),
+        "aligned_again": fit("aligned"),
+        "procrustes": fit("procrustes"),
+        "independent": fit("independent"),
+    }
 
 
 @pytest.mark.slow

@@ -1,0 +1,226 @@
+"""compare(): the assembled Comparison, its cache, and its tables, on the tiny fixture workspace."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import analysis
+import importlib
+from analysis.compare import CompareOptions, audit_table, compare, pareto_mask, summary_dict
+from analysis.errors import ValidationError
+from analysis.store import ResultCache
+
+A, B = "retrain_classwise", "gradascent_classwise"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.fixtures import make_tiny_workspace
+
+    return make_tiny_workspace(tmp_path_factory.mktemp("cmp"))
+
+
+@pytest.fixture(scope="module")
+def cmp(workspace: Path) -> analysis.Comparison:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return compare(analysis.load_experiment(workspace), A, B, device="cpu")
+
+
+def test_comparison_holds_a_b_original_and_retrain(cmp: analysis.Comparison) -> None:
+    assert cmp.names == [A, B, "original"]  # A is the retrain model here
+    assert set(cmp.models) == {A, B, "original"}
+    assert cmp.models[A].privacy.ps is not None and cmp.models[A].privacy.ps.ps == 1.0
+    assert cmp.models[A].privacy.privleak == 0.0
+
+
+def test_accuracy_matches_direct_computation(workspace: Path, cmp: analysis.Comparison) -> None:
+    exp = analysis.load_experiment(workspace)
+    model = exp.load_model(B, device="cpu")
+    with torch.no_grad():
+        pred = model(exp.dataset("train").x).argmax(1).numpy()
+    forget = exp.forget_indices
+    assert cmp.models[B].accuracy.ua == pytest.approx(
+        (pred[forget] == exp.dataset("train").targets[forget]).mean()
+    )
+    assert cmp.models[B].accuracy.tua is not None
+
+
+def test_cka_pairs_and_groups(cmp: analysis.Comparison) -> None:
+    for split, group in (
+        ("train", "forget"),
+        ("train", "retain"),
+        ("test", "forget"),
+        ("test", "retain"),
+    ):
+        m = cmp.layers.get(A, B, split, group)
+        assert m is not None and m.values.shape == (
+            len(cmp.layers.layers[A]),
+            len(cmp.layers.layers[B]),
+        )
+        back = cmp.layers.get(B, A, split, group)
+        np.testing.assert_allclose(back.values, m.values.T)
+    assert cmp.layers.weight_change is not None
+    assert len(cmp.layers.weight_change.layers) == len(cmp.layers.layers[A])
+
+
+def test_models_are_not_paired_with_themselves_and_other_pairs_are_finite(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    cmp = compare(
+        exp, "original", "finetune_classwise", device="cpu", cache=ResultCache(workspace / "c2")
+    )
+    same = cmp.layers.get("original", "original", "train", "retain")
+    assert same is None  # a model is not paired with itself...
+    m = cmp.layers.get("original", "finetune_classwise", "train", "retain")
+    assert m is not None and np.all(np.isfinite(m.values))
+
+
+def test_instance_table_columns_and_linking(cmp: analysis.Comparison, workspace: Path) -> None:
+    t = cmp.instances
+    exp = analysis.load_experiment(workspace)
+    assert len(t) == len(exp.dataset("train")) + len(exp.dataset("test"))
+    for name in cmp.names:
+        for col in (
+            "pred",
+            "true_prob",
+            "max_prob",
+            "entropy",
+            "loss",
+            "entropy_t2",
+            "logit_conf",
+            "umap_x",
+            "umap_y",
+        ):
+            assert f"{name}__{col}" in t.columns
+    train = t[t["split"] == "train"]
+    assert train["is_forget"].sum() == len(exp.forget_indices)
+    on_map = train[f"{A}__umap_x"].notna()
+    np.testing.assert_array_equal(np.flatnonzero(on_map.to_numpy()), cmp.embedding.indices)
+    assert t[t["split"] == "test"][f"{A}__umap_x"].isna().all()
+    assert (t["changed_pred"] == (t[f"{A}__pred"] != t[f"{B}__pred"])).all()
+    assert (t["kl_a_b"] >= -1e-9).all()
+
+
+def test_second_compare_loads_from_cache_without_forward_passes(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = analysis.load_experiment(workspace)
+    cache = ResultCache(workspace / "cache_hit")
+    first = compare(exp, A, "finetune_classwise", device="cpu", cache=cache)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("forward pass on a warm cache")
+
+    # `analysis.compare` is the function; the module lives in sys.modules.
+    monkeypatch.setattr(importlib.import_module("analysis.compare"), "forward_pass", boom)
+    second = compare(exp, A, "finetune_classwise", device="cpu", cache=cache)
+    pd.testing.assert_frame_equal(first.instances, second.instances)
+    assert second.models[A].privacy.headline() == first.models[A].privacy.headline()
+
+
+def test_corrupted_cache_entry_is_recomputed(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    root = workspace / "cache_corrupt"
+    first = compare(exp, A, B, device="cpu", cache=ResultCache(root))
+    for f in root.rglob("*"):
+        if f.is_file() and f.stat().st_size > 200:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncate every entry
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = compare(exp, A, B, device="cpu", cache=ResultCache(root))
+    assert again.models[B].accuracy == first.models[B].accuracy
+    np.testing.assert_allclose(again.embedding.coords_a, first.embedding.coords_a)
+
+
+def test_changed_weights_change_the_key(workspace: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from analysis.models import save_weights
+
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("cache*", "c2", ".ulens_cache"))
+    exp = analysis.load_experiment(ws)
+    cache = ResultCache(ws / "cache")
+    before = compare(exp, A, B, device="cpu", cache=cache)
+    model = exp.load_model(B, device="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(-1.0)
+    save_weights(model, exp.entry(B).file)
+    after = compare(exp, A, B, device="cpu", cache=cache)
+    assert not np.array_equal(before.instances[f"{B}__loss"], after.instances[f"{B}__loss"])
+
+
+def test_random_scenario_has_no_tua_and_no_test_forget_cka(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace, scenario="random")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cmp = compare(exp, "retrain_random", "gradascent_random", device="cpu")
+    assert cmp.models["gradascent_random"].accuracy.tua is None
+    assert summary_dict(cmp)["models"]["gradascent_random"]["TUA"] is None
+    assert cmp.layers.get("retrain_random", "gradascent_random", "test", "forget") is None
+
+
+def test_summary_and_audit_table(cmp: analysis.Comparison) -> None:
+    s = summary_dict(cmp)
+    for key in (
+        "UA",
+        "RA",
+        "TUA",
+        "TRA",
+        "PS",
+        "PS_max_form",
+        "mia_efficacy",
+        "privleak",
+        "ks_d",
+        "ks_p",
+        "lira_offline_auc",
+        "rmia_offline_auc",
+        "tpr_at_1pct_fpr",
+    ):
+        assert key in s["models"][B]
+    audit = audit_table(cmp)
+    ps = audit[(audit["model"] == B) & (audit["metric"] == "PS")].iloc[0]
+    assert ps["retrain"] == 1.0 and ps["gap"] == pytest.approx(ps["value"] - 1.0)
+
+
+def test_bad_pair_names_the_argument(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    with pytest.raises(ValidationError, match="^a: expected a model"):
+        compare(exp, "nope", B)
+    with pytest.raises(ValidationError, match="^b: expected a model different"):
+        compare(exp, B, B)
+    with pytest.raises(ValidationError, match="options"):
+        CompareOptions.from_experiment(exp, bogus=1)
+
+
+def test_pareto_mask_against_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(40, 3))
+    mask = pareto_mask(pts, maximise=(False, True, False))
+    signed = pts * np.array([1, -1, 1])
+    for i in range(40):
+        dominated = any(
+            np.all(signed[j] <= signed[i]) and np.any(signed[j] < signed[i])
+            for j in range(40)
+            if j != i
+        )
+        assert mask[i] == (not dominated)
+    nan = pts.copy()
+    nan[0, 0] = np.nan
+    assert not pareto_mask(nan, maximise=(False, True, False))[0]
+
+
+def test_models_table_lists_every_non_reference_model(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    table = analysis.models_table(exp, device="cpu")
+    assert list(table["name"]) == [n for n, m in exp.models.items() if m.role != "reference"]
+    retrain = table[table["name"] == "retrain_classwise"].iloc[0]
+    assert retrain["PS"] == 1.0 and retrain["acc_gap"] == 0.0
+    assert not table.loc[table["role"] != "unlearned", "pareto"].any()
