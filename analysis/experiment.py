@@ -254,4 +254,6 @@ def load_experiment(path: str | Path, *, scenario: str | None = None) -> Experim
         >>> exp.dataset("train")[0][0].shape
         torch.Size([1, 8, 8])
     """
-    return Experiment(load_spec(path), scenario=scenario)
+    from analysis.workspace import with_registered_runs
+
+    return Experiment(with_registered_runs(load_spec(path)), scenario=scenario)

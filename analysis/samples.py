@@ -254,3 +254,33 @@ def _value(value: Any) -> str:
     if value is None:
         raise ValueError("TOML has no null; drop the key instead")
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def results_markdown(workspace: str | Path) -> str:
+    """The README's table: every model's UA / RA / TUA / TRA / RT / PS for each scenario.
+
+    Example:
+        >>> print(results_markdown("sample_data/digits").splitlines()[0])  # doctest: +SKIP
+        | scenario | model | method | UA | RA | TUA | TRA | RT (s) | PS |
+    """
+    from analysis.compare import models_table
+    from analysis.experiment import load_experiment
+
+    base = load_experiment(workspace)
+    lines = [
+        "| scenario | model | method | UA | RA | TUA | TRA | RT (s) | PS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in base.scenarios:
+        table = models_table(base.with_scenario(scenario), device="cpu")
+        for row in table.to_dict("records"):
+            cells = [_fmt(row[c]) for c in ("UA", "RA", "TUA", "TRA", "RT", "PS")]
+            label = str(row["method"] or row["role"])
+            lines.append(f"| {scenario} | {row['name']} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "N/A"
+    return f"{float(value):.3f}"

@@ -92,9 +92,12 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _build_samples(args: argparse.Namespace) -> int:
-    from analysis.samples import build_digits_sample
+    from analysis.samples import build_digits_sample, results_markdown
 
     build_digits_sample(args.workspace, n_reference=args.references)
+    table = results_markdown(args.workspace)
+    (Path(args.workspace) / "RESULTS.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
     return 0
 
 
