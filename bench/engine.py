@@ -129,7 +129,8 @@ def bench(label: str, exp: analysis.Experiment, a: str, b: str, method: str) -> 
     print(
         f"{label:<28} n_train={len(exp.dataset('train')):>6}  bare {bare:6.2f}s  "
         f"cold {cold:6.2f}s (embedding {method} {embed:5.2f}s)  warm {warm:5.3f}s  "
-        f"compare-no-embedding/bare {row['ratio_vs_bare']:.2f}  warm/cold {row['warm_over_cold']:.4f}"
+        f"compare-no-embedding/bare {row['ratio_vs_bare']:.2f}  "
+        f"warm/cold {row['warm_over_cold']:.4f}"
     )
     return row
 

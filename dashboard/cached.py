@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from analysis.compare import CompareOptions, Comparison, compare, models_table
 from analysis.experiment import Experiment, load_experiment
@@ -76,3 +78,22 @@ def clear() -> None:
     values, _ = _memo()
     values.clear()
     experiment.clear()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def probabilities(
+    workspace: str, scenario: str, names: tuple[str, ...], split: str, index: int
+) -> dict[str, np.ndarray]:
+    """Class probabilities (softmax of the logits) of one sample under each model in ``names``.
+
+    Loads each model and runs it on that single sample (cheap); cached per argument set.
+    """
+    exp = experiment(workspace, scenario)
+    x = exp.dataset(split).x[index : index + 1]
+    out: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        for name in names:
+            model = exp.load_model(name)
+            device = next(model.parameters()).device
+            out[name] = torch.softmax(model(x.to(device)).double(), dim=1)[0].cpu().numpy()
+    return out

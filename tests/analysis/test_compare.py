@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pytest
 import torch
 
 import analysis
-import importlib
 from analysis.compare import CompareOptions, audit_table, compare, pareto_mask, summary_dict
 from analysis.errors import ValidationError
 from analysis.store import ResultCache
@@ -192,9 +192,9 @@ def test_summary_and_audit_table(cmp: analysis.Comparison) -> None:
 
 def test_bad_pair_names_the_argument(workspace: Path) -> None:
     exp = analysis.load_experiment(workspace)
-    with pytest.raises(ValidationError, match="^a: expected a model"):
+    with pytest.raises(ValidationError, match=r"^a: expected a model"):
         compare(exp, "nope", B)
-    with pytest.raises(ValidationError, match="^b: expected a model different"):
+    with pytest.raises(ValidationError, match=r"^b: expected a model different"):
         compare(exp, B, B)
     with pytest.raises(ValidationError, match="options"):
         CompareOptions.from_experiment(exp, bogus=1)
