@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -199,7 +200,7 @@ def _reference_attacks(
     refs: ReferenceLogits,
     seed: int,
     n_bootstrap: int,
-) -> tuple[RocReport, RocReport]:
+) -> tuple[RocReport | None, RocReport | None]:
     f, h, p = sets.forget, sets.holdout, sets.population
     target = np.concatenate([logits["train"][f], logits["test"][h]])
     y = np.concatenate([labels["train"][f], labels["test"][h]])
@@ -218,6 +219,16 @@ def _reference_attacks(
     )
 
 
-def _report(scores: np.ndarray, is_member: np.ndarray, seed: int, n_bootstrap: int) -> RocReport:
+def _report(
+    scores: np.ndarray, is_member: np.ndarray, seed: int, n_bootstrap: int
+) -> RocReport | None:
     keep = np.isfinite(scores)  # samples without OUT references have no score
+    if not (is_member[keep].any() and (~is_member[keep]).any()):
+        warnings.warn(
+            "reference attack: no scores for forget or holdout samples (too few OUT reference "
+            "models); reported as N/A",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
     return roc_report(scores[keep], is_member[keep], n_bootstrap=n_bootstrap, seed=seed)

@@ -121,7 +121,7 @@ def _bound_flag(key: str) -> str:
 
 def main() -> None:
     """Build the page: sidebar, then the selected page, then mirror the state into the URL."""
-    st.set_page_config(page_title="Unlearning Lens", page_icon="🔍", layout="wide")
+    st.set_page_config(page_title="Unlearning Lens", page_icon=":material/search:", layout="wide")
     launch = os.environ.get("ULENS_WORKSPACE", DEFAULT_WORKSPACE)
     try:
         ctx = sidebar(launch)
@@ -132,12 +132,23 @@ def main() -> None:
         )
         ctx = None
     pages = [
-        st.Page(models.render, title="Models", url_path="models", default=True, icon="🗂️"),
-        st.Page(classes.render, title="Classes", url_path="classes", icon="🎯"),
-        st.Page(layers.render, title="Layers", url_path="layers", icon="🧱"),
-        st.Page(instances.render, title="Instances", url_path="instances", icon="🔬"),
-        st.Page(privacy.render, title="Privacy", url_path="privacy", icon="🛡️"),
-        st.Page(export.render, title="Export", url_path="export", icon="📤"),
+        st.Page(
+            models.render,
+            title="Models",
+            url_path="models",
+            default=True,
+            icon=":material/table_chart:",
+        ),
+        st.Page(classes.render, title="Classes", url_path="classes", icon=":material/category:"),
+        st.Page(layers.render, title="Layers", url_path="layers", icon=":material/layers:"),
+        st.Page(
+            instances.render,
+            title="Instances",
+            url_path="instances",
+            icon=":material/scatter_plot:",
+        ),
+        st.Page(privacy.render, title="Privacy", url_path="privacy", icon=":material/shield:"),
+        st.Page(export.render, title="Export", url_path="export", icon=":material/download:"),
     ]
     page = st.navigation(pages)
     if ctx is None:

@@ -36,18 +36,22 @@ def _memo() -> tuple[dict[tuple[Any, ...], Any], dict[tuple[Any, ...], threading
 def _once(key: tuple[Any, ...], label: str, work: Callable[[Callable[[str, float], None]], T]) -> T:
     values, locks = _memo()
     if key in values:
-        return values[key]  # type: ignore[no-any-return]
+        cached_value: T = values[key]
+        return cached_value
     lock = locks.setdefault(key, threading.Lock())
     with lock:
         if key not in values:
             bar = st.progress(0.0, text=label)
+
+            def report(stage: str, fraction: float) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}: {stage}")
+
             try:
-                values[key] = work(
-                    lambda stage, f: bar.progress(min(max(f, 0.0), 1.0), text=f"{label}: {stage}")
-                )
+                values[key] = work(report)
             finally:
                 bar.empty()
-    return values[key]  # type: ignore[no-any-return]
+    result: T = values[key]
+    return result
 
 
 def comparison(
@@ -78,6 +82,7 @@ def clear() -> None:
     values, _ = _memo()
     values.clear()
     experiment.clear()
+    probabilities.clear()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -7,7 +7,7 @@ forget samples and classes are marked with ✖ and "(forget)".
 Example:
     >>> from dashboard.theme import ROLE_COLORS, class_color
     >>> ROLE_COLORS["A"], class_color(0)
-    ('#0072B2', '#E69F00')
+    ('#0072B2', '#CC6677')
 """
 
 from __future__ import annotations
@@ -18,27 +18,26 @@ import plotly.io as pio
 ROLE_COLORS = {"A": "#0072B2", "B": "#D55E00", "retrain": "#8C8C8C", "original": "#222222"}
 FORGET_MARK = "✖"
 FORGET_SUFFIX = " (forget)"
-# Okabe–Ito (8) + two extra distinct hues; for more classes fall back to Plotly's Light24/Alphabet.
+# Paul Tol's "muted" qualitative palette + Okabe–Ito orange: colour-blind safe and disjoint
+# from the Model A / Model B colours, so a class is never mistaken for a model.
 CLASS_PALETTE = [
-    "#E69F00",
-    "#56B4E9",
-    "#009E73",
-    "#F0E442",
-    "#0072B2",
-    "#D55E00",
-    "#CC79A7",
-    "#000000",
-    "#999933",
+    "#CC6677",
+    "#332288",
+    "#DDCC77",
+    "#117733",
+    "#88CCEE",
     "#882255",
+    "#44AA99",
+    "#999933",
+    "#AA4499",
+    "#E69F00",
 ]
 _LARGE_PALETTE = [
     *CLASS_PALETTE,
-    "#44AA99",
-    "#117733",
-    "#332288",
-    "#AA4499",
-    "#88CCEE",
-    "#DDCC77",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#CC79A7",
     "#661100",
     "#6699CC",
     "#AA4466",

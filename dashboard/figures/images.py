@@ -32,13 +32,19 @@ def to_display(x: np.ndarray) -> np.ndarray:
     return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
 
 
-def image_figure(x: np.ndarray, *, title: str = "", presentation: bool = False,
-                 size: int = 220) -> go.Figure:
+def image_figure(
+    x: np.ndarray, *, title: str = "", presentation: bool = False, size: int = 220
+) -> go.Figure:
     """One sample as a picture (greyscale or RGB), no axes."""
     img = to_display(x)
     fig = go.Figure(_image_trace(img))
-    fig.update_layout(template=template(presentation), title=title, width=size, height=size,
-                      margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
+    fig.update_layout(
+        template=template(presentation),
+        title=title,
+        width=size,
+        height=size,
+        margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     return fig
@@ -61,13 +67,19 @@ def mosaic(images: Sequence[np.ndarray], *, columns: int = 10, pad: int = 1) -> 
     out = np.full(shape, np.nan)
     for i, img in enumerate(images):
         r, c = divmod(i, columns)
-        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return out
 
 
-def thumbnail_grid(xs: Sequence[np.ndarray], *, labels: Sequence[str] = (), columns: int = 10,
-                   title: str = "", border_colors: Sequence[str] = (),
-                   presentation: bool = False) -> go.Figure:
+def thumbnail_grid(
+    xs: Sequence[np.ndarray],
+    *,
+    labels: Sequence[str] = (),
+    columns: int = 10,
+    title: str = "",
+    border_colors: Sequence[str] = (),
+    presentation: bool = False,
+) -> go.Figure:
     """A grid of small sample images with an optional caption per cell (hover text)."""
     imgs = [to_display(x) for x in xs]
     tile = mosaic(imgs, columns=columns)
@@ -75,23 +87,47 @@ def thumbnail_grid(xs: Sequence[np.ndarray], *, labels: Sequence[str] = (), colu
     if imgs:
         _annotate_cells(fig, imgs[0].shape[:2], len(imgs), columns, labels, border_colors)
     rows = max(1, -(-len(imgs) // columns))
-    fig.update_layout(template=template(presentation), title=title,
-                      height=min(900, 60 + rows * 60), margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    fig.update_layout(
+        template=template(presentation),
+        title=title,
+        height=min(900, 60 + rows * 60),
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     return fig
 
 
-def _annotate_cells(fig: go.Figure, hw: tuple[int, int], n: int, columns: int,
-                    labels: Sequence[str], colors: Sequence[str]) -> None:
+def _annotate_cells(
+    fig: go.Figure,
+    hw: tuple[int, int],
+    n: int,
+    columns: int,
+    labels: Sequence[str],
+    colors: Sequence[str],
+) -> None:
     h, w = hw
     for i in range(n):
         r, c = divmod(i, columns)
         x0, y0 = c * (w + 1) - 0.5, r * (h + 1) - 0.5
         if i < len(colors) and colors[i]:
-            fig.add_shape(type="rect", x0=x0, y0=y0, x1=x0 + w, y1=y0 + h,
-                          line={"color": colors[i], "width": 2})
+            fig.add_shape(
+                type="rect",
+                x0=x0,
+                y0=y0,
+                x1=x0 + w,
+                y1=y0 + h,
+                line={"color": colors[i], "width": 2},
+            )
         if i < len(labels) and labels[i]:
-            fig.add_trace(go.Scatter(x=[x0 + w / 2], y=[y0 + h / 2], mode="markers",
-                                     marker={"opacity": 0, "size": 12}, hovertext=labels[i],
-                                     hoverinfo="text", showlegend=False))
+            fig.add_trace(
+                go.Scatter(
+                    x=[x0 + w / 2],
+                    y=[y0 + h / 2],
+                    mode="markers",
+                    marker={"opacity": 0, "size": 12},
+                    hovertext=labels[i],
+                    hoverinfo="text",
+                    showlegend=False,
+                )
+            )

@@ -224,3 +224,13 @@ def test_models_table_lists_every_non_reference_model(workspace: Path) -> None:
     retrain = table[table["name"] == "retrain_classwise"].iloc[0]
     assert retrain["PS"] == 1.0 and retrain["acc_gap"] == 0.0
     assert not table.loc[table["role"] != "unlearned", "pareto"].any()
+
+
+def test_one_reference_model_gives_na_reference_attacks_not_a_crash(tmp_path: Path) -> None:
+    from tests.fixtures import make_tiny_workspace
+
+    exp = analysis.load_experiment(make_tiny_workspace(tmp_path, n_reference=1))
+    with pytest.warns(RuntimeWarning, match="too few OUT reference"):
+        table = analysis.models_table(exp, device="cpu")
+    assert table["lira_offline_auc"].isna().all()
+    assert table["PS"].notna().all()

@@ -132,7 +132,7 @@ def _settle(page: object, timeout: float = 120_000) -> None:
 
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_renders_without_errors(server: str, browser: object, name: str) -> None:
-    page = _open(browser, f"{server}/{name}")
+    page = _open(browser, f"{server}/{'' if name == 'models' else name}")  # default page: /
     _settle(page)
     if name != "export":
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)  # type: ignore[attr-defined]

@@ -1,0 +1,249 @@
+"""The Models page: every model's accuracy, time and privacy; choose Model A and Model B.
+
+* the heat-coloured models table (filter by method and role, sort by any column); select a row
+  and press "Set as Model A" / "Set as Model B";
+* the trade-off scatter (accuracy gap vs PS vs RT, Pareto front) where clicking a point makes
+  that model Model B;
+* the per-epoch curves of A and B when their entries declare a ``history`` file.
+
+The selection logic is in plain functions (:func:`assign`, :func:`selected_name`,
+:func:`bound_options`) so it is tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from analysis.errors import UlensError
+from dashboard import cached, state
+from dashboard.figures import models as figs
+
+_SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
+_METHODS_KEY, _ROLES_KEY = "mdl_methods", "mdl_roles"
+_TABLE_KEY, _SCATTER_KEY = "mdl_table", "mdl_scatter"
+_UNSORTED = ""
+
+
+# --------------------------------------------------------------------------- pure logic
+
+
+def assign(role: str, name: str, *, a: str, b: str) -> tuple[str, str]:
+    """New (A, B) after making ``name`` Model ``role``; A and B swap if it was the other one.
+
+    Example:
+        >>> assign("B", "ga", a="retrain", b="ft"), assign("A", "ft", a="retrain", b="ft")
+        (('retrain', 'ga'), ('ft', 'retrain'))
+    """
+    if role == "A":
+        return name, (a if name == b else b)
+    if role == "B":
+        return (b if name == a else a), name
+    raise ValueError(f"role: expected 'A' or 'B', received {role!r}")
+
+
+def selected_name(shown: pd.DataFrame, rows: Sequence[int]) -> str | None:
+    """Model name of the first selected display row (positions into ``shown``), or None.
+
+    Example:
+        >>> selected_name(pd.DataFrame({"name": ["a", "b"]}), [1])
+        'b'
+    """
+    valid = [r for r in rows if 0 <= r < len(shown)]
+    return str(shown["name"].iloc[valid[0]]) if valid else None
+
+
+def bound_options(text: str, options: Sequence[str]) -> list[str]:
+    """Comma-separated URL text -> the listed options it names (unknown names dropped).
+
+    Example:
+        >>> bound_options("ga,nope,ft", ["ft", "ga"])
+        ['ga', 'ft']
+    """
+    return [v for v in text.split(",") if v in options]
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _apply(role: str, name: str) -> None:
+    """Make ``name`` Model ``role`` (a callback: runs before the sidebar widgets exist)."""
+    a, b = assign(role, name, a=st.session_state.get("a", ""), b=st.session_state.get("b", ""))
+    state.set_value("a", a)
+    state.set_value("b", b)
+    st.toast(f"Model A = {a}, Model B = {b}")
+
+
+def _on_scatter() -> None:
+    names = figs.names_from_selection(st.session_state.get(_SCATTER_KEY))
+    if names:
+        _apply("B", names[0])
+
+
+def _sync_list(key: str) -> None:
+    state.set_value(key, ",".join(st.session_state.get(f"{key}_w", [])))
+
+
+# --------------------------------------------------------------------------- page
+
+
+def render() -> None:
+    """Draw the page."""
+    ctx = state.context()
+    st.header("Models")
+    try:
+        table = cached.table(ctx.workspace, ctx.scenario)
+    except UlensError as exc:
+        st.error(
+            f"Could not evaluate the models of scenario {ctx.scenario!r}: {exc}. Check the "
+            "weights files and experiment.toml, or choose another scenario."
+        )
+        return
+    full = figs.display_table(table)
+    retrain = ctx.experiment.retrain_name
+    _table_section(ctx, full, retrain)
+    _tradeoff_section(ctx, table)
+    _history_section(ctx)
+
+
+def _multiselect(label: str, key: str, options: list[str]) -> list[str]:
+    """A multiselect of strings mirrored in the URL as comma-separated text under ``key``."""
+    text = state.bind(key, "")
+    widget = f"{key}_w"
+    if widget not in st.session_state:
+        st.session_state[widget] = bound_options(text, options)
+    elif any(v not in options for v in st.session_state[widget]):  # another workspace/scenario
+        st.session_state[widget] = [v for v in st.session_state[widget] if v in options]
+        _sync_list(key)
+    chosen: list[str] = st.multiselect(
+        label, options, key=widget, on_change=_sync_list, args=(key,), placeholder="all"
+    )
+    return chosen
+
+
+def _filters(full: pd.DataFrame) -> dict[str, Any]:
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+    with c1:
+        methods = _multiselect(
+            "Method", _METHODS_KEY, sorted(m for m in full["method"].unique() if m)
+        )
+    with c2:
+        roles = _multiselect("Role", _ROLES_KEY, sorted(full["role"].unique()))
+    sortable = [c for c in figs.TABLE_COLUMNS if c not in ("hyperparameters", "base")]
+    state.bind(_SORT_KEY, _UNSORTED)
+    if st.session_state[_SORT_KEY] not in [_UNSORTED, *sortable]:
+        state.set_value(_SORT_KEY, _UNSORTED)
+    with c3:
+        sort_by = st.selectbox(
+            "Sort by",
+            [_UNSORTED, *sortable],
+            key=_SORT_KEY,
+            format_func=lambda c: (
+                "(table order)" if c == _UNSORTED else figs.COLUMN_LABELS.get(c, c)
+            ),
+        )
+    state.bind(_DESC_KEY, False)
+    with c4:
+        desc = st.toggle("Descending", key=_DESC_KEY)
+    return {"methods": methods, "roles": roles, "sort_by": sort_by or None, "descending": desc}
+
+
+def _column_config() -> dict[str, Any]:
+    return {
+        c: st.column_config.Column(
+            figs.COLUMN_LABELS.get(c, c),
+            help=figs.COLUMN_HELP[c],
+            width="medium" if c == "hyperparameters" else None,
+        )
+        for c in figs.TABLE_COLUMNS
+    }
+
+
+def _table_section(ctx: state.Context, full: pd.DataFrame, retrain: str | None) -> None:
+    st.subheader("All models")
+    shown = figs.filter_table(full, **_filters(full))
+    if shown.empty:
+        st.info("No model matches the filters: clear the Method / Role filters.")
+        return
+    event = st.dataframe(
+        figs.styled_table(shown, full, retrain),
+        key=_TABLE_KEY,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        column_config=_column_config(),
+    )
+    st.markdown(figs.legend_html(retrain is not None), unsafe_allow_html=True)
+    if not ctx.presentation:
+        st.caption(figs.LEGEND_TEXT if retrain is not None else figs.LEGEND_TEXT_NO_RETRAIN)
+    _assign_buttons(ctx, selected_name(shown, event.selection.rows))
+
+
+def _assign_buttons(ctx: state.Context, name: str | None) -> None:
+    c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
+    c1.button(
+        "Set as Model A",
+        key="mdl_set_a",
+        disabled=name is None or name == ctx.a,
+        on_click=_apply,
+        args=("A", name),
+        type="primary",
+    )
+    c2.button(
+        "Set as Model B",
+        key="mdl_set_b",
+        disabled=name is None or name == ctx.b,
+        on_click=_apply,
+        args=("B", name),
+        type="primary",
+    )
+    hint = f"Selected: **{name}**. " if name else "Select a row (left edge) to choose it. "
+    c3.markdown(f"{hint}Now: Model A = **{ctx.a}**, Model B = **{ctx.b}**.")
+
+
+def _tradeoff_section(ctx: state.Context, table: pd.DataFrame) -> None:
+    st.subheader("Trade-off")
+    fig = figs.tradeoff_figure(table, a=ctx.a, b=ctx.b, presentation=ctx.presentation)
+    st.plotly_chart(
+        fig,
+        width="stretch",
+        theme=None,
+        key=_SCATTER_KEY,
+        on_select=_on_scatter,
+        selection_mode="points",
+    )
+    if not ctx.presentation:
+        st.caption(
+            "Click a point to make that model Model B. Lower-left is the goal for "
+            "accuracy, top for privacy; colour is the method's run time. The Pareto front "
+            "joins unlearned models no other unlearned model beats on all three."
+        )
+
+
+def _history_section(ctx: state.Context) -> None:
+    st.subheader("Per-epoch curves of A and B")
+    histories, problems = {}, []
+    for name in (ctx.a, ctx.b):
+        try:
+            histories[name] = figs.load_history(ctx.experiment.models[name].history)
+        except (ValueError, OSError) as exc:
+            histories[name] = None
+            problems.append(f"{name}: {exc}")
+    for problem in problems:
+        st.warning(
+            f"Could not read a history file ({problem}); fix or remove the `history` "
+            "entry in experiment.toml."
+        )
+    if all(h is None or h.empty for h in histories.values()):
+        st.info(
+            f"No per-epoch history recorded for {ctx.a} or {ctx.b}: add "
+            '`history = "models/<name>.history.json"` to their entries in experiment.toml.'
+        )
+        return
+    fig = figs.history_figure(
+        histories, roles={ctx.a: "A", ctx.b: "B"}, presentation=ctx.presentation
+    )
+    st.plotly_chart(fig, width="stretch", theme=None, key="mdl_history")

@@ -1,0 +1,357 @@
+"""The Privacy page: the retrain-distinguishability attack on A and B, then the MIA audit.
+
+Attack: pick the signal (entropy / confidence), a threshold strategy and, optionally, the
+direction; each model's threshold comes from the library's ``threshold_*`` strategies (or a
+per-model slider for "custom"; clicking a point of an attack curve uses that threshold). Audit:
+every membership-inference attack of the engine against the retrain model's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from analysis.compare import Comparison
+from analysis.errors import UlensError
+from analysis.mia import Direction, ThresholdChoice, threshold_max_attack
+from dashboard import cached, state
+from dashboard.figures import privacy as figs
+
+_LAST = "_prv_last_thresholds"
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The attack settings chosen on the page."""
+
+    signal: str
+    strategy: str
+    direction: Direction | None
+    style: str
+    custom: Mapping[str, float]
+
+
+def render() -> None:
+    """Draw the page."""
+    ctx = state.context()
+    st.header("Privacy")
+    try:
+        cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
+    except UlensError as exc:
+        st.error(
+            f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
+            "sidebar, or fix the models' entries in experiment.toml."
+        )
+        return
+    _attack_section(ctx, cmp)
+    _audit_section(cmp, ctx.presentation)
+
+
+# ------------------------------------------------------------------------ selection logic
+
+
+def clicked_threshold(selection: Any) -> float | None:
+    """The threshold of the first clicked point of an attack-curve chart (None if none).
+
+    Example:
+        >>> clicked_threshold({"selection": {"points": [{"x": 1.5, "y": 0.2}]}})
+        1.5
+        >>> clicked_threshold({"selection": {"points": []}}) is None
+        True
+    """
+    try:
+        points = selection["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or ():
+        x = point.get("x") if isinstance(point, Mapping) else None
+        if isinstance(x, int | float):
+            return float(x)
+    return None
+
+
+def custom_after_click(role: str, threshold: float, last: Mapping[str, float]) -> dict[str, float]:
+    """Custom thresholds after a click on ``role``'s curves: the others keep their last value.
+
+    Example:
+        >>> custom_after_click("B", 0.7, {"A": 0.2, "B": 0.4})
+        {'A': 0.2, 'B': 0.7}
+    """
+    return {**dict(last), role: threshold}
+
+
+def _apply_clicks(page_sides: Sequence[figs.Side]) -> None:
+    """Turn a new click on an attack-curve chart into a custom threshold (before the widgets)."""
+    for side in page_sides:
+        key = _curves_key(side)
+        x = clicked_threshold(st.session_state.get(key))
+        seen = f"_seen_{key}"
+        if x is None or st.session_state.get(seen) == x:
+            continue
+        st.session_state[seen] = x
+        values = custom_after_click(side.role, x, st.session_state.get(_LAST, {}))
+        for role, value in values.items():
+            st.session_state[_threshold_key(role)] = value
+        st.session_state["prv_strategy"] = "custom"
+
+
+def _curves_key(side: figs.Side) -> str:
+    return f"prv_curves_{side.role.lower()}"
+
+
+def _threshold_key(role: str) -> str:
+    return f"prv_thr_{role.lower()}"
+
+
+# ------------------------------------------------------------------------------- controls
+
+
+def _controls(page_sides: Sequence[figs.Side]) -> Controls:
+    left, mid, right, far = st.columns([1.1, 1.6, 1.4, 1.1])
+    state.bind("prv_metric", "entropy")
+    with left:
+        metric = st.radio(
+            "Metric",
+            list(figs.SIGNALS),
+            key="prv_metric",
+            horizontal=True,
+            format_func=str.capitalize,
+            help="Entropy of softmax(logits / 2), or the logit confidence "
+            "log p_max − log(1 − p_max).",
+        )
+    state.bind("prv_strategy", "max_attack")
+    with mid:
+        strategy = st.selectbox(
+            "Threshold strategy",
+            list(figs.STRATEGIES),
+            key="prv_strategy",
+            format_func=figs.STRATEGIES.__getitem__,
+        )
+        st.button(
+            "Worst case",
+            key="prv_worst",
+            help="The attack behind PS: the largest "
+            "attack score over both signals, directions and thresholds.",
+            on_click=state.set_value,
+            args=("prv_strategy", "worst_case"),
+        )
+    state.bind("prv_direction", "auto")
+    with right:
+        direction = st.selectbox(
+            "Direction",
+            ["auto", *figs.DIRECTIONS],
+            key="prv_direction",
+            format_func=lambda d: "chosen by the strategy" if d == "auto" else figs.DIRECTIONS[d],
+        )
+    state.bind("prv_style", "butterfly")
+    with far:
+        style = st.radio(
+            "Distribution plot", ["butterfly", "histogram"], key="prv_style", horizontal=True
+        )
+    signal = figs.SIGNALS[metric]
+    chosen = _direction(direction)
+    custom = _sliders(page_sides, signal, chosen) if strategy == "custom" else {}
+    return Controls(signal, strategy, chosen, style, custom)
+
+
+def _direction(value: str | None) -> Direction | None:
+    if value == "model_positive":
+        return "model_positive"
+    if value == "retrain_positive":
+        return "retrain_positive"
+    return None
+
+
+def _sliders(
+    page_sides: Sequence[figs.Side], signal: str, direction: Direction | None
+) -> dict[str, float]:
+    """One threshold slider per model, clamped to the signal's range."""
+    custom = {}
+    for col, side in _role_columns(page_sides):
+        if side is None:
+            continue
+        lo, hi = figs.threshold_range(side.ps, signal)
+        auto = threshold_max_attack(side.ps, signal=signal, direction=direction).threshold
+        key = _threshold_key(side.role)
+        state.bind(key, float(auto))
+        st.session_state[key] = figs.clamp_threshold(st.session_state.get(key), (lo, hi), auto)
+        with col:
+            custom[side.role] = st.slider(
+                f"Threshold for {side.label}",
+                min_value=lo,
+                max_value=max(hi, lo + 1e-9),
+                key=key,
+                step=max((hi - lo) / 500, 1e-9),
+                format="%.3f",
+            )
+    return custom
+
+
+# ----------------------------------------------------------------------------- attack part
+
+
+def _attack_section(ctx: state.Context, cmp: Comparison) -> None:
+    page_sides = figs.sides(cmp)
+    if not page_sides:
+        st.info(
+            "This scenario has no retrain model, so the retrain-distinguishability attack "
+            '(PS) cannot run: add a model with `role = "retrain"` to experiment.toml. '
+            "The audit below still lists the attacks that need no retrain model."
+        )
+        return
+    st.caption(
+        "An attacker thresholds one value per forget sample to tell each model's outputs "
+        "from the retrain model's. Attack score = 1 − 2^(−ε); PS = 1 − the worst "
+        "attack score (1 = indistinguishable from retraining). Click a point of an "
+        "attack curve to try that threshold."
+    )
+    _apply_clicks(page_sides)
+    controls = _controls(page_sides)
+    choices = figs.choose_thresholds(
+        page_sides,
+        strategy=controls.strategy,
+        signal=controls.signal,
+        direction=controls.direction,
+        custom=controls.custom,
+    )
+    st.session_state[_LAST] = {role: c.threshold for role, c in choices.items()}
+    for col, side in _role_columns(page_sides):
+        with col:
+            if side is None:
+                _retrain_note(cmp, "A" if cmp.a == cmp.retrain else "B")
+            else:
+                _side_panel(side, choices[side.role], controls.style, ctx.presentation)
+    st.plotly_chart(
+        figs.ps_figure(cmp, presentation=ctx.presentation), key="prv_ps", width="stretch"
+    )
+    _grids(ctx, cmp, page_sides, choices)
+
+
+def _role_columns(page_sides: Sequence[figs.Side]) -> list[tuple[Any, figs.Side | None]]:
+    """Two columns, Model A's and Model B's, with the side shown in each (None: not attacked)."""
+    present = {s.role: s for s in page_sides}
+    return list(zip(st.columns(2), (present.get("A"), present.get("B")), strict=True))
+
+
+def _retrain_note(cmp: Comparison, role: str) -> None:
+    name = cmp.a if role == "A" else cmp.b
+    st.markdown(f"#### {name} (Model {role})")
+    st.info(
+        f"{name} is the retrain model: it is indistinguishable from itself (PS = 1 by "
+        f"definition), so there is nothing to attack. Pick an unlearned Model {role} in the "
+        "sidebar to compare two unlearning methods."
+    )
+
+
+def summary_line(choice: ThresholdChoice) -> str:
+    """One readable line about a threshold choice.
+
+    Example:
+        >>> import numpy as np
+        >>> from analysis.mia import privacy_score_from_values, threshold_custom
+        >>> r = privacy_score_from_values({"s": [0.0, 1.0]}, {"s": [5.0, 6.0]})
+        >>> summary_line(threshold_custom(r, 5.5, signal="s", direction="retrain_positive"))
+        'custom · s · value ≥ t → the retrain model · t = 5.5 · ε = 0.693'
+    """
+    return (
+        f"{choice.strategy} · {choice.signal} · {figs.DIRECTIONS[choice.direction]} · "
+        f"t = {choice.threshold:.4g} · ε = {choice.epsilon:.3f}"
+    )
+
+
+def _side_panel(side: figs.Side, choice: ThresholdChoice, style: str, presentation: bool) -> None:
+    st.markdown(f"#### {side.label}")
+    st.caption(summary_line(choice))
+    cols = st.columns(4)
+    cols[0].metric("Attack score", f"{choice.attack_score:.3f}")
+    cols[1].metric("Success rate", f"{choice.success_rate:.1%}")
+    cols[2].metric("FPR", f"{choice.fpr:.1%}")
+    cols[3].metric("FNR", f"{choice.fnr:.1%}")
+    st.plotly_chart(
+        figs.distribution_figure(side, choice, style=style, presentation=presentation),
+        key=f"prv_dist_{side.role.lower()}",
+        width="stretch",
+    )
+    st.plotly_chart(
+        figs.attack_curves_figure(side, choice, presentation=presentation),
+        key=_curves_key(side),
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+    )
+
+
+def _grids(
+    ctx: state.Context,
+    cmp: Comparison,
+    page_sides: Sequence[figs.Side],
+    choices: Mapping[str, ThresholdChoice],
+) -> None:
+    st.subheader("Forget samples the attack gets right and wrong")
+    st.caption(
+        "Succeeded: the attacker recognises the model's output on this forget sample as "
+        "the model's (not the retrain model's). Clearest cases first; at most 50 shown."
+    )
+    images = ctx.experiment.dataset("train").x.numpy()
+    for col, side in _role_columns(page_sides):
+        if side is None:
+            continue
+        frame = figs.outcome_frame(side, choices[side.role], cmp.sets.forget)
+        n_ok = int(frame["succeeded"].sum())
+        with col:
+            tabs = st.tabs(
+                [f"{side.name}: succeeded ({n_ok})", f"{side.name}: failed ({len(frame) - n_ok})"]
+            )
+            for tab, succeeded in zip(tabs, (True, False), strict=True):
+                with tab:
+                    fig = figs.outcome_grid(
+                        images, frame, side, succeeded=succeeded, presentation=ctx.presentation
+                    )
+                    st.plotly_chart(
+                        fig, key=f"prv_grid_{side.role.lower()}_{int(succeeded)}", width="stretch"
+                    )
+
+
+# ------------------------------------------------------------------------------ audit part
+
+
+def _audit_section(cmp: Comparison, presentation: bool) -> None:
+    st.subheader("Audit: every membership-inference attack")
+    st.caption(
+        "Each model's number beside the retrain model's (the target) and the gap. AUCs "
+        "carry 95% bootstrap intervals. N/A: the attack is undefined here (e.g. no "
+        "retrain or reference models)."
+    )
+    audit = figs.audit_frame(cmp)
+    st.dataframe(audit, hide_index=True, width="stretch", height=_table_height(audit))
+    rocs = [
+        (a, fig)
+        for a in figs.ROC_ATTACKS
+        if (fig := figs.roc_figure(cmp, a, presentation=presentation)) is not None
+    ]
+    if rocs:
+        tabs = st.tabs([f"ROC: {figs.ROC_ATTACKS[a]}" for a, _ in rocs])
+        for tab, (attack, fig) in zip(tabs, rocs, strict=True):
+            with tab:
+                st.plotly_chart(fig, key=f"prv_roc_{attack}", width="stretch")
+    missing = [figs.ROC_ATTACKS[a] for a in figs.ROC_ATTACKS if a not in dict(rocs)]
+    if missing:
+        st.caption(
+            f"Not available: {', '.join(missing)} (LiRA and RMIA need reference models "
+            "with membership masks in experiment.toml)."
+        )
+    st.markdown("**TPR at low FPR** (95% bootstrap intervals)")
+    tpr = figs.tpr_frame(cmp)
+    st.dataframe(tpr, hide_index=True, width="stretch", height=_table_height(tpr))
+    st.caption(
+        "With n non-members an FPR below 1/n cannot be resolved: such cells say "
+        '"below resolution floor 1/n" and give the TPR measured at FPR 0 instead.'
+    )
+
+
+def _table_height(frame: Any) -> int:
+    """Pixel height showing every row of a dataframe (35 px rows plus the header)."""
+    return 35 * (len(frame) + 1) + 3

@@ -1,0 +1,311 @@
+"""Privacy page figure builders on a real Comparison of the tiny workspace."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import analysis
+from analysis.compare import Comparison
+from analysis.experiment import Experiment
+from analysis.mia import (
+    ThresholdChoice,
+    threshold_common,
+    threshold_max_attack,
+    threshold_max_success,
+    threshold_worst_case,
+)
+from dashboard.figures import privacy as figs
+from dashboard.theme import ROLE_COLORS
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def experiment(tiny_workspace: Path) -> Experiment:
+    return analysis.load_experiment(tiny_workspace)
+
+
+@pytest.fixture(scope="module")
+def cmp(experiment: Experiment) -> Comparison:
+    """A = retrain (the dashboard's default pair), B = gradient ascent."""
+    return analysis.compare(experiment, "retrain_classwise", "gradascent_classwise")
+
+
+@pytest.fixture(scope="module")
+def cmp2(experiment: Experiment) -> Comparison:
+    """Two unlearned models, the retrain model separate."""
+    return analysis.compare(experiment, "finetune_classwise", "gradascent_classwise")
+
+
+def _without(cmp: Comparison, **fields: object) -> Comparison:
+    """The comparison with every model's privacy report fields replaced."""
+    models = {
+        n: dataclasses.replace(r, privacy=dataclasses.replace(r.privacy, **fields))
+        for n, r in cmp.models.items()
+    }
+    return dataclasses.replace(cmp, models=models)
+
+
+# ------------------------------------------------------------------------------ strategies
+
+
+def test_sides_are_a_then_b_with_their_scores(cmp2: Comparison) -> None:
+    sides = figs.sides(cmp2)
+    assert [(s.role, s.name) for s in sides] == [("A", cmp2.a), ("B", cmp2.b)]
+    assert sides[1].ps is cmp2.models[cmp2.b].privacy.ps
+    assert sides[0].color == ROLE_COLORS["A"] and sides[1].color == ROLE_COLORS["B"]
+
+
+def test_sides_empty_without_retrain_model(cmp2: Comparison) -> None:
+    assert figs.sides(_without(cmp2, ps=None)) == []
+
+
+def test_the_retrain_model_itself_is_not_attacked(cmp: Comparison) -> None:
+    assert [s.role for s in figs.sides(cmp)] == ["B"]  # A is the retrain model
+    got = figs.choose_thresholds(figs.sides(cmp), strategy="common", signal="logit_conf")
+    assert list(got) == ["B"]  # one side: the max-attack threshold
+
+
+@pytest.mark.parametrize("signal", ["entropy_t2", "logit_conf"])
+def test_strategies_match_the_library(cmp2: Comparison, signal: str) -> None:
+    a, b = figs.sides(cmp2)
+    got = figs.choose_thresholds([a, b], strategy="max_attack", signal=signal)
+    assert got["B"].threshold == threshold_max_attack(b.ps, signal=signal).threshold
+    got = figs.choose_thresholds(
+        [a, b], strategy="max_success", signal=signal, direction="model_positive"
+    )
+    want = threshold_max_success(b.ps, signal=signal, direction="model_positive")
+    assert (got["B"].threshold, got["B"].direction) == (want.threshold, "model_positive")
+    common = figs.choose_thresholds([a, b], strategy="common", signal=signal)
+    both = threshold_common(a.ps, b.ps, signal=signal)
+    assert common["A"].threshold == common["B"].threshold == both.a.threshold
+
+
+def test_worst_case_is_the_ps_attack(cmp2: Comparison) -> None:
+    a, b = figs.sides(cmp2)
+    got = figs.choose_thresholds([a, b], strategy="worst_case", signal="entropy_t2")
+    want = threshold_worst_case(b.ps)
+    assert (got["B"].signal, got["B"].threshold) == (want.signal, want.threshold)
+    assert math.isclose(1.0 - got["B"].attack_score, b.ps.ps, abs_tol=1e-9)
+    fixed = figs.choose_thresholds(
+        [a, b], strategy="worst_case", signal="entropy_t2", direction="retrain_positive"
+    )
+    assert fixed["B"].direction == "retrain_positive" and fixed["B"].strategy == "worst_case"
+    assert fixed["B"].attack_score <= got["B"].attack_score + 1e-12
+
+
+def test_custom_uses_each_models_threshold(cmp2: Comparison) -> None:
+    a, b = figs.sides(cmp2)
+    lo, hi = figs.threshold_range(b.ps, "entropy_t2")
+    t = (lo + hi) / 2
+    got = figs.choose_thresholds(
+        [a, b], strategy="custom", signal="entropy_t2", direction="model_positive", custom={"B": t}
+    )
+    assert got["B"].threshold == t and got["B"].direction == "model_positive"
+    values = b.ps.model_values["entropy_t2"]
+    assert np.array_equal(got["B"].model.predicted_positive, values >= t)
+    auto = threshold_max_attack(a.ps, signal="entropy_t2", direction="model_positive")
+    assert got["A"].threshold == auto.threshold  # no slider value yet: the max-attack one
+
+
+def test_unknown_strategy_is_refused(cmp2: Comparison) -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        figs.choose_thresholds(figs.sides(cmp2), strategy="best", signal="entropy_t2")
+
+
+def test_clamp_threshold_keeps_slider_values_in_range() -> None:
+    assert figs.clamp_threshold(5.0, (0.0, 2.0), 1.0) == 2.0
+    assert figs.clamp_threshold(float("nan"), (0.0, 2.0), 1.0) == 1.0
+    assert figs.clamp_threshold(0.5, (0.0, 2.0), 1.0) == 0.5
+
+
+# ---------------------------------------------------------------------------------- figures
+
+
+def _choice(
+    cmp: Comparison, role: str = "B", strategy: str = "max_attack"
+) -> tuple[figs.Side, ThresholdChoice]:
+    sides = {s.role: s for s in figs.sides(cmp)}
+    return sides[role], figs.choose_thresholds(
+        list(sides.values()), strategy=strategy, signal="entropy_t2"
+    )[role]
+
+
+def test_butterfly_puts_retrain_left_in_grey_and_the_model_right(cmp2: Comparison) -> None:
+    side, choice = _choice(cmp2)
+    fig = figs.distribution_figure(side, choice, style="butterfly")
+    retrain, model = fig.data
+    assert retrain.marker.color == ROLE_COLORS["retrain"] and model.marker.color == side.color
+    assert (np.asarray(retrain.x) <= 0).all() and (np.asarray(model.x) >= 0).all()
+    n = len(cmp2.sets.forget)
+    assert -np.sum(retrain.x) == n and np.sum(model.x) == n
+    lines = [s for s in fig.layout.shapes if s.y0 == s.y1]
+    assert any(math.isclose(s.y0, choice.threshold) for s in lines)
+    assert "entropy" in fig.layout.yaxis.title.text
+
+
+def test_histogram_style_draws_a_vertical_threshold(cmp2: Comparison) -> None:
+    side, choice = _choice(cmp2)
+    fig = figs.distribution_figure(side, choice, style="histogram")
+    assert {t.orientation for t in fig.data} == {None}
+    assert any(s.x0 == s.x1 and math.isclose(s.x0, choice.threshold) for s in fig.layout.shapes)
+    assert sum(np.sum(t.y) for t in fig.data) == 2 * len(cmp2.sets.forget)
+
+
+def test_attack_curves_follow_the_library_curve(cmp2: Comparison) -> None:
+    side, choice = _choice(cmp2)
+    fig = figs.attack_curves_figure(side, choice)
+    curve = side.ps.curve(choice.signal, choice.direction)
+    by_name = {t.name: t for t in fig.data if t.name}
+    score = by_name["attack score 1 − 2^(−ε)"]
+    assert score.line.color == side.color
+    assert np.allclose(score.x, curve.thresholds) and np.allclose(score.y, curve.attack_score)
+    assert np.allclose(by_name["FPR"].y, curve.fpr) and np.allclose(by_name["FNR"].y, curve.fnr)
+    marks = [t for t in fig.data if not t.name]
+    assert all(t.x[0] == choice.threshold for t in marks)
+    assert {m.y[0] for m in marks} == {choice.attack_score, choice.fpr, choice.fnr}
+    data = figs.attack_curves_data(side, choice)
+    assert len(data) == len(curve.thresholds) and "attack_score_max_form" in data
+
+
+def test_ps_figure_shows_both_forms_for_a_b_and_retrain(cmp2: Comparison) -> None:
+    fig = figs.ps_figure(cmp2)
+    names = [t.name for t in fig.data]
+    assert names[:3] == [
+        f"{cmp2.a} (Model A)",
+        f"{cmp2.b} (Model B)",
+        "retrain_classwise (retrain)",
+    ]
+    assert tuple(fig.data[0].x) == (figs.PS_MIN_LABEL, figs.PS_MAX_LABEL)
+    ps_b = cmp2.models[cmp2.b].privacy.ps
+    assert list(fig.data[1].y) == [ps_b.ps, ps_b.ps_max_form]
+    assert list(fig.data[2].y) == [1.0, 1.0]
+    assert [t.marker.color for t in fig.data[:3]] == [ROLE_COLORS[r] for r in ("A", "B", "retrain")]
+    assert "PS (min form, Comparator)" in figs.PS_MIN_LABEL
+    assert figs.PS_MAX_LABEL == "PS (max form, NeurIPS'23)"
+
+
+def test_ps_figure_labels_a_retrain_model_a_once(cmp: Comparison) -> None:
+    names = [t.name for t in figs.ps_figure(cmp).data]
+    assert names[0] == "retrain_classwise (Model A, retrain)"
+    assert len(names) == len(set(names)) == 3  # A (= retrain), B, original
+
+
+def test_outcome_grid_counts_and_caps(cmp2: Comparison, experiment: Experiment) -> None:
+    side, choice = _choice(cmp2)
+    frame = figs.outcome_frame(side, choice, cmp2.sets.forget)
+    assert set(frame["forget_index"]) == set(cmp2.sets.forget.tolist())
+    assert frame["succeeded"].sum() == choice.model.correct.sum()
+    assert (np.diff(frame["margin"]) <= 0).all()  # clearest cases first
+    images = experiment.dataset("train").x.numpy()
+    n_ok = int(frame["succeeded"].sum())
+    fig = figs.outcome_grid(images, frame, side, succeeded=True, cap=3)
+    title = fig.layout.title.text
+    assert f"{side.name} (B): attack succeeded on {n_ok} of {len(frame)}" in title
+    assert ("showing 3" in title) == (n_ok > 3)
+    hover = [t.hovertext for t in fig.data[1:]]
+    assert len(hover) == min(3, n_ok) and all("✖ train #" in h for h in hover)
+
+
+# ------------------------------------------------------------------------------------ audit
+
+
+def test_audit_frame_lists_every_metric_with_targets_and_gaps(cmp2: Comparison) -> None:
+    frame = figs.audit_frame(cmp2)
+    assert frame["metric"].tolist() == list(figs.AUDIT_METRICS.values())
+    b_col = f"{cmp2.b} (Model B)"
+    assert {b_col, f"{cmp2.b}: gap to retrain", "retrain target (retrain_classwise)"} <= set(
+        frame.columns
+    )
+    row = frame.set_index("metric").loc[figs.PS_MIN_LABEL]
+    ps_b = cmp2.models[cmp2.b].privacy.ps.ps
+    assert row[b_col] == figs.format_value(ps_b)
+    assert row[f"{cmp2.b}: gap to retrain"] == figs.format_gap(ps_b - 1.0)
+    auc = frame.set_index("metric").loc["Forget-vs-holdout AUC (loss)", b_col]
+    expected = figs.format_value(cmp2.models[cmp2.b].privacy.forget_auc.auc)
+    assert auc.startswith(expected) and "[" in auc
+
+
+def test_audit_frame_says_na_for_missing_attacks(cmp2: Comparison) -> None:
+    frame = figs.audit_frame(_without(cmp2, ps=None, lira=None, rmia=None, privleak=None))
+    row = frame.set_index("metric").loc[figs.PS_MIN_LABEL]
+    assert row[f"{cmp2.b} (Model B)"] == "N/A"
+    assert frame.set_index("metric").loc["Offline LiRA AUC", f"{cmp2.a} (Model A)"] == "N/A"
+    assert "0.000" not in set(row)
+
+
+def test_low_fpr_numbers_are_never_bare_below_the_floor(cmp2: Comparison) -> None:
+    # 15 holdout samples: 1% FPR is below the floor 1/15
+    frame = figs.tpr_frame(cmp2)
+    cells = frame.filter(like="FPR").drop(columns=frame.columns[-1]).to_numpy().ravel()
+    assert cells.size == 3 * len(frame) and all(c == "below resolution floor 1/15" for c in cells)
+    at_zero = frame.iloc[:, -1]  # the measured value lives in its own column, with an interval
+    assert at_zero.str.match(r"^\d\.\d{3}( \[|$)").all()
+    assert (frame["non-members n"] == "15").all()
+    tpr_cell = figs.audit_frame(cmp2).set_index("metric").loc["TPR @ 1% FPR"]
+    assert all("below resolution floor" in c for c in tpr_cell)
+    raw = figs.tpr_data(cmp2)
+    assert raw["below_floor"].all() and set(raw["target_fpr"]) == {0.01, 0.001, 0.0001}
+
+
+def test_format_tpr_gives_interval_above_the_floor() -> None:
+    entry = figs.TprAtFpr(0.01, 0.25, (0.2, 0.3), False)
+    assert figs.format_tpr(entry, 0.001) == "0.250 [0.200, 0.300]"
+
+
+def test_roc_is_log_log_from_the_floor_with_a_diagonal(cmp2: Comparison) -> None:
+    fig = figs.roc_figure(cmp2, "lira")
+    assert fig is not None
+    report = cmp2.models[cmp2.b].privacy.lira
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert math.isclose(fig.layout.xaxis.range[0], math.log10(report.fpr_floor))
+    assert fig.layout.xaxis.range[1] == 0
+    assert fig.data[0].name.startswith("chance")
+    lines = {t.line.color for t in fig.data[1:]}
+    assert lines == {ROLE_COLORS["A"], ROLE_COLORS["B"], ROLE_COLORS["retrain"]}
+    assert any(f"AUC {report.auc:.3f}" in t.name for t in fig.data)
+    assert min(min(t.x) for t in fig.data) >= report.fpr_floor - 1e-12
+
+
+def test_roc_absent_without_reference_models(cmp2: Comparison) -> None:
+    assert figs.roc_figure(_without(cmp2, lira=None, rmia=None), "lira") is None
+
+
+# ---------------------------------------------------------------------------- page figures
+
+
+def test_page_figures_cover_attack_and_audit(cmp2: Comparison, experiment: Experiment) -> None:
+    specs = figs.page_figures(cmp2, experiment=experiment)
+    keys = [s.key for s in specs]
+    assert len(keys) == len(set(keys))
+    for key in (
+        "privacy_distribution_a",
+        "privacy_curves_b",
+        "privacy_ps",
+        "privacy_succeeded_b",
+        "privacy_failed_a",
+        "privacy_audit",
+        "privacy_roc_forget_auc",
+        "privacy_roc_lira",
+        "privacy_tpr_low_fpr",
+    ):
+        assert key in keys
+    assert all(
+        not s.data.empty or s.key.startswith(("privacy_succeeded", "privacy_failed")) for s in specs
+    )
+    assert "privacy_succeeded_a" not in [s.key for s in figs.page_figures(cmp2)]
+
+
+def test_page_figures_without_retrain_keep_the_audit(cmp2: Comparison) -> None:
+    keys = [s.key for s in figs.page_figures(_without(cmp2, ps=None))]
+    assert keys[0] == "privacy_audit" and "privacy_ps" not in keys
+
+
+def test_presentation_mode_uses_the_larger_template(cmp2: Comparison) -> None:
+    fig = figs.ps_figure(cmp2, presentation=True)
+    assert fig.layout.template.layout.font.size == 20

@@ -1,0 +1,137 @@
+"""AppTest of the Privacy page on the tiny workspace (the whole app: sidebar, navigation, page).
+
+Pages are ``st.Page(callable)``: ``AppTest.switch_page`` only finds file pages, so
+:func:`open_page` selects the registered page whose URL path matches (after a first run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly.io as pio
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.views.privacy import clicked_threshold, custom_after_click, summary_line
+
+APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def open_page(at: AppTest, url_path: str) -> AppTest:
+    """Run the page registered under ``url_path`` (AppTest has no public way for callables)."""
+    if not at._registered_pages:  # private: the first run registers pages
+        at.run()
+    pages = at._registered_pages
+    matches = [h for h, info in pages.items() if info.get("url_pathname") == url_path]
+    assert matches, f"no page {url_path!r}"
+    at._page_hash = matches[0]
+    return at.run()
+
+
+def charts(at: AppTest) -> dict[str, Any]:
+    """The page's plotly charts by widget key suffix, as plotly JSON dicts."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        key = element.proto.id.rsplit("-", 1)[-1]
+        out[key] = pio.from_json(element.proto.spec, skip_invalid=True).to_plotly_json()
+    return out
+
+
+def _vline_x(chart: dict[str, Any]) -> float:
+    return next(s["x0"] for s in chart["layout"]["shapes"] if s["x0"] == s["x1"])
+
+
+@pytest.fixture
+def app(tiny_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The default pair: A = the retrain model, B = fine-tuning."""
+    monkeypatch.setenv("ULENS_WORKSPACE", str(tiny_workspace))
+    return open_page(AppTest.from_file(APP, default_timeout=60), "privacy")
+
+
+@pytest.fixture
+def app2(app: AppTest) -> AppTest:
+    """Two unlearned models: A = fine-tuning, B = gradient ascent."""
+    app.selectbox(key="b").set_value("gradascent_classwise").run()
+    app.selectbox(key="a").set_value("finetune_classwise").run()
+    assert (app.selectbox(key="a").value, app.selectbox(key="b").value) == (
+        "finetune_classwise",
+        "gradascent_classwise",
+    )
+    return app
+
+
+def test_page_renders_attack_and_audit(app: AppTest) -> None:
+    assert not app.exception and not app.error
+    assert [h.value for h in app.header] == ["Privacy"]
+    assert [s.value for s in app.subheader] == [
+        "Forget samples the attack gets right and wrong",
+        "Audit: every membership-inference attack",
+    ]
+    # A is the retrain model: a note instead of a trivial attack on itself
+    assert [m.label for m in app.metric] == ["Attack score", "Success rate", "FPR", "FNR"]
+    assert any("is the retrain model" in i.value for i in app.info)
+    keys = set(charts(app))
+    assert {"prv_dist_b", "prv_curves_b", "prv_ps", "prv_grid_b_1", "prv_roc_lira"} <= keys
+    assert "prv_dist_a" not in keys
+    assert len(app.dataframe) == 2  # audit table, TPR at low FPR
+    audit = app.dataframe[0].value
+    assert "retrain target (retrain_classwise)" in audit.columns
+
+
+def test_custom_strategy_slider_moves_the_threshold(app: AppTest) -> None:
+    assert not app.slider  # sliders only for the custom strategy
+    app.selectbox(key="prv_strategy").set_value("custom").run()
+    slider = app.slider(key="prv_thr_b")
+    target = slider.min + 0.25 * (slider.max - slider.min)
+    slider.set_value(target).run()
+    assert not app.exception
+    assert _vline_x(charts(app)["prv_curves_b"]) == pytest.approx(target, rel=1e-6)
+    assert app.query_params["prv_strategy"] in ("custom", ["custom"])  # mirrored into the URL
+
+
+def test_worst_case_button_and_metric_toggle(app: AppTest) -> None:
+    app.button(key="prv_worst").click().run()
+    assert app.selectbox(key="prv_strategy").value == "worst_case"
+    app.selectbox(key="prv_strategy").set_value("max_attack").run()
+    app.radio(key="prv_metric").set_value("confidence").run()
+    title = charts(app)["prv_dist_b"]["layout"]["yaxis"]["title"]["text"]
+    assert "logit confidence" in title
+    app.radio(key="prv_style").set_value("histogram").run()
+    bars = charts(app)["prv_dist_b"]["data"]
+    assert all(b.get("orientation") != "h" for b in bars)
+    assert not app.exception
+
+
+def test_direction_choice_reaches_the_curves(app: AppTest) -> None:
+    app.selectbox(key="prv_direction").set_value("model_positive").run()
+    title = charts(app)["prv_curves_b"]["layout"]["title"]["text"]
+    assert "value ≥ t → the model)" in title
+
+
+def test_two_unlearned_models_get_a_panel_each(app2: AppTest) -> None:
+    assert not app2.exception and not app2.info
+    assert len(app2.metric) == 8
+    assert {"prv_dist_a", "prv_dist_b", "prv_grid_a_0"} <= set(charts(app2))
+
+
+def test_clicking_a_curve_point_sets_a_custom_threshold(app2: AppTest) -> None:
+    x = _vline_x(charts(app2)["prv_curves_a"])
+    clicked = _vline_x(charts(app2)["prv_curves_b"]) + 1e-3
+    app2.session_state["prv_curves_b"] = {"selection": {"points": [{"x": clicked, "y": 0.1}]}}
+    app2.run()
+    assert not app2.exception
+    assert app2.selectbox(key="prv_strategy").value == "custom"
+    assert app2.slider(key="prv_thr_b").value == pytest.approx(clicked)
+    assert app2.slider(key="prv_thr_a").value == pytest.approx(x)  # A keeps its threshold
+    assert _vline_x(charts(app2)["prv_curves_b"]) == pytest.approx(clicked)
+
+
+def test_selection_helpers() -> None:
+    assert clicked_threshold({"selection": {"points": [{"y": 1}, {"x": 2, "y": 3}]}}) == 2.0
+    assert clicked_threshold(None) is None
+    assert clicked_threshold({"selection": {"points": [{"x": "a"}]}}) is None
+    assert custom_after_click("A", 1.0, {"A": 0.0, "B": 2.0}) == {"A": 1.0, "B": 2.0}
+    assert custom_after_click("B", 1.0, {}) == {"B": 1.0}
+    assert callable(summary_line)
