@@ -32,7 +32,7 @@ lint: venv
 	$(BIN)/ruff format --check analysis dashboard tests bench
 
 typecheck: venv
-	$(BIN)/mypy analysis
+	$(BIN)/mypy analysis dashboard
 
 # pytest's exit code 5 ("no tests collected") is a failure here: the suite is never empty.
 pytest: venv

@@ -108,8 +108,9 @@ class CompareOptions:
         defaults = cls()
         for key, value in merged.items():
             if type(value) is not type(getattr(defaults, key)):
-                raise ValidationError(describe(f"analysis.{key}",
-                                               type(getattr(defaults, key)).__name__, value))
+                raise ValidationError(
+                    describe(f"analysis.{key}", type(getattr(defaults, key)).__name__, value)
+                )
         return cls(**merged)
 
 

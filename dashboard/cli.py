@@ -142,15 +142,16 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analysis.compare import compare
+    from analysis.compare import compare, models_table
     from analysis.experiment import load_experiment
-    from dashboard.export import write_report
+    from dashboard.export import default_context, write_report
 
     exp = load_experiment(args.workspace, scenario=args.scenario)
     cmp = compare(exp, args.a, args.b, device=args.device, progress=_Bar(f"{args.a} vs {args.b}"))
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     out = Path(args.out)
-    write_report(out, cmp, pages, experiment=exp)
+    context = default_context(exp, cmp, table=models_table(exp, device=args.device))
+    write_report(out, cmp, pages, context=context)
     print(out)
     return 0
 

@@ -27,8 +27,8 @@ import inspect
 import io
 import os
 import re
-import tempfile
 import threading
+import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -438,6 +438,7 @@ def build_report(
     title: str | None = None,
     presentation: bool = False,
     context: Mapping[str, Any] | None = None,
+    experiment: Any = None,
 ) -> str:
     """A one-file, offline, interactive HTML report of ``pages`` for the pair of ``cmp``.
 
@@ -447,12 +448,17 @@ def build_report(
         title: Report title (default: experiment, scenario and pair).
         presentation: Larger type in the figures.
         context: Extra page context (see :func:`page_figures`), e.g. :func:`default_context`.
+        experiment: The experiment; shorthand for ``context=default_context(experiment, cmp)``
+            (merged under ``context``). Pages needing it (the Privacy thumbnails) skip those
+            figures without it.
 
     Returns:
         The HTML document (plotly.js embedded once; no network references).
     """
     title = title or f"Unlearning Lens: {cmp.experiment} / {cmp.scenario}: {cmp.a} vs {cmp.b}"
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if experiment is not None:
+        context = {**default_context(experiment, cmp), **(context or {})}
     collected = collect_figures(cmp, pages, presentation=presentation, context=context)
     nav = " ".join(f"<a href='#page-{p}'>{html.escape(PAGES.get(p, p))}</a>" for p in collected)
     body = [
@@ -493,17 +499,21 @@ def write_report(
     title: str | None = None,
     presentation: bool = False,
     context: Mapping[str, Any] | None = None,
+    experiment: Any = None,
 ) -> Path:
     """Write :func:`build_report` to ``path`` atomically (temporary file, then rename)."""
     target = Path(path)
-    text = build_report(cmp, pages, title=title, presentation=presentation, context=context)
+    text = build_report(
+        cmp, pages, title=title, presentation=presentation, context=context, experiment=experiment
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # a fresh name opened with "x": the usual permissions (umask), unlike mkstemp's 0600
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with tmp.open("x", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target

@@ -23,7 +23,7 @@ def test_readme_python_blocks_run(monkeypatch, tmp_path) -> None:  # type: ignor
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))  # keep the registry clean
     namespace: dict[str, object] = {}
     for block in _python_blocks():
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(block, str(README), "exec"), namespace)
     result = namespace["result"]
     assert isinstance(result, analysis.UnlearningResult)
     assert isinstance(result.model, torch.nn.Module) and result.seconds > 0

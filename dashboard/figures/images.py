@@ -20,7 +20,7 @@ from dashboard.theme import template
 
 
 def to_display(x: np.ndarray) -> np.ndarray:
-    """(H, W) greyscale or (H, W, 3) RGB in [0, 1] for one input of shape (C, H, W), (H, W) or (D,)."""
+    """(H, W) grey or (H, W, 3) RGB in [0, 1] for an input of shape (C, H, W), (H, W) or (D,)."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 3 and arr.shape[0] in (1, 3):
         arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
@@ -83,7 +83,8 @@ def thumbnail_grid(
     """A grid of small sample images with an optional caption per cell (hover text)."""
     imgs = [to_display(x) for x in xs]
     tile = mosaic(imgs, columns=columns)
-    fig = go.Figure(_image_trace(np.nan_to_num(tile, nan=1.0)))
+    gap = 1.0 if tile.ndim == 3 else 0.0  # white gaps: RGB 1.0, reversed grey scale 0.0
+    fig = go.Figure(_image_trace(np.nan_to_num(tile, nan=gap)))
     if imgs:
         _annotate_cells(fig, imgs[0].shape[:2], len(imgs), columns, labels, border_colors)
     rows = max(1, -(-len(imgs) // columns))

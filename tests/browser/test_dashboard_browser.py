@@ -171,7 +171,7 @@ def test_box_selection_in_one_map_reaches_the_other(server: str, browser: object
 def test_export_downloads_an_svg(server: str, browser: object, tmp_path: Path) -> None:
     page = _open(browser, f"{server}/export")
     _settle(page)
-    button = page.get_by_role("button", name="SVG").first  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name="SVG", exact=True).first  # type: ignore[attr-defined]
     button.wait_for(timeout=120_000)
     with page.expect_download(timeout=120_000) as info:  # type: ignore[attr-defined]
         button.click()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import zipfile
@@ -171,10 +172,16 @@ def test_report_notes_broken_pages_and_escapes_the_title(
 
 
 def test_write_report_is_atomic(
-    cmp: Comparison, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cmp: Comparison, tmp_path: Path, experiment: Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = export.write_report(tmp_path / "sub" / "report.html", cmp, ["privacy"])
-    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    out = export.write_report(
+        tmp_path / "sub" / "report.html", cmp, ["privacy"], experiment=experiment
+    )  # as `ulens report` calls it
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "attack succeeded" in text
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file, not mkstemp's 0600
     before = out.read_bytes()
 
     def fail(*args: object, **kwargs: object) -> str:
