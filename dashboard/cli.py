@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.errors import UlensError
+from analysis.workspace import MAX_UPLOAD_BYTES
 
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "sample_data" / "digits"
 
@@ -76,7 +77,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.serve",
         "run",
         str(app),
         "--server.port",
@@ -84,7 +85,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
         "--server.maxUploadSize",
-        "200",
+        str(MAX_UPLOAD_BYTES // 2**20),
     ]
     if args.headless or os.environ.get("CI"):
         cmd += ["--server.headless", "true"]

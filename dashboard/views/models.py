@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.errors import UlensError
-from dashboard import cached, state
+from dashboard import cached, state, uploads
 from dashboard.figures import models as figs
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
@@ -105,6 +105,7 @@ def render() -> None:
     full = figs.display_table(table)
     retrain = ctx.experiment.retrain_name
     _table_section(ctx, full, retrain)
+    uploads.render(ctx)
     _tradeoff_section(ctx, table)
     _history_section(ctx)
 
