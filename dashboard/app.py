@@ -19,11 +19,10 @@ DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" /
 
 _PRESENTATION_CSS = """
 <style>
-html, body, [data-testid="stAppViewContainer"] { font-size: 1.25rem; }
+html { font-size: 21px !important; }  /* Streamlit sizes text in rem: everything scales */
 header[data-testid="stHeader"], [data-testid="stToolbar"], footer,
 [data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none !important; }
 .block-container { padding-top: 1rem; max-width: 100%; }
-h1, h2, h3 { font-size: 1.35em !important; }
 </style>
 """
 

@@ -90,7 +90,7 @@ def test_page_renders_table_scatter_and_history_note(app: AppTest) -> None:
         "Per-epoch curves of A and B",
     ]
     assert sorted(_names(app)) == sorted(["original", A, B, GA])
-    assert [b.label for b in app.button] == ["Set as Model A", "Set as Model B"]
+    assert [b.label for b in app.button] == ["Set as Model A", "Set as Model B", "Add model"]
     assert all(b.disabled for b in app.button)  # nothing selected yet
     assert any("same as retrain" in m.value for m in app.markdown)  # colour legend
     assert any("No per-epoch history" in i.value for i in app.info)
