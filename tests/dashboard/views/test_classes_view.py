@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.errors import ValidationError
 from dashboard import cached
 from dashboard.views import classes as view
+from tests.dashboard.views.apptest_pages import open_page
 from tests.fixtures import make_tiny_workspace
 
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
@@ -28,17 +29,6 @@ A, B = "retrain_classwise", "finetune_classwise"  # the sidebar's default pair
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_workspace(tmp_path_factory.mktemp("classes_view"))
-
-
-def open_page(at: AppTest, url_path: str) -> AppTest:
-    """Run the page registered under ``url_path`` (private AppTest state: no public way)."""
-    if not at._registered_pages:
-        at.run()
-    pages = at._registered_pages
-    matches = [h for h, info in pages.items() if info.get("url_pathname") == url_path]
-    assert matches, f"no page {url_path!r}"
-    at._page_hash = matches[0]
-    return at.run()
 
 
 @pytest.fixture

@@ -17,19 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 import analysis
 from dashboard.views import instances as view
+from tests.dashboard.views.apptest_pages import open_page
 
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
-
-
-def open_page(at: AppTest, url_path: str) -> AppTest:
-    """Run the page registered under ``url_path`` (AppTest has no public way for callables)."""
-    if not at._registered_pages:  # private: the first run registers pages
-        at.run()
-    pages = at._registered_pages
-    matches = [h for h, info in pages.items() if info.get("url_pathname") == url_path]
-    assert matches, f"no page {url_path!r} among {[p.get('url_pathname') for p in pages.values()]}"
-    at._page_hash = matches[0]
-    return at.run()
 
 
 def decode(value: Any) -> np.ndarray:
