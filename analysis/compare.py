@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from analysis.cka import CKAAccumulator, CKAMatrix
 from analysis.embedding import embed_pair, stratified_subset
 from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment
-from analysis.inference import forward_pass
+from analysis.inference import PassOutputs, forward_pass
 from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
 from analysis.mia import signals_from_logits
 from analysis.models import discover_layers
@@ -314,78 +315,85 @@ def _run_passes(
     device: str | torch.device,
     progress: Progress | None,
 ) -> tuple[dict[str, ModelOutputs], LayerSimilarity | None]:
-    loaded = {
-        n: exp.load_model(n, device=device)
-        for n in _unique([*missing, *(plan.names if need_cka else [])])
+    """Forward passes for the models without cached outputs, and the CKA when it is missing."""
+    cka_names = list(plan.names) if need_cka else []
+    loaded = {n: exp.load_model(n, device=device) for n in _unique([*missing, *cka_names])}
+    layers = {n: tuple(discover_layers(loaded[n], max_layers=opts.max_layers)) for n in cka_names}
+    accs = {
+        (s, g): CKAAccumulator(layers, _cka_pairs(cka_names), device=device)
+        for s in _SPLITS
+        for g in (plan.cka_groups[s] if need_cka else {})
     }
-    layers = (
-        {n: tuple(discover_layers(loaded[n], max_layers=opts.max_layers)) for n in plan.names}
-        if need_cka
-        else {}
-    )
-    accs = (
-        {
-            (s, g): CKAAccumulator(layers, _cka_pairs(plan.names), device=device)
-            for s in _SPLITS
-            for g in plan.cka_groups[s]
-        }
-        if need_cka
-        else {}
-    )
-    logits: dict[str, dict[str, np.ndarray]] = {n: {} for n in missing}
-    features: dict[str, np.ndarray] = {}
+    passes: dict[str, dict[str, PassOutputs]] = {}
     for step, split in enumerate(_SPLITS):
-        report = _stage_progress(progress, f"forward pass ({split})", step, len(_SPLITS))
-        full = {n: loaded[n] for n in missing}
-        cka_models = {n: loaded[n] for n in plan.names} if need_cka else {}
-        rows = plan.embed_rows if split == "train" else None
-        groups = plan.cka_groups[split] if need_cka else {}
-
-        def feed(
-            group: str, acts: Mapping[str, Mapping[str, torch.Tensor]], split: str = split
-        ) -> None:
-            accs[(split, group)].update(acts)
-
-        if full and set(cka_models) <= set(full):
-            out = forward_pass(
-                full,
-                exp.dataset(split),
-                batch_size=opts.batch_size,
-                device=device,
-                feature_rows=rows,
-                activation_groups=groups,
-                layers=layers,
-                on_activations=feed if groups else None,
-                progress=report,
-            )
-        else:
-            out = (
-                forward_pass(
-                    full,
-                    exp.dataset(split),
-                    batch_size=opts.batch_size,
-                    device=device,
-                    feature_rows=rows,
-                    progress=report,
-                )
-                if full
-                else {}
-            )
-            if cka_models:
-                _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device)
-        for n in missing:
-            logits[n][split] = out[n].logits
-            feats = out[n].features
-            if split == "train" and feats is not None:
-                features[n] = feats
-    outputs = {
-        n: ModelOutputs(
-            logits[n]["train"], logits[n]["test"], features.get(n, np.empty((0, 0), np.float32))
+        passes[split] = _split_pass(
+            exp,
+            plan,
+            split,
+            {n: loaded[n] for n in missing},
+            {n: loaded[n] for n in cka_names},
+            layers,
+            partial(_feed, accs, split),
+            opts,
+            device,
+            _stage_progress(progress, f"forward pass ({split})", step, len(_SPLITS)),
         )
-        for n in missing
+    outputs = {n: _model_outputs(passes["train"][n], passes["test"][n]) for n in missing}
+    return outputs, (_layer_similarity(plan, layers, accs, loaded) if need_cka else None)
+
+
+def _feed(
+    accs: Mapping[tuple[str, str], CKAAccumulator],
+    split: str,
+    group: str,
+    acts: Mapping[str, Mapping[str, torch.Tensor]],
+) -> None:
+    accs[(split, group)].update(acts)
+
+
+def _model_outputs(train: PassOutputs, test: PassOutputs) -> ModelOutputs:
+    features = train.features if train.features is not None else np.empty((0, 0), np.float32)
+    return ModelOutputs(train.logits, test.logits, features)
+
+
+def _split_pass(
+    exp: Experiment,
+    plan: _Plan,
+    split: str,
+    full: Mapping[str, torch.nn.Module],
+    cka_models: Mapping[str, torch.nn.Module],
+    layers: Mapping[str, Sequence[str]],
+    feed: Callable[..., None],
+    opts: CompareOptions,
+    device: str | torch.device,
+    report: Callable[[int, int], None] | None,
+) -> dict[str, PassOutputs]:
+    """One split: a full pass for ``full``; CKA activations of ``cka_models`` on their groups.
+
+    When every CKA model also needs its full outputs, one lockstep pass does both; otherwise the
+    CKA models only run over the CKA groups' rows (their outputs are cached already).
+    """
+    rows = plan.embed_rows if split == "train" else None
+    groups = plan.cka_groups[split] if cka_models else {}
+    common: dict[str, Any] = {
+        "batch_size": opts.batch_size,
+        "device": device,
+        "feature_rows": rows,
+        "progress": report,
     }
-    layer_sim = _layer_similarity(plan, layers, accs, loaded) if need_cka else None
-    return outputs, layer_sim
+    if full and set(cka_models) <= set(full):
+        return forward_pass(
+            full,
+            exp.dataset(split),
+            activation_groups=groups,
+            layers=layers,
+            on_activations=feed if groups else None,
+            **common,
+        )
+    out = forward_pass(full, exp.dataset(split), **common) if full else {}
+    if cka_models:
+        _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device)
+    return out
 
 
 def _cka_only_pass(

@@ -234,3 +234,14 @@ def test_one_reference_model_gives_na_reference_attacks_not_a_crash(tmp_path: Pa
         table = analysis.models_table(exp, device="cpu")
     assert table["lira_offline_auc"].isna().all()
     assert table["PS"].notna().all()
+
+
+def test_cka_from_cached_outputs_equals_cka_from_one_full_pass(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    warm = ResultCache(workspace / "cka_partial")
+    analysis.models_table(exp, device="cpu", cache=warm)  # caches every model's outputs, no CKA
+    partial = compare(exp, A, B, device="cpu", cache=warm)  # CKA-only pass over the groups
+    full = compare(exp, A, B, device="cpu", cache=ResultCache(workspace / "cka_full"))
+    assert partial.layers.matrices.keys() == full.layers.matrices.keys()
+    for key, matrix in full.layers.matrices.items():
+        np.testing.assert_allclose(partial.layers.matrices[key].values, matrix.values, atol=1e-6)
