@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.errors import UlensError
+from analysis.experiment import Experiment
 from dashboard import cached, state
 from dashboard.views import classes, export, instances, layers, models, privacy
 
@@ -67,7 +68,7 @@ def sidebar(launch_workspace: str) -> state.Context | None:
     if len(names) < 2:
         st.error(
             "This scenario has fewer than two models to compare: add models to "
-            "experiment.toml (or upload weights on the Models page)."
+            "experiment.toml (or register runs with roles retrain/unlearned for it)."
         )
         return None
     default_a, default_b = exp.default_pair()
@@ -96,8 +97,8 @@ def sidebar(launch_workspace: str) -> state.Context | None:
     return state.Context(workspace, exp, a, b, presentation)
 
 
-def _scenario_label(exp: object, scenario: str) -> str:
-    spec = getattr(exp, "spec").scenarios[scenario]  # noqa: B009
+def _scenario_label(exp: Experiment, scenario: str) -> str:
+    spec = exp.spec.scenarios[scenario]
     if "classes" in spec:
         return f"{scenario}: classes {spec['classes']}"
     if "random" in spec:
