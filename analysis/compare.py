@@ -219,6 +219,7 @@ def _unique(names: Sequence[str | None]) -> list[str]:
 class _Plan:
     names: list[str]
     references: list[str]
+    sets: AuditSets
     embed_rows: np.ndarray
     cka_groups: Mapping[str, Mapping[str, np.ndarray]]
     hashes: Mapping[str, str]
@@ -276,7 +277,9 @@ def _plan(exp: Experiment, names: list[str], refs: list[str], opts: CompareOptio
         seed=opts.seed,
     )
     hashes = {n: _model_hash(exp, n) for n in [*names, *refs]}
-    return _Plan(names, refs, embed_rows, _cka_groups(exp, sets, opts), hashes, _data_hash(exp))
+    return _Plan(
+        names, refs, sets, embed_rows, _cka_groups(exp, sets, opts), hashes, _data_hash(exp)
+    )
 
 
 def _outputs_key(plan: _Plan, name: str, opts: CompareOptions) -> str:
@@ -568,7 +571,7 @@ def _privacy(
     report = privacy_report(
         {"train": out.train, "test": out.test},
         _labels(exp),
-        audit_sets(exp, seed=opts.seed),
+        plan.sets,
         retrain={"train": outputs[retrain].train, "test": outputs[retrain].test}
         if retrain
         else None,
@@ -724,7 +727,7 @@ def compare(
         layers,
         emb,
         instances,
-        audit_sets(experiment, seed=opts.seed),
+        plan.sets,
         opts,
         timings,
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,21 +223,16 @@ def _add_selection_ring(
     fig: go.Figure, frame: pd.DataFrame, selected: Iterable[int], x: str, y: str, hover: np.ndarray
 ) -> None:
     rows = np.flatnonzero(frame["index"].isin(list(selected)).to_numpy())
-    if len(rows) == 0:
-        return
-    part = frame.iloc[rows]
-    fig.add_trace(
-        go.Scatter(
-            x=part[x],
-            y=part[y],
-            mode="markers",
-            name=f"selected ({len(rows)})",
-            customdata=part[["index"]].to_numpy(),
-            hovertext=hover[rows],
-            hoverinfo="text",
-            marker={"symbol": "circle-open", "size": 14, "color": "#000000", "line": {"width": 2}},
-            legendgroup="selected",
-        )
+    _add_overlay(
+        fig,
+        frame,
+        rows,
+        x,
+        y,
+        hover,
+        name=f"selected ({len(rows)})",
+        marker={"symbol": "circle-open", "size": 14, "line": {"width": 2}},
+        group="selected",
     )
 
 
@@ -246,6 +242,32 @@ def _add_focus(
     if focus is None:
         return
     rows = np.flatnonzero((frame["index"] == focus).to_numpy())
+    _add_overlay(
+        fig,
+        frame,
+        rows,
+        x,
+        y,
+        hover,
+        name=f"card: sample #{focus}",
+        marker={"symbol": "diamond-open", "size": 22, "line": {"width": 3}},
+        group="focus",
+    )
+
+
+def _add_overlay(
+    fig: go.Figure,
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    x: str,
+    y: str,
+    hover: np.ndarray,
+    *,
+    name: str,
+    marker: dict[str, Any],
+    group: str,
+) -> None:
+    """Black open markers over ``rows`` of the map (selection ring, card diamond)."""
     if len(rows) == 0:
         return
     part = frame.iloc[rows]
@@ -254,12 +276,12 @@ def _add_focus(
             x=part[x],
             y=part[y],
             mode="markers",
-            name=f"card: sample #{focus}",
+            name=name,
             customdata=part[["index"]].to_numpy(),
             hovertext=hover[rows],
             hoverinfo="text",
-            marker={"symbol": "diamond-open", "size": 22, "color": "#000000", "line": {"width": 3}},
-            legendgroup="focus",
+            marker={**marker, "color": "#000000"},
+            legendgroup=group,
         )
     )
 

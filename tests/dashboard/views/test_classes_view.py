@@ -19,10 +19,9 @@ from streamlit.testing.v1 import AppTest
 from analysis.errors import ValidationError
 from dashboard import cached
 from dashboard.views import classes as view
-from tests.dashboard.views.apptest_pages import open_page
+from tests.dashboard.views.apptest_pages import APP, open_page
 from tests.fixtures import make_tiny_workspace
 
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 A, B = "retrain_classwise", "finetune_classwise"  # the sidebar's default pair
 
 

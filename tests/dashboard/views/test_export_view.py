@@ -9,9 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import export
 from dashboard.views.export import selected_pages
-from tests.dashboard.views.apptest_pages import open_page
+from tests.dashboard.views.apptest_pages import APP, open_page
 
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 

@@ -6,36 +6,13 @@ Pages are ``st.Page(callable)``: ``AppTest.switch_page`` only finds file pages, 
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.views.apptest_pages import open_page
-
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
-
-
-def decode(value: Any) -> np.ndarray:
-    """Plotly's typed-array JSON ({dtype, bdata, shape}) or a list, as a numpy array."""
-    if isinstance(value, dict) and "bdata" in value:
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = [int(s) for s in str(value.get("shape", len(arr))).split(",")]
-        return arr.reshape(shape)
-    return np.asarray(value)
-
-
-def charts(at: AppTest) -> dict[str, Any]:
-    """The page's plotly charts by widget key suffix, as parsed JSON specs."""
-    out = {}
-    for element in at.get("plotly_chart"):
-        key = element.proto.id.rsplit("-", 1)[-1]
-        out[key] = pio.from_json(element.proto.spec, skip_invalid=True).to_plotly_json()
-    return out
+from tests.dashboard.views.apptest_pages import APP, charts, decode, open_page
 
 
 @pytest.fixture

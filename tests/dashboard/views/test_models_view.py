@@ -18,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 from analysis.errors import ValidationError
 from dashboard import cached
 from dashboard.views import models as view
+from tests.dashboard.views.apptest_pages import APP
 from tests.fixtures import make_tiny_workspace
 
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 A, B = "retrain_classwise", "finetune_classwise"  # the sidebar's default pair
 GA = "gradascent_classwise"
 

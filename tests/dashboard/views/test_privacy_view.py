@@ -9,24 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.views.privacy import clicked_threshold, custom_after_click, summary_line
-from tests.dashboard.views.apptest_pages import open_page
+from tests.dashboard.views.apptest_pages import APP, charts, open_page
 
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-
-
-def charts(at: AppTest) -> dict[str, Any]:
-    """The page's plotly charts by widget key suffix, as plotly JSON dicts."""
-    out = {}
-    for element in at.get("plotly_chart"):
-        key = element.proto.id.rsplit("-", 1)[-1]
-        out[key] = pio.from_json(element.proto.spec, skip_invalid=True).to_plotly_json()
-    return out
 
 
 def _vline_x(chart: dict[str, Any]) -> float:

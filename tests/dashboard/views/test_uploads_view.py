@@ -10,8 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import analysis
 from analysis.models import build_model, save_weights
-
-APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
+from tests.dashboard.views.apptest_pages import APP
 
 
 @pytest.fixture
