@@ -43,6 +43,7 @@ from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, cl
 from analysis.mia import signals_from_logits
 from analysis.models import discover_layers
 from analysis.privacy import AuditSets, PrivacyReport, ReferenceLogits, audit_sets, privacy_report
+from analysis.spec import AUXILIARY_ROLES
 from analysis.store import ResultCache, cache_key, hash_arrays, hash_file
 from analysis.weight_change import WeightChange, weight_change
 
@@ -468,7 +469,7 @@ def models_table(
     """
     opts = options or CompareOptions.from_experiment(experiment)
     store = cache or ResultCache(experiment.cache_dir)
-    names = [n for n in experiment.models if experiment.models[n].role != "reference"]
+    names = [n for n in experiment.models if experiment.models[n].role not in AUXILIARY_ROLES]
     plan = _plan(experiment, names, experiment.names_with_role("reference"), opts)
     outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
     rows = []

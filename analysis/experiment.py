@@ -22,7 +22,7 @@ from analysis.data import ArrayDataset, DatasetBundle, ForgetSet, load_dataset, 
 from analysis.device import resolve_device
 from analysis.errors import SpecError, ValidationError, describe
 from analysis.models import build_model, load_weights_into
-from analysis.spec import ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
+from analysis.spec import AUXILIARY_ROLES, ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
 
 __all__ = ["Experiment", "load_experiment"]
 
@@ -166,7 +166,7 @@ class Experiment:
         method (``ga`` -> ``ga_random``); otherwise A is the retrain model and B the first
         unlearned model.
         """
-        names = [n for n, m in self.models.items() if m.role != "reference"]
+        names = [n for n, m in self.models.items() if m.role not in AUXILIARY_ROLES]
         if len(names) < 2:
             raise ValidationError(
                 describe("experiment", "at least two non-reference models", names)
@@ -185,7 +185,7 @@ class Experiment:
         if wanted in names:
             return wanted
         entry = self.spec.models.get(wanted)
-        if entry is None or entry.role in ("original", "reference"):
+        if entry is None or entry.role in ("original", *AUXILIARY_ROLES):
             return None
         same = [
             n
@@ -212,16 +212,26 @@ class Experiment:
         return model.to(resolve_device(device)).eval()
 
     def members_mask(self, name: str) -> np.ndarray:
-        """Boolean training-membership mask of a ``reference`` model."""
+        """Boolean training-membership mask of a ``reference`` or ``shadow`` model."""
         entry = self.entry(name)
         if entry.members is None:
             raise ValidationError(describe("model", "a reference model with a members mask", name))
-        where, n = f"models.{name}.members", len(self.data.train)
+        return self._training_mask(entry.members, f"models.{name}.members")
+
+    def shadow_forget_mask(self, name: str) -> np.ndarray:
+        """Boolean mask of the training samples a ``shadow`` model unlearned (or lacks)."""
+        entry = self.entry(name)
+        if entry.forget_mask is None:
+            raise ValidationError(describe("model", "a shadow model with a forget_mask", name))
+        return self._training_mask(entry.forget_mask, f"models.{name}.forget_mask")
+
+    def _training_mask(self, path: Path, where: str) -> np.ndarray:
+        n = len(self.data.train)
         try:
-            mask = np.load(entry.members, allow_pickle=False)
+            mask = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise SpecError(
-                describe(where, "a readable .npy mask", f"{entry.members} ({exc})", raw=True)
+                describe(where, "a readable .npy mask", f"{path} ({exc})", raw=True)
             ) from exc
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
             found = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else "an .npz"
@@ -229,7 +239,7 @@ class Experiment:
                 describe(
                     where,
                     f"a boolean array of shape ({n},)",
-                    f"{found} in {entry.members}",
+                    f"{found} in {path}",
                     raw=True,
                 )
             )

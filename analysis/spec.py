@@ -36,6 +36,7 @@ from typing import Any
 from analysis.errors import SpecError, describe
 
 __all__ = [
+    "AUXILIARY_ROLES",
     "ROLES",
     "ArchitectureSpec",
     "ExperimentSpec",
@@ -45,7 +46,11 @@ __all__ = [
     "parse_spec",
 ]
 
-ROLES = ("original", "retrain", "unlearned", "reference")
+ROLES = ("original", "retrain", "unlearned", "reference", "shadow")
+"""Model roles; ``shadow`` models (U-LiRA) are never Model A/B (see AUXILIARY_ROLES)."""
+
+AUXILIARY_ROLES = ("reference", "shadow")
+"""Roles of models that only feed attacks (not listed as comparable models)."""
 _FORGET_KEYS = {"classes", "random", "indices"}
 _MODEL_KEYS = {
     "role",
@@ -58,6 +63,7 @@ _MODEL_KEYS = {
     "train",
     "rt",
     "members",
+    "forget_mask",
     "history",
     "description",
     "seed",
@@ -87,7 +93,10 @@ class ModelEntry:
         params: Method hyperparameters as run.
         train: Training settings (epochs, lr, batch_size, seed...) of trained models.
         rt: Wall time in seconds of the method or training, as measured by the runner.
-        members: Path of the ``.npy`` boolean training-membership mask (``reference`` models).
+        members: Path of the ``.npy`` boolean training-membership mask (``reference`` and
+            ``shadow`` models): the samples the model (or its base) was trained on.
+        forget_mask: Path of the ``.npy`` boolean mask of the training samples a ``shadow``
+            model unlearned (shadow unlearned models) or was retrained without (shadow retrains).
         history: Path of a JSON file with per-epoch metrics, if any.
         description: Free text.
     """
@@ -105,6 +114,7 @@ class ModelEntry:
     members: Path | None = None
     history: Path | None = None
     description: str = ""
+    forget_mask: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -244,12 +254,20 @@ def _model(
                 {k: entry.get(k) for k in ("method", "base")},
             )
         )
-    if role == "reference" and not isinstance(entry.get("members"), str):
+    if role in AUXILIARY_ROLES and not isinstance(entry.get("members"), str):
         raise SpecError(
             describe(
                 f"{where}.members",
-                "a .npy membership mask path for a reference model",
+                f"a .npy membership mask path for a {role} model",
                 entry.get("members"),
+            )
+        )
+    if role == "shadow" and not isinstance(entry.get("forget_mask"), str):
+        raise SpecError(
+            describe(
+                f"{where}.forget_mask",
+                "a .npy mask of the samples a shadow model unlearned",
+                entry.get("forget_mask"),
             )
         )
     arch = (
@@ -271,6 +289,7 @@ def _model(
         members=_optional_path(root, where, entry, "members"),
         history=_optional_path(root, where, entry, "history"),
         description=str(entry.get("description", "")),
+        forget_mask=_optional_path(root, where, entry, "forget_mask"),
     )
 
 

@@ -13,6 +13,7 @@ import streamlit as st
 
 from analysis.errors import UlensError
 from analysis.experiment import Experiment
+from analysis.spec import AUXILIARY_ROLES
 from dashboard import cached, state
 from dashboard.views import classes, export, instances, layers, models, privacy
 
@@ -63,7 +64,7 @@ def sidebar(launch_workspace: str) -> state.Context | None:
         format_func=lambda s: _scenario_label(base, s),
     )
     exp = cached.experiment(workspace, scenario)
-    names = [n for n, m in exp.models.items() if m.role != "reference"]
+    names = [n for n, m in exp.models.items() if m.role not in AUXILIARY_ROLES]
     roles = {n: exp.models[n].role for n in names}
     if len(names) < 2:
         st.error(

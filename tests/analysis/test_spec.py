@@ -194,13 +194,22 @@ def _base() -> dict[str, Any]:
                     "base": "o",
                 },
                 "ref": {"role": "reference", "file": "ref.safetensors", "members": "m.npy"},
+                "sh": {
+                    "role": "shadow",
+                    "file": "sh.safetensors",
+                    "forget": "cw",
+                    "method": "finetune",
+                    "base": "ref",
+                    "members": "m.npy",
+                    "forget_mask": "f.npy",
+                },
             },
         }
     )
 
 
 def _drop_forget(raw: dict[str, Any]) -> None:
-    for name in ("r", "u"):
+    for name in ("r", "u", "sh"):
         del raw["models"][name]["forget"]
 
 
@@ -222,7 +231,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("bad role", _set("models.o.role", "teacher"),
-     r"^models\.o\.role: expected one of \['original', 'retrain', 'unlearned', 'reference'\], "
+     r"^models\.o\.role: expected one of "
+     r"\['original', 'retrain', 'unlearned', 'reference', 'shadow'\], "
      r"received 'teacher'$"),
     ("missing role", _set("models.o.role", ...), r"^models\.o\.role: expected one of"),
     ("missing file", _set("models.r.file", ...),
