@@ -160,6 +160,7 @@ def test_unnamed_random_forget_vs_scenario_named_random(tmp_path: Path) -> None:
     raw["forget"] = {"classes": {"classes": [1]}, "random": {"random": 0.1, "seed": 0}}
     raw["models"]["r"]["forget"] = "random"
     raw["models"]["u"]["forget"] = "classes"
+    raw["models"]["sh"]["forget"] = "classes"
     spec = parse_spec(raw, root=tmp_path)
     assert list(spec.scenarios) == ["classes", "random"]
     assert spec.models["r"].forget == "random" and spec.models["u"].forget == "classes"
