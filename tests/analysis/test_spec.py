@@ -247,7 +247,7 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unlearned without method", _set("models.u.method", ...),
      r"^models\.u: expected method = .*'method': None"),
     ("base naming an unknown model", _set("models.u.base", "ghost"),
-     r"^models\.u\.base: expected a model among \['o', 'r', 'ref', 'u'\], received 'ghost'$"),
+     r"^models\.u\.base: expected a model among \['o', 'r', 'ref', 'sh', 'u'\], received 'ghost'$"),
     ("reference without members", _set("models.ref.members", ...),
      r"^models\.ref\.members: expected a \.npy membership mask path .*received None$"),
     ("members not a string", _set("models.ref.members", 1), r"^models\.ref\.members: expected"),
