@@ -1,5 +1,6 @@
 """Membership-inference suite: signals, ROC reporting, population, retrain-distinguishability,
-KS, PrivLeak and reference-model attacks, all on numpy arrays of logits and labels.
+KS, PrivLeak and reference-model attacks (LiRA, RMIA, U-LiRA), all on numpy arrays of logits
+and labels.
 
 Every attack scores samples so that higher means "member"; build ROC reports with
 :func:`roc_report`. Degenerate-but-valid input gives a ``RuntimeWarning`` and NaN; bad input a
@@ -22,6 +23,7 @@ from __future__ import annotations
 from analysis.mia.ks import KSResult, ks_forget_quality
 from analysis.mia.population import (
     DEFAULT_POPULATION_SIGNALS,
+    SVC_RETAIN_RULES,
     AttackResult,
     PopulationResult,
     SvcMiaResult,
@@ -31,6 +33,7 @@ from analysis.mia.population import (
 from analysis.mia.privacy_score import (
     DELTA,
     DIRECTIONS,
+    MAX_FORM_NOTE,
     PS_SIGNALS,
     RATE_CLIP,
     AttackCurve,
@@ -52,13 +55,16 @@ from analysis.mia.privacy_score import (
 )
 from analysis.mia.privleak import forget_holdout_auc, privleak
 from analysis.mia.reference import (
+    LIRA_CENTRES,
     LIRA_OWN_STD_MIN,
     LiraResult,
     OnlineLiraResult,
     RmiaResult,
+    ULiraResult,
     offline_lira,
     offline_rmia,
     online_lira,
+    u_lira,
 )
 from analysis.mia.roc import (
     DEFAULT_FPR_TARGETS,
@@ -86,12 +92,15 @@ __all__ = [
     "DEFAULT_POPULATION_SIGNALS",
     "DELTA",
     "DIRECTIONS",
+    "LIRA_CENTRES",
     "LIRA_OWN_STD_MIN",
+    "MAX_FORM_NOTE",
     "MODIFIED_ENTROPY_CLIP",
     "PS_SIGNALS",
     "RATE_CLIP",
     "SIGNAL_DIRECTIONS",
     "SIGNAL_NAMES",
+    "SVC_RETAIN_RULES",
     "AttackCurve",
     "AttackResult",
     "CommonThresholdChoice",
@@ -110,6 +119,7 @@ __all__ = [
     "SvcMiaResult",
     "ThresholdChoice",
     "TprAtFpr",
+    "ULiraResult",
     "attack_score_from_epsilon",
     "entropy_at_temperature",
     "epsilon_from_rates",
@@ -135,4 +145,5 @@ __all__ = [
     "threshold_max_success",
     "threshold_worst_case",
     "tpr_at_fpr",
+    "u_lira",
 ]

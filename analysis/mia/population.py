@@ -44,6 +44,7 @@ from analysis.mia.signals import Signals, check_signal_name, member_score, signa
 
 __all__ = [
     "DEFAULT_POPULATION_SIGNALS",
+    "SVC_RETAIN_RULES",
     "AttackResult",
     "PopulationResult",
     "SvcMiaResult",
@@ -249,6 +250,7 @@ class _Context:
     n_classes: int
     n_bootstrap: int
     seed: int
+    svc_retain: str = "salun"
 
 
 def _result(
@@ -322,6 +324,7 @@ def population_attacks(
     seed: int = 0,
     signals: Sequence[str] = DEFAULT_POPULATION_SIGNALS,
     n_bootstrap: int = 200,
+    svc_retain: str = "salun",
 ) -> PopulationResult:
     """Threshold (global and per class) and logistic-regression attacks on one model.
 
@@ -344,11 +347,13 @@ def population_attacks(
         signals: Names of the signals to attack (see
             :data:`analysis.mia.signals.SIGNAL_DIRECTIONS`).
         n_bootstrap: Bootstrap replicates of each held-out ROC report.
+        svc_retain: Which members train the SVC of :func:`svc_mia_efficacy` (``"salun"``:
+            the first ones in the order given, as many as there are non-members; ``"random"``).
 
     Returns:
         The results. Fewer than 2 samples per side: a warning and NaN numbers. With forget
-        samples, the SVC of :func:`svc_mia_efficacy` is trained on all members (subsampled to
-        the non-member count) and non-members: ~15 s for 9k per side on 2 CPU cores.
+        samples, the SVC of :func:`svc_mia_efficacy` is trained on as many members as there are
+        non-members against every non-member: ~15 s for 9k per side on 2 CPU cores.
 
     Raises:
         ValidationError: On bad logits/labels, unknown signals or mismatched class counts.
@@ -372,10 +377,11 @@ def population_attacks(
     forget = _validate_forget(forget_logits, forget_labels, n_classes)
     names, rng_seed = _validate_signal_list(signals), validate_seed(seed)
     n_boot = validate_int(n_bootstrap, "n_bootstrap", minimum=0)
+    rule = _validate_svc_rule(svc_retain)
     m_sig, n_sig = signals_from_logits(m_logits, m_labels), signals_from_logits(n_logits, n_labels)
     split = _split(m_sig, m_labels, n_sig, n_labels, rng_seed)
     forget_sig = None if forget is None else (signals_from_logits(*forget), forget[1])
-    ctx = _Context(split, forget_sig, n_classes, n_boot, rng_seed)
+    ctx = _Context(split, forget_sig, n_classes, n_boot, rng_seed, rule)
     return _run_attacks(ctx, names, (m_logits, m_labels, n_logits, n_labels), forget)
 
 
@@ -394,11 +400,17 @@ def _run_attacks(
     attacks.append(_logistic_attack(ctx, names))
     efficacy = float("nan")
     if forget is not None:
-        efficacy = svc_mia_efficacy(*population, *forget, seed=ctx.seed).efficacy
+        efficacy = svc_mia_efficacy(
+            *population, *forget, seed=ctx.seed, svc_retain=ctx.svc_retain
+        ).efficacy
     return PopulationResult(tuple(attacks), n_train + n_held, n_train, efficacy)
 
 
 # ---------------------------------------------------------------------------------- SVC MIA
+
+
+#: Which retain samples train the SVC: ``"salun"`` (SalUn's code) or ``"random"``.
+SVC_RETAIN_RULES: tuple[str, ...] = ("salun", "random")
 
 
 def _equal_subsample(n_retain: int, n_test: int, seed: int) -> tuple[IntArray, IntArray]:
@@ -410,6 +422,20 @@ def _equal_subsample(n_retain: int, n_test: int, seed: int) -> tuple[IntArray, I
     return retain_idx, test_idx
 
 
+def _svc_rows(n_retain: int, n_test: int, rule: str, seed: int) -> tuple[IntArray, IntArray]:
+    """Rows of the retain and test sets that train the SVC under ``rule``."""
+    if rule == "random":
+        return _equal_subsample(n_retain, n_test, seed)
+    # SalUn: Subset(retain_dataset, range(len(test))) against the whole test loader
+    return np.arange(min(n_retain, n_test)), np.arange(n_test)
+
+
+def _validate_svc_rule(value: object) -> str:
+    if not isinstance(value, str) or value not in SVC_RETAIN_RULES:
+        raise ValidationError(describe("svc_retain", f"one of {list(SVC_RETAIN_RULES)}", value))
+    return value
+
+
 def svc_mia_efficacy(
     retain_logits: ArrayLike,
     retain_labels: ArrayLike,
@@ -419,13 +445,19 @@ def svc_mia_efficacy(
     forget_labels: ArrayLike,
     *,
     seed: int = 0,
+    svc_retain: str = "salun",
 ) -> SvcMiaResult:
     """SalUn's "MIA-efficacy": an RBF SVC on the true-class confidence, applied to the forget set.
 
     An ``sklearn.svm.SVC(C=3, gamma="auto", kernel="rbf")`` is trained on p_y of retain samples
-    (label 1, member) against p_y of test samples (label 0), equal-sized (the larger set
-    subsampled, seeded, original order kept), then predicts the forget samples. Training is
-    quadratic in the sample count (tens of seconds for ~10k per side).
+    (label 1, member) against p_y of test samples (label 0), then predicts the forget samples.
+    Which samples train it follows SalUn's published code (``Classification/main_forget.py``:
+    ``shadow_train = Subset(retain_dataset, range(len(test)))`` against the whole test loader)
+    with ``svc_retain="salun"`` (default): the FIRST len(test) retain samples in the order
+    given (pass them in training-index order) against every test sample given. With
+    ``svc_retain="random"``: equal-sized seeded random subsets (the larger set subsampled,
+    original order kept). Training is quadratic in the sample count (tens of seconds for ~10k
+    per side).
 
     Args:
         retain_logits: Logits (n_r, C) of retain training samples.
@@ -434,7 +466,8 @@ def svc_mia_efficacy(
         test_labels: Their labels.
         forget_logits: Logits (n_f, C) of the forget samples.
         forget_labels: Their labels.
-        seed: Seed of the subsample.
+        seed: Seed of the subsample (``svc_retain="random"`` only).
+        svc_retain: ``"salun"`` or ``"random"`` (see above).
 
     Returns:
         The efficacy = 1 - mean prediction on the forget samples.
@@ -461,7 +494,8 @@ def svc_mia_efficacy(
     )
     for logits, name in ((t_logits, "test_logits"), (f_logits, "forget_logits")):
         _check_classes(logits, r_logits.shape[1], name)
-    r_idx, t_idx = _equal_subsample(r_labels.size, t_labels.size, validate_seed(seed))
+    rule = _validate_svc_rule(svc_retain)
+    r_idx, t_idx = _svc_rows(r_labels.size, t_labels.size, rule, validate_seed(seed))
     retain_conf = signals_from_logits(r_logits[r_idx], r_labels[r_idx]).true_prob
     test_conf = signals_from_logits(t_logits[t_idx], t_labels[t_idx]).true_prob
     forget_conf = signals_from_logits(f_logits, f_labels).true_prob

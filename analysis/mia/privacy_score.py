@@ -12,8 +12,12 @@ clipped to [1e-10, 1 - δ - 1e-10]:
 
 and PS = 1 - (the largest attack score over signals, directions and thresholds). The
 ``max_form`` variants put max in place of the inner min: the form of the NeurIPS 2023 machine
-unlearning challenge, a much harsher score (any threshold with FPR = 0 and TPR > 0 drives it
-towards 0). The exact grid evaluates every distinct observed value, which is the exact worst
+unlearning challenge, a much harsher score. It is uninformative whenever some threshold has a
+zero FPR (or FNR) on one side and a positive rate on the other — i.e. whenever the extreme
+value of one model lies beyond every value of the other, which finite samples of two different
+models almost always show: the clip 1e-10 then sets ε ≈ 16-23 and the max form ≈ 1e-6 whatever
+the models. :attr:`PrivacyScore.max_form_saturated` flags that case (see :data:`MAX_FORM_NOTE`).
+The exact grid evaluates every distinct observed value, which is the exact worst
 case (a threshold above every value gives ε = 0); ``"uniform51"`` is the reference system's grid
 of 51 evenly spaced thresholds between the minimum and maximum value.
 
@@ -47,6 +51,7 @@ from analysis.mia.signals import entropy_at_temperature, logit_confidence
 __all__ = [
     "DELTA",
     "DIRECTIONS",
+    "MAX_FORM_NOTE",
     "PS_SIGNALS",
     "RATE_CLIP",
     "AttackCurve",
@@ -78,6 +83,15 @@ RATE_CLIP: Final = 1e-10
 PS_SIGNALS: Final = ("entropy_t2", "logit_conf")
 #: Both directions, in the order they are searched.
 DIRECTIONS: Final[tuple[Direction, Direction]] = ("model_positive", "retrain_positive")
+
+#: What the max form measures and when it says nothing (shown beside a saturated value).
+MAX_FORM_NOTE: Final = (
+    "Max form (NeurIPS 2023 challenge): ε = max of the two one-sided bounds instead of their "
+    "min. It is saturated (≈ 0, set by the 1e-10 rate clip, not by the models) as soon as one "
+    "threshold catches some samples of one side and none of the other, i.e. whenever one "
+    "model's extreme value lies beyond all of the other's. A saturated value is uninformative: "
+    "compare models with the min form (PS)."
+)
 
 _GRIDS: Final = ("exact", "uniform51")
 _UNIFORM_POINTS: Final = 51
@@ -119,6 +133,9 @@ class PrivacyScore:
     Attributes:
         ps: 1 - worst-case attack score, min form (the Comparator's PS; 1 = indistinguishable).
         ps_max_form: The same with the max form of ε (NeurIPS 2023 challenge form).
+        max_form_saturated: True when ``ps_max_form``'s worst threshold has a raw FPR or FNR
+            of 0 with ε > 0: the value is set by the rate clip, not by the models, and says
+            nothing beyond "the extremes differ" (:data:`MAX_FORM_NOTE`).
         worst_signal: Signal of the worst case of ``ps``.
         worst_direction: Direction of that worst case.
         worst_threshold: Threshold of that worst case.
@@ -130,6 +147,7 @@ class PrivacyScore:
 
     ps: float
     ps_max_form: float
+    max_form_saturated: bool
     worst_signal: str
     worst_direction: Direction
     worst_threshold: float
@@ -366,6 +384,13 @@ def _curves(
     return tuple(curves)
 
 
+def _max_form_saturated(curves: tuple[AttackCurve, ...]) -> bool:
+    """Whether the max form's worst case sits at a zero raw FPR or FNR (clip-driven)."""
+    worst = max(curves, key=lambda c: float(c.epsilon_max_form.max()))
+    i = int(np.argmax(worst.epsilon_max_form))
+    return bool(worst.epsilon_max_form[i] > 0 and (worst.fpr[i] == 0 or worst.fnr[i] == 0))
+
+
 def privacy_score_from_values(
     model_values: Mapping[str, ArrayLike],
     retrain_values: Mapping[str, ArrayLike],
@@ -403,6 +428,7 @@ def privacy_score_from_values(
     return PrivacyScore(
         ps=float(1.0 - scores.max()),
         ps_max_form=float(1.0 - max(c.attack_score_max_form.max() for c in curves)),
+        max_form_saturated=_max_form_saturated(curves),
         worst_signal=worst.signal,
         worst_direction=worst.direction,
         worst_threshold=float(worst.thresholds[int(np.argmax(worst.attack_score))]),

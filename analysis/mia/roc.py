@@ -3,6 +3,8 @@
 Convention: a higher score means "member"; ``is_member`` marks the positives. TPR at a target
 FPR is the largest TPR among ROC points with FPR <= target, and every report flags targets below
 the resolution floor 1 / #non-members (such a TPR is measured at FPR 0, not at the target).
+A report whose scores are all equal is flagged ``all_tied`` and its numbers are NaN: such an
+attack cannot rank anything, and the AUC of 0.5 the tie convention would give is an artefact.
 
 Example:
     >>> import numpy as np
@@ -103,6 +105,8 @@ class RocReport:
         fpr_floor: Resolution floor 1 / n_nonmembers (inf without non-members).
         n_bootstrap: Number of bootstrap replicates behind the intervals.
         ci_level: Coverage of the intervals (e.g. 0.95).
+        all_tied: True when every score is equal: the attack is uninformative and the AUC,
+            intervals and TPRs are NaN (not the 0.5 ± 0 that ties would give).
     """
 
     fpr: FloatArray
@@ -118,6 +122,7 @@ class RocReport:
     fpr_floor: float
     n_bootstrap: int
     ci_level: float
+    all_tied: bool = False
 
     def at(self, target: float) -> TprAtFpr:
         """Return the entry of ``tpr_at`` for ``target``.
@@ -327,7 +332,13 @@ def _interval(replicates: FloatArray, level: float) -> tuple[float, float]:
 
 
 def _nan_report(
-    curve: RocCurve, members: BoolArray, targets: tuple[float, ...], n_boot: int, ci: float
+    curve: RocCurve,
+    members: BoolArray,
+    targets: tuple[float, ...],
+    n_boot: int,
+    ci: float,
+    *,
+    all_tied: bool = False,
 ) -> RocReport:
     nan = float("nan")
     n_pos = int(members.sum())
@@ -348,7 +359,19 @@ def _nan_report(
         fpr_floor=floor,
         n_bootstrap=n_boot,
         ci_level=ci,
+        all_tied=all_tied,
     )
+
+
+def _all_tied(scores: FloatArray) -> bool:
+    if scores.size and bool((scores == scores[0]).all()):
+        warn_degenerate(
+            f"all {scores.size} scores are equal: the attack ranks nothing; its AUC and TPRs "
+            "are reported as NaN (flagged all_tied), not as 0.5",
+            stacklevel=4,
+        )
+        return True
+    return False
 
 
 def roc_report(
@@ -375,7 +398,8 @@ def roc_report(
         ci: Coverage of the percentile intervals, in (0, 1).
 
     Returns:
-        The report. With no members or no non-members: a warning and NaN numbers.
+        The report. With no members or no non-members, or with every score equal (flagged
+        ``all_tied``): a warning and NaN numbers.
 
     Raises:
         ValidationError: On bad scores, mask, targets or options.
@@ -395,6 +419,8 @@ def roc_report(
     curve = _curve(checked, members)
     if _degenerate(members):
         return _nan_report(curve, members, targets, n_boot, level)
+    if _all_tied(checked):
+        return _nan_report(curve, members, targets, n_boot, level, all_tied=True)
     return _build_report(checked, members, curve, targets, n_boot, rng_seed, level)
 
 
