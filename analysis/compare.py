@@ -42,7 +42,16 @@ from analysis.inference import PassOutputs, forward_pass
 from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
 from analysis.mia import signals_from_logits
 from analysis.models import discover_layers
-from analysis.privacy import AuditSets, PrivacyReport, ReferenceLogits, audit_sets, privacy_report
+from analysis.privacy import (
+    PAIRED_GAMES,
+    REFERENCE_ATTACKS,
+    AuditSets,
+    PrivacyReport,
+    ReferenceLogits,
+    ShadowLogits,
+    audit_sets,
+    privacy_report,
+)
 from analysis.spec import AUXILIARY_ROLES
 from analysis.store import ResultCache, cache_key, hash_arrays, hash_file
 from analysis.weight_change import WeightChange, weight_change
@@ -79,6 +88,10 @@ class CompareOptions:
         seed: Seed of every subsample, split, bootstrap and projection.
         n_bootstrap: Bootstrap replicates of the ROC intervals.
         ps_grid: ``"exact"`` (every observed value) or ``"uniform51"``.
+        svc_retain: Retain samples of SalUn's SVC: ``"salun"`` (its code) or ``"random"``.
+        balance_references: Match test samples' OUT-reference counts to forget samples' in
+            offline LiRA/RMIA (see :func:`analysis.privacy.privacy_report`).
+        lira_centre: Centre of the LiRA/U-LiRA Gaussians: ``"median"`` or ``"mean"``.
     """
 
     batch_size: int = 256
@@ -90,6 +103,9 @@ class CompareOptions:
     seed: int = 0
     n_bootstrap: int = 200
     ps_grid: str = "exact"
+    svc_retain: str = "salun"
+    balance_references: bool = True
+    lira_centre: str = "median"
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, **overrides: Any) -> CompareOptions:
@@ -220,6 +236,7 @@ def _unique(names: Sequence[str | None]) -> list[str]:
 class _Plan:
     names: list[str]
     references: list[str]
+    shadows: list[str]
     sets: AuditSets
     embed_rows: np.ndarray
     cka_groups: Mapping[str, Mapping[str, np.ndarray]]
@@ -269,7 +286,8 @@ def _cka_groups(
     return groups
 
 
-def _plan(exp: Experiment, names: list[str], refs: list[str], opts: CompareOptions) -> _Plan:
+def _plan(exp: Experiment, names: list[str], opts: CompareOptions) -> _Plan:
+    refs, shadows = exp.names_with_role("reference"), exp.names_with_role("shadow")
     sets = audit_sets(exp, seed=opts.seed)
     embed_rows = stratified_subset(
         exp.dataset("train").targets,
@@ -277,9 +295,16 @@ def _plan(exp: Experiment, names: list[str], refs: list[str], opts: CompareOptio
         always_include=exp.forget_indices,
         seed=opts.seed,
     )
-    hashes = {n: _model_hash(exp, n) for n in [*names, *refs]}
+    hashes = {n: _model_hash(exp, n) for n in [*names, *refs, *shadows]}
     return _Plan(
-        names, refs, sets, embed_rows, _cka_groups(exp, sets, opts), hashes, _data_hash(exp)
+        names,
+        refs,
+        shadows,
+        sets,
+        embed_rows,
+        _cka_groups(exp, sets, opts),
+        hashes,
+        _data_hash(exp),
     )
 
 
@@ -470,7 +495,7 @@ def models_table(
     opts = options or CompareOptions.from_experiment(experiment)
     store = cache or ResultCache(experiment.cache_dir)
     names = [n for n in experiment.models if experiment.models[n].role not in AUXILIARY_ROLES]
-    plan = _plan(experiment, names, experiment.names_with_role("reference"), opts)
+    plan = _plan(experiment, names, opts)
     outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
     rows = []
     for name in names:
@@ -547,6 +572,47 @@ def _references(
     )
 
 
+def _shadow_names(exp: Experiment, plan: _Plan, name: str) -> tuple[list[str], list[str]]:
+    """The shadows of ``name``'s unlearning method and the retrained shadows (U-LiRA)."""
+    method = exp.entry(name).method
+    if method is None or method == "retrain":
+        return [], []
+    unlearned = [s for s in plan.shadows if exp.entry(s).method == method]
+    retrained = [s for s in plan.shadows if exp.entry(s).method == "retrain"]
+    return unlearned, retrained
+
+
+def _shadows(
+    exp: Experiment, plan: _Plan, name: str, outputs: Mapping[str, ModelOutputs]
+) -> ShadowLogits | None:
+    unlearned, retrained = _shadow_names(exp, plan, name)
+    if not unlearned and not retrained:
+        return None
+    n_train, n_classes = outputs[name].train.shape
+
+    def logits(names: list[str]) -> np.ndarray:
+        if not names:
+            return np.empty((0, n_train, n_classes), np.float32)
+        return np.stack([outputs[s].train for s in names])
+
+    def masks(names: list[str], make: Callable[[str], np.ndarray]) -> np.ndarray:
+        return np.stack([make(s) for s in names]) if names else np.empty((0, n_train), bool)
+
+    return ShadowLogits(
+        str(exp.entry(name).method),
+        logits(unlearned),
+        masks(unlearned, exp.shadow_forget_mask),
+        logits(retrained),
+        masks(retrained, lambda s: ~exp.members_mask(s)),
+    )
+
+
+def _masks_hash(exp: Experiment, names: Sequence[str]) -> str:
+    parts = [exp.members_mask(n) for n in names]
+    parts += [exp.shadow_forget_mask(n) for n in names if exp.entry(n).role == "shadow"]
+    return hash_arrays(*parts) if parts else ""
+
+
 def _privacy(
     exp: Experiment,
     plan: _Plan,
@@ -556,12 +622,15 @@ def _privacy(
     store: ResultCache,
 ) -> PrivacyReport:
     retrain = exp.retrain_name
+    shadow_names = [s for group in _shadow_names(exp, plan, name) for s in group]
     key = cache_key(
         kind="privacy",
         model=plan.hashes[name],
         data=plan.data,
         retrain=plan.hashes.get(retrain or "", ""),
         refs=[plan.hashes[r] for r in plan.references],
+        shadows=[plan.hashes[s] for s in shadow_names],
+        masks=_masks_hash(exp, [*plan.references, *shadow_names]),
         forget=hash_arrays(exp.forget_indices),
         opts=asdict(opts),
     )
@@ -577,9 +646,13 @@ def _privacy(
         if retrain
         else None,
         references=_references(exp, outputs, plan.references),
+        shadows=_shadows(exp, plan, name, outputs),
         seed=opts.seed,
         n_bootstrap=opts.n_bootstrap,
         ps_grid=opts.ps_grid,
+        svc_retain=opts.svc_retain,
+        balance_references=opts.balance_references,
+        lira_centre=opts.lira_centre,
     )
     store.put(key, report)
     return report
@@ -695,10 +768,7 @@ def compare(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     plan = _plan(
-        experiment,
-        _unique([a, b, experiment.original_name, experiment.retrain_name]),
-        experiment.names_with_role("reference"),
-        opts,
+        experiment, _unique([a, b, experiment.original_name, experiment.retrain_name]), opts
     )
     outputs, layers = _collect(experiment, plan, opts, device, progress, store)
     timings["passes"] = time.perf_counter() - start
@@ -749,7 +819,7 @@ def _collect(
     *,
     with_cka: bool = True,
 ) -> tuple[dict[str, ModelOutputs], LayerSimilarity]:
-    everyone = [*plan.names, *plan.references]
+    everyone = [*plan.names, *plan.references, *plan.shadows]
     outputs = {n: store.get(_outputs_key(plan, n, opts)) for n in everyone}
     missing = [n for n, v in outputs.items() if not isinstance(v, ModelOutputs)]
     ckey = _cka_key(exp, plan, opts)
@@ -827,17 +897,27 @@ def _umap_columns(
 
 
 def summary_dict(cmp: Comparison) -> dict[str, Any]:
-    """The ``summary.json`` document: headline numbers of A, B, original and retrain."""
+    """The ``summary.json`` document: headline numbers of A, B, original and retrain.
+
+    Per model: role, UA/RA/TUA/TRA, every :meth:`PrivacyReport.headline` number, the PS max
+    form's saturation flag and note, and ``attacks``: per attack (forget-vs-holdout loss,
+    population logistic, offline LiRA/RMIA, online LiRA, U-LiRA) its AUC with interval, the
+    TPR at 1 % and 0.1 % FPR each with ``below_floor`` and the ``floor`` 1/#negatives, the
+    sample counts, and why it is N/A when it is.
+    """
     models: dict[str, Any] = {}
     for name, rep in cmp.models.items():
-        acc = rep.accuracy
+        acc, privacy = rep.accuracy, rep.privacy
         models[name] = {
             "role": rep.role,
             "UA": acc.ua,
             "RA": acc.ra,
             "TUA": acc.tua,
             "TRA": acc.tra,
-            **rep.privacy.headline(),
+            **privacy.headline(),
+            "PS_max_form_saturated": privacy.ps.max_form_saturated if privacy.ps else None,
+            "PS_max_form_note": privacy.ps_max_form_note(),
+            "attacks": privacy.attacks_document(),
         }
     return {
         "experiment": cmp.experiment,
@@ -853,20 +933,41 @@ def summary_dict(cmp: Comparison) -> dict[str, Any]:
 def _finite(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
 
 
+_PAIRED_AUCS = {REFERENCE_ATTACKS[k] for k in PAIRED_GAMES}
+
+
 def audit_table(cmp: Comparison) -> pd.DataFrame:
-    """Every headline privacy number of every model beside the retrain model's and the gap."""
+    """Every privacy number of every model beside the retrain model's and the gap.
+
+    Columns: model, metric, value, retrain, gap, ci_low, ci_high (bootstrap interval of the
+    value), below_floor and fpr_floor (TPR rows), note (model counts, dropped samples, why a
+    number is N/A, the PS max form's saturation). Metrics: the headline numbers, then each
+    attack's TPR at 1 % and 0.1 % FPR. For the online-LiRA and U-LiRA AUCs, whose negatives are
+    the retrain model's own scores, the target is 0.5 (the retrain model scores exactly that).
+    """
+    retrain = (
+        {r["metric"]: r["value"] for r in cmp.models[cmp.retrain].privacy.audit_rows()}
+        if cmp.retrain
+        else {}
+    )
     rows = []
-    retrain = cmp.models[cmp.retrain].privacy.headline() if cmp.retrain else {}
     for name, rep in cmp.models.items():
-        for metric, value in rep.privacy.headline().items():
-            target = retrain.get(metric)
-            gap = None if value is None or target is None else value - target
-            rows.append(
-                {"model": name, "metric": metric, "value": value, "retrain": target, "gap": gap}
+        for row in rep.privacy.audit_rows():
+            metric, value = row["metric"], row["value"]
+            target = 0.5 if metric in _PAIRED_AUCS and cmp.retrain else retrain.get(metric)
+            gap = (
+                float(value) - float(target)
+                if isinstance(value, float | int) and isinstance(target, float | int)
+                else None
             )
-    return pd.DataFrame(rows)
+            rows.append({"model": name, **row, "retrain": target, "gap": gap})
+    columns = ["model", "metric", "value", "retrain", "gap", "ci_low", "ci_high"]
+    columns += ["below_floor", "fpr_floor", "note"]
+    return pd.DataFrame(rows, columns=columns)

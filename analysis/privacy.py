@@ -1,10 +1,23 @@
 """The privacy audit of one model: every attack of DESIGN §3 run on cached logits.
 
 The sample sets come from the experiment (:func:`audit_sets`): forget samples, retain members,
-test non-members outside the forget classes, a holdout from the forget distribution and a
-population for RMIA. :func:`privacy_report` then runs the retrain-distinguishability score,
+test non-members outside the forget classes, a holdout from the forget distribution, and RMIA's
+negatives and population. :func:`privacy_report` then runs the retrain-distinguishability score,
 KS forget quality, forget-vs-holdout AUC / PrivLeak, the population attacks with SalUn's
-MIA-efficacy and, when reference models exist, offline LiRA and offline RMIA.
+MIA-efficacy and, when reference or shadow models exist, the reference-model attacks:
+
+* offline LiRA and offline RMIA — positives: the model's forget samples; negatives: holdout test
+  samples (RMIA: its own half of them, the other test samples being its population);
+* online LiRA — per-sample Gaussians of φ over the reference models trained WITH the sample
+  (IN) and WITHOUT it (OUT). Its game is the unlearning game of U-LiRA: positives are the audited
+  model's scores on its forget samples, negatives the retrain model's scores on the same samples
+  (a test sample has no IN model, so forget-vs-test is not available online). Ideal AUC 0.5; the
+  retrain model against itself scores exactly 0.5;
+* U-LiRA (Hayes et al. 2024) — per-sample Gaussians of φ over shadow models that UNLEARNED the
+  sample with the audited model's method vs shadow models RETRAINED without it; same game.
+
+Samples without enough reference/shadow models are dropped from an attack and counted
+(:attr:`AttackInfo.n_dropped`), never silently.
 
 Example:
     >>> import analysis
@@ -18,12 +31,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
+from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment
 from analysis.mia import (
+    MAX_FORM_NOTE,
     KSResult,
     PopulationResult,
     PrivacyScore,
@@ -32,14 +48,63 @@ from analysis.mia import (
     ks_forget_quality,
     offline_lira,
     offline_rmia,
+    online_lira,
     population_attacks,
     privacy_score,
     privleak,
     roc_report,
     signals_from_logits,
+    u_lira,
 )
 
-__all__ = ["AuditSets", "PrivacyReport", "ReferenceLogits", "audit_sets", "privacy_report"]
+__all__ = [
+    "ATTACK_NAMES",
+    "PAIRED_GAMES",
+    "REFERENCE_ATTACKS",
+    "TPR_TARGETS",
+    "AttackInfo",
+    "AuditSets",
+    "PrivacyReport",
+    "ReferenceLogits",
+    "ShadowLogits",
+    "audit_sets",
+    "privacy_report",
+]
+
+#: The reference-model attacks of the audit: :class:`PrivacyReport` attribute -> headline key.
+REFERENCE_ATTACKS: Mapping[str, str] = MappingProxyType(
+    {
+        "lira": "lira_offline_auc",
+        "rmia": "rmia_offline_auc",
+        "lira_online": "lira_online_auc",
+        "ulira": "ulira_auc",
+    }
+)
+
+#: Every ROC-reported attack: :meth:`PrivacyReport.reports` key -> name in summary.json.
+ATTACK_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "forget_auc": "forget_holdout_loss",
+        "population": "population_logistic",
+        "lira": "lira_offline",
+        "rmia": "rmia_offline",
+        "lira_online": "lira_online",
+        "ulira": "ulira",
+    }
+)
+
+#: Attacks whose negatives are the retrain model's scores: the retrain model's own value is
+#: 0.5 by construction, which is the target of their AUC.
+PAIRED_GAMES: tuple[str, ...] = ("lira_online", "ulira")
+
+#: FPRs whose TPR the audit table and summary.json report per attack: (target, key suffix).
+TPR_TARGETS: tuple[tuple[float, str], ...] = ((0.01, "1pct"), (0.001, "0.1pct"))
+
+_GAME_HOLDOUT = "forget samples (positives) vs holdout test samples (negatives), this model"
+_GAME_RETRAIN = (
+    "this model's forget samples (positives) vs the retrain model's same samples "
+    "(negatives); ideal 0.5"
+)
 
 
 @dataclass(frozen=True)
@@ -49,16 +114,21 @@ class AuditSets:
     Attributes:
         forget: Forget samples (train).
         retain: Retain samples (train): the population attacks' members.
-        nonmembers: Test samples outside the forget classes: the population attacks' non-members.
-        holdout: Test samples of the forget distribution (class-wise: the forget classes' test
-            samples; random: a seeded half of the test set).
-        population: Test samples used as RMIA's population (disjoint from ``holdout``).
+        nonmembers: Test samples outside the forget classes: the population attacks' and the
+            SVC's non-members.
+        holdout: Test samples of the forget distribution: the negatives of the forget-vs-holdout
+            AUC, PrivLeak and offline LiRA (class-wise: the forget classes' test samples;
+            random or listed forgetting: every test sample).
+        rmia_holdout: RMIA's negatives: a seeded half of ``holdout``.
+        population: RMIA's population: every test sample not in ``rmia_holdout`` (so it is
+            disjoint from RMIA's negatives and, class-wise, holds forget-class samples too).
     """
 
     forget: np.ndarray
     retain: np.ndarray
     nonmembers: np.ndarray
     holdout: np.ndarray
+    rmia_holdout: np.ndarray
     population: np.ndarray
 
 
@@ -78,6 +148,48 @@ class ReferenceLogits:
 
 
 @dataclass(frozen=True)
+class ShadowLogits:
+    """Shadow models of one unlearning method (U-LiRA), logits on the training split.
+
+    Attributes:
+        method: The unlearning method the ``unlearned`` shadows ran.
+        unlearned: (K_u, n_train, C) logits of the shadows that ran the method.
+        unlearned_mask: (K_u, n_train) bool: the samples each of them unlearned.
+        retrained: (K_r, n_train, C) logits of the shadows retrained from scratch.
+        retrained_out: (K_r, n_train) bool: the samples each of them was trained WITHOUT.
+    """
+
+    method: str
+    unlearned: np.ndarray
+    unlearned_mask: np.ndarray
+    retrained: np.ndarray
+    retrained_out: np.ndarray
+
+
+@dataclass(frozen=True)
+class AttackInfo:
+    """How a reference-model attack was evaluated (or why it is N/A).
+
+    Attributes:
+        game: What the positives and negatives are.
+        n_models: Reference or shadow models used.
+        n_positives: Positives scored.
+        n_negatives: Negatives scored.
+        n_dropped: Samples left out for lack of reference/shadow models (both sides).
+        n_population: RMIA's population size (None for the other attacks).
+        reason: Why the attack is N/A ("" when it ran).
+    """
+
+    game: str
+    n_models: int = 0
+    n_positives: int = 0
+    n_negatives: int = 0
+    n_dropped: int = 0
+    n_population: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class PrivacyReport:
     """Every privacy number of one model; ``*_retrain`` pairs are filled by the caller's table.
 
@@ -87,8 +199,11 @@ class PrivacyReport:
         forget_auc: Forget-vs-holdout ROC report on the loss signal (lower loss = member).
         privleak: (AUC_model - AUC_retrain) / AUC_retrain × 100 (None without a retrain model).
         population: Population attacks and SalUn's MIA-efficacy.
-        lira: Offline LiRA, forget (positives) vs holdout (negatives); None without references.
-        rmia: Offline RMIA, same sets; None without references.
+        lira: Offline LiRA, forget (positives) vs holdout (negatives); None when N/A.
+        rmia: Offline RMIA, forget vs RMIA's half of the holdout; None when N/A.
+        lira_online: Online LiRA, this model vs the retrain model on the forget samples.
+        ulira: U-LiRA with the model's method's shadows, same game; None when N/A.
+        info: Per reference attack (keys of :data:`REFERENCE_ATTACKS`): how it was evaluated.
     """
 
     ps: PrivacyScore | None
@@ -98,9 +213,12 @@ class PrivacyReport:
     population: PopulationResult
     lira: RocReport | None
     rmia: RocReport | None
+    lira_online: RocReport | None = None
+    ulira: RocReport | None = None
+    info: Mapping[str, AttackInfo] = field(default_factory=dict)
 
     def headline(self) -> dict[str, float | None]:
-        """The numbers of the models table and ``summary.json``."""
+        """The numbers of the models table and ``summary.json`` (one float each, None = N/A)."""
         pop = {a.name: a for a in self.population.attacks}
         lr = next((a for a in pop.values() if a.kind == "logistic"), None)
         return {
@@ -112,27 +230,163 @@ class PrivacyReport:
             "ks_d": self.ks.d if self.ks else None,
             "ks_p": self.ks.p_value if self.ks else None,
             "population_auc": lr.auc if lr else None,
-            "lira_offline_auc": self.lira.auc if self.lira else None,
-            "rmia_offline_auc": self.rmia.auc if self.rmia else None,
-            "tpr_at_1pct_fpr": self.lira.at(0.01).tpr
-            if self.lira
-            else self.forget_auc.at(0.01).tpr,
+            **{key: _auc(getattr(self, attr)) for attr, key in REFERENCE_ATTACKS.items()},
         }
+
+    def reports(self) -> dict[str, RocReport | None]:
+        """Every attack's ROC report: forget-vs-holdout, population (logistic), reference."""
+        lr = next((a for a in self.population.attacks if a.kind == "logistic"), None)
+        return {
+            "forget_auc": self.forget_auc,
+            "population": lr.roc if lr else None,
+            **{attr: getattr(self, attr) for attr in REFERENCE_ATTACKS},
+        }
+
+    def ps_max_form_note(self) -> str | None:
+        """The explanation shown beside a saturated (uninformative) PS max form, else None."""
+        return MAX_FORM_NOTE if self.ps is not None and self.ps.max_form_saturated else None
+
+    def attacks_document(self) -> dict[str, dict[str, object]]:
+        """Per attack (``summary.json`` names): AUC with CI, TPR at 1 % / 0.1 % FPR with
+        ``below_floor`` and the floor, sample counts, and why it is N/A when it is."""
+        return {
+            ATTACK_NAMES[key]: _attack_document(report, self.info.get(key))
+            for key, report in self.reports().items()
+        }
+
+    def audit_rows(self) -> list[dict[str, object]]:
+        """Rows (metric, value, ci_low, ci_high, below_floor, fpr_floor, note) of the audit:
+        every headline number, then each attack's TPR at 1 % and 0.1 % FPR."""
+        reports = self.reports()
+        auc_source = {"forget_auc": "forget_auc", "population_auc": "population"}
+        auc_source.update({v: k for k, v in REFERENCE_ATTACKS.items()})
+        rows = []
+        for metric, value in self.headline().items():
+            report = reports.get(auc_source.get(metric, ""))
+            ci = report.auc_ci if report is not None else (None, None)
+            note = self._note(auc_source.get(metric), report, metric)
+            rows.append(_row(metric, value, ci, None, None, note))
+        for key, report in reports.items():
+            for target, suffix in TPR_TARGETS:
+                entry = report.at(target) if report is not None else None
+                rows.append(
+                    _row(
+                        f"{ATTACK_NAMES[key]}_tpr_at_{suffix}_fpr",
+                        None if entry is None else entry.tpr,
+                        (None, None) if entry is None else entry.ci,
+                        None if entry is None else entry.below_floor,
+                        None if report is None else report.fpr_floor,
+                        self._note(key, report, ""),
+                    )
+                )
+        return rows
+
+    def _note(self, key: str | None, report: RocReport | None, metric: str) -> str:
+        if metric == "PS_max_form":
+            return self.ps_max_form_note() or ""
+        if report is not None and report.all_tied:
+            return "all scores tied: uninformative"
+        info = self.info.get(key or "")
+        if info is None:
+            return ""
+        if info.reason:
+            return info.reason
+        extra = f"; RMIA population {info.n_population}" if info.n_population is not None else ""
+        dropped = f"; {info.n_dropped} sample(s) dropped (too few models)" if info.n_dropped else ""
+        return f"{info.n_models} models{extra}{dropped}"
+
+
+def _auc(report: RocReport | None) -> float | None:
+    return None if report is None else report.auc
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _row(
+    metric: str,
+    value: float | None,
+    ci: tuple[float | None, float | None],
+    below_floor: bool | None,
+    fpr_floor: float | None,
+    note: str,
+) -> dict[str, object]:
+    return {
+        "metric": metric,
+        "value": value,
+        "ci_low": _num(ci[0]),
+        "ci_high": _num(ci[1]),
+        "below_floor": below_floor,
+        "fpr_floor": fpr_floor,
+        "note": note,
+    }
+
+
+def _attack_document(report: RocReport | None, info: AttackInfo | None) -> dict[str, object]:
+    doc: dict[str, object] = {"available": report is not None}
+    if info is not None:
+        doc.update(
+            game=info.game,
+            n_models=info.n_models,
+            n_dropped=info.n_dropped,
+            n_population=info.n_population,
+            reason=info.reason or None,
+        )
+    if report is None:
+        return doc
+    doc.update(
+        auc=_num(report.auc),
+        auc_ci=[_num(report.auc_ci[0]), _num(report.auc_ci[1])],
+        all_tied=report.all_tied,
+        n_positives=report.n_members,
+        n_negatives=report.n_nonmembers,
+        fpr_floor=report.fpr_floor,
+    )
+    for target, suffix in TPR_TARGETS:
+        entry = report.at(target)
+        doc[f"tpr_at_{suffix}_fpr"] = {
+            "tpr": _num(entry.tpr),
+            "ci": [_num(entry.ci[0]), _num(entry.ci[1])],
+            "below_floor": entry.below_floor,
+            "floor": report.fpr_floor,
+        }
+    return doc
+
+
+# ------------------------------------------------------------------------------- sets
 
 
 def audit_sets(exp: Experiment, *, seed: int = 0) -> AuditSets:
-    """Derive the audit's index sets from the experiment's forget scenario."""
+    """Derive the audit's index sets from the experiment's forget scenario.
+
+    Class-wise forgetting: the holdout is the forget classes' test samples; non-members are
+    the other test samples. Random or listed forgetting: the holdout and the non-members are
+    every test sample (DESIGN §3). RMIA's negatives are a seeded half of the holdout and its
+    population every other test sample (disjoint; its size is reported with the attack).
+    """
     test_y = exp.dataset("test").targets
+    everything = np.arange(len(test_y))
     if exp.forget_classes is not None:
         in_forget = np.isin(test_y, exp.forget_classes)
-        holdout, population = np.flatnonzero(in_forget), np.flatnonzero(~in_forget)
-        nonmembers = population
+        holdout, nonmembers = np.flatnonzero(in_forget), np.flatnonzero(~in_forget)
     else:
-        order = np.random.default_rng(seed).permutation(len(test_y))
-        half = len(order) // 2
-        holdout, population = np.sort(order[:half]), np.sort(order[half:])
-        nonmembers = np.arange(len(test_y))
-    return AuditSets(exp.forget_indices, exp.retain_indices, nonmembers, holdout, population)
+        holdout = nonmembers = everything
+    order = np.random.default_rng(seed).permutation(holdout)
+    rmia_holdout = np.sort(order[: len(order) // 2])
+    population = np.setdiff1d(everything, rmia_holdout)
+    return AuditSets(
+        exp.forget_indices, exp.retain_indices, nonmembers, holdout, rmia_holdout, population
+    )
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def _validate_shadows(shadows: object) -> ShadowLogits | None:
+    if shadows is None or isinstance(shadows, ShadowLogits):
+        return shadows
+    raise ValidationError(describe("shadows", "a ShadowLogits or None", type(shadows).__name__))
 
 
 def privacy_report(
@@ -142,9 +396,13 @@ def privacy_report(
     *,
     retrain: Mapping[str, np.ndarray] | None,
     references: ReferenceLogits | None,
+    shadows: ShadowLogits | None = None,
     seed: int = 0,
     n_bootstrap: int = 200,
     ps_grid: str = "exact",
+    svc_retain: str = "salun",
+    balance_references: bool = True,
+    lira_centre: str = "median",
 ) -> PrivacyReport:
     """Run the whole audit on one model's logits.
 
@@ -154,10 +412,22 @@ def privacy_report(
         sets: The audit's index sets.
         retrain: The retrain model's logits (same layout) or None.
         references: Reference models' logits and membership masks, or None.
+        shadows: Shadow models of the audited model's unlearning method (U-LiRA), or None.
         seed: Seed of every subsample, split and bootstrap.
         n_bootstrap: Bootstrap replicates for the intervals.
         ps_grid: ``"exact"`` (every observed value) or ``"uniform51"`` (the reference system).
+        svc_retain: Which retain samples train SalUn's SVC: ``"salun"`` (its code: the first
+            len(non-members) retain samples in index order) or ``"random"``.
+        balance_references: Offline LiRA/RMIA only use, for each test sample, the OUT
+            references of a randomly drawn forget sample (seeded), so test and forget samples
+            have the same distribution of OUT-reference counts (a training sample is OUT for
+            about half the references, a test sample for all of them). False uses them all.
+        lira_centre: Centre of LiRA's and U-LiRA's Gaussians: ``"median"`` (the reference
+            code) or ``"mean"``.
     """
+    chosen_shadows = _validate_shadows(shadows)
+    if not isinstance(balance_references, bool):
+        raise ValidationError(describe("balance_references", "True or False", balance_references))
     f_logits, f_labels = logits["train"][sets.forget], labels["train"][sets.forget]
     h_logits, h_labels = logits["test"][sets.holdout], labels["test"][sets.holdout]
     forget_auc = forget_holdout_auc(
@@ -172,6 +442,7 @@ def privacy_report(
         forget_labels=f_labels,
         seed=seed,
         n_bootstrap=n_bootstrap,
+        svc_retain=svc_retain,
     )
     ps = ks = leak = None
     if retrain is not None:
@@ -185,50 +456,168 @@ def privacy_report(
             r_forget, f_labels, retrain["test"][sets.holdout], h_labels, n_bootstrap=0, seed=seed
         )
         leak = privleak(forget_auc.auc, r_auc.auc)
-    lira, rmia = (
-        _reference_attacks(logits, labels, sets, references, seed, n_bootstrap)
-        if references is not None
-        else (None, None)
+    ctx = _Ctx(logits, labels, sets, retrain, seed, n_bootstrap, lira_centre)
+    results = {
+        **_offline_attacks(ctx, references, balance_references),
+        "lira_online": _online_lira(ctx, references),
+        "ulira": _ulira(ctx, chosen_shadows),
+    }
+    return PrivacyReport(
+        ps,
+        ks,
+        forget_auc,
+        leak,
+        population,
+        results["lira"][0],
+        results["rmia"][0],
+        results["lira_online"][0],
+        results["ulira"][0],
+        MappingProxyType({k: v[1] for k, v in results.items()}),
     )
-    return PrivacyReport(ps, ks, forget_auc, leak, population, lira, rmia)
 
 
-def _reference_attacks(
-    logits: Mapping[str, np.ndarray],
-    labels: Mapping[str, np.ndarray],
-    sets: AuditSets,
-    refs: ReferenceLogits,
-    seed: int,
-    n_bootstrap: int,
-) -> tuple[RocReport | None, RocReport | None]:
-    f, h, p = sets.forget, sets.holdout, sets.population
-    target = np.concatenate([logits["train"][f], logits["test"][h]])
-    y = np.concatenate([labels["train"][f], labels["test"][h]])
-    ref = np.concatenate([refs.train[:, f], refs.test[:, h]], axis=1)
-    in_mask = np.concatenate(
-        [refs.members[:, f], np.zeros((len(refs.members), len(h)), bool)], axis=1
-    )
-    is_member = np.r_[np.ones(len(f), bool), np.zeros(len(h), bool)]
-    lira = offline_lira(target, y, ref, in_mask)
+# ---------------------------------------------------------------------- reference attacks
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    logits: Mapping[str, np.ndarray]
+    labels: Mapping[str, np.ndarray]
+    sets: AuditSets
+    retrain: Mapping[str, np.ndarray] | None
+    seed: int
+    n_bootstrap: int
+    centre: str
+
+
+_Result = tuple[RocReport | None, AttackInfo]
+
+
+def _na(game: str, reason: str, n_models: int = 0) -> _Result:
+    return None, AttackInfo(game, n_models=n_models, reason=reason)
+
+
+def _test_availability(
+    refs: ReferenceLogits, sets: AuditSets, seed: int, balance: bool
+) -> np.ndarray:
+    """(R, n_test) mask of references a test sample must NOT use (True = left out).
+
+    Balanced: each test sample borrows the membership column of a random forget sample, so its
+    OUT references are as many (and as correlated) as a forget sample's. Otherwise none.
+    """
+    n_test = refs.test.shape[1]
+    if not balance or len(sets.forget) == 0:
+        return np.zeros((refs.test.shape[0], n_test), bool)
+    columns = np.random.default_rng(seed).integers(0, len(sets.forget), size=n_test)
+    out: np.ndarray = refs.members[:, sets.forget][:, columns]
+    return out
+
+
+def _offline_attacks(ctx: _Ctx, refs: ReferenceLogits | None, balance: bool) -> dict[str, _Result]:
+    game_rmia = _GAME_HOLDOUT.replace("holdout", "half of the holdout") + " (RMIA population: "
+    game_rmia += "the other test samples)"
+    if refs is None:
+        reason = "needs reference models (role = 'reference' with a members mask)"
+        return {"lira": _na(_GAME_HOLDOUT, reason), "rmia": _na(game_rmia, reason)}
+    s, n_refs = ctx.sets, refs.train.shape[0]
+    skip = _test_availability(refs, s, ctx.seed, balance)
+    f_refs, f_mask = refs.train[:, s.forget], refs.members[:, s.forget]
+
+    def stacked(test_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        target = np.concatenate([ctx.logits["train"][s.forget], ctx.logits["test"][test_rows]])
+        y = np.concatenate([ctx.labels["train"][s.forget], ctx.labels["test"][test_rows]])
+        ref = np.concatenate([f_refs, refs.test[:, test_rows]], axis=1)
+        mask = np.concatenate([f_mask, skip[:, test_rows]], axis=1)
+        member = np.r_[np.ones(len(s.forget), bool), np.zeros(len(test_rows), bool)]
+        return target, y, ref, mask, member
+
+    target, y, ref, mask, member = stacked(s.holdout)
+    lira = offline_lira(target, y, ref, mask, centre=ctx.centre)
+    lira_result = _evaluate(lira.z, member, ctx, _GAME_HOLDOUT, n_refs)
+    target, y, ref, mask, member = stacked(s.rmia_holdout)
     rmia = offline_rmia(
-        target, y, ref, in_mask, logits["test"][p], labels["test"][p], refs.test[:, p]
+        target,
+        y,
+        ref,
+        mask,
+        ctx.logits["test"][s.population],
+        ctx.labels["test"][s.population],
+        refs.test[:, s.population],
+        population_in_mask=skip[:, s.population],
     )
-    return (
-        _report(lira.z, is_member, seed, n_bootstrap),
-        _report(rmia.scores, is_member, seed, n_bootstrap),
-    )
+    rmia_result = _evaluate(rmia.scores, member, ctx, game_rmia, n_refs, rmia.n_population)
+    return {"lira": lira_result, "rmia": rmia_result}
 
 
-def _report(
-    scores: np.ndarray, is_member: np.ndarray, seed: int, n_bootstrap: int
-) -> RocReport | None:
-    keep = np.isfinite(scores)  # samples without OUT references have no score
-    if not (is_member[keep].any() and (~is_member[keep]).any()):
+def _online_lira(ctx: _Ctx, refs: ReferenceLogits | None) -> _Result:
+    if refs is None:
+        return _na(_GAME_RETRAIN, "needs reference models (role = 'reference' with a members mask)")
+    if ctx.retrain is None:
+        return _na(_GAME_RETRAIN, "needs the retrain model", refs.train.shape[0])
+    f = ctx.sets.forget
+    y, ref, mask = ctx.labels["train"][f], refs.train[:, f], refs.members[:, f]
+    model = online_lira(ctx.logits["train"][f], y, ref, mask, centre=ctx.centre).scores
+    retrain = online_lira(ctx.retrain["train"][f], y, ref, mask, centre=ctx.centre).scores
+    return _evaluate_paired(model, retrain, ctx, refs.train.shape[0])
+
+
+def _ulira(ctx: _Ctx, shadows: ShadowLogits | None) -> _Result:
+    game = _GAME_RETRAIN
+    if shadows is None:
+        return _na(game, "needs shadow models of this model's unlearning method (ulens shadows)")
+    n_models = shadows.unlearned.shape[0] + shadows.retrained.shape[0]
+    if shadows.unlearned.shape[0] == 0 or shadows.retrained.shape[0] == 0:
+        return _na(game, "needs both unlearned and retrained shadow models", n_models)
+    if ctx.retrain is None:
+        return _na(game, "needs the retrain model", n_models)
+    f = ctx.sets.forget
+    args = (
+        shadows.unlearned[:, f],
+        shadows.unlearned_mask[:, f],
+        shadows.retrained[:, f],
+        shadows.retrained_out[:, f],
+    )
+    y = ctx.labels["train"][f]
+    model = u_lira(ctx.logits["train"][f], y, *args, centre=ctx.centre).scores
+    retrain = u_lira(ctx.retrain["train"][f], y, *args, centre=ctx.centre).scores
+    return _evaluate_paired(model, retrain, ctx, n_models)
+
+
+def _evaluate_paired(model: np.ndarray, retrain: np.ndarray, ctx: _Ctx, n_models: int) -> _Result:
+    """Positives: the model's scores; negatives: the retrain model's on the same samples."""
+    scores = np.r_[model, retrain]
+    member = np.r_[np.ones(model.size, bool), np.zeros(retrain.size, bool)]
+    return _evaluate(scores, member, ctx, _GAME_RETRAIN, n_models, paired=True)
+
+
+def _evaluate(
+    scores: np.ndarray,
+    member: np.ndarray,
+    ctx: _Ctx,
+    game: str,
+    n_models: int,
+    n_population: int | None = None,
+    *,
+    paired: bool = False,
+) -> _Result:
+    """ROC of the finite scores; samples without a score are dropped and counted."""
+    keep = np.isfinite(scores)
+    dropped = int((~keep).sum()) // (2 if paired else 1)
+    info = AttackInfo(
+        game,
+        n_models=n_models,
+        n_positives=int((keep & member).sum()),
+        n_negatives=int((keep & ~member).sum()),
+        n_dropped=dropped,
+        n_population=n_population,
+    )
+    if info.n_positives == 0 or info.n_negatives == 0:
+        reason = "no sample has enough reference/shadow models on both sides"
         warnings.warn(
-            "reference attack: no scores for forget or holdout samples (too few OUT reference "
-            "models); reported as N/A",
+            f"reference attack: {reason} ({n_models} models); reported as N/A",
             RuntimeWarning,
             stacklevel=3,
         )
-        return None
-    return roc_report(scores[keep], is_member[keep], n_bootstrap=n_bootstrap, seed=seed)
+        return None, AttackInfo(game, n_models=n_models, n_dropped=dropped, reason=reason)
+    report = roc_report(scores[keep], member[keep], n_bootstrap=ctx.n_bootstrap, seed=ctx.seed)
+    return report, info

@@ -88,8 +88,9 @@ class SvcMiaResult:
 
     Attributes:
         efficacy: Share of forget samples predicted non-member (higher = better forgotten).
-        n_train_per_side: Retain (members) and test (non-members) samples used for training,
-            each.
+        n_train_per_side: Retain (member) samples that trained the SVC; the non-members are as
+            many, except under SalUn's rule with fewer retain than test samples (then every
+            test sample is used, as in its code).
         n_forget: Number of forget samples predicted.
         forget_predicted_member: Per forget sample, True when the SVC predicts "member".
     """

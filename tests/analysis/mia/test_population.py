@@ -186,3 +186,31 @@ def test_bad_arrays_name_the_argument() -> None:
         svc_mia_efficacy(z, y, np.full((4, 3), np.nan), y, z, y)
     with pytest.raises(ValidationError, match=r"^name: expected one of"):
         population_attacks(z, y, z, y, n_bootstrap=0).attack("svc")
+
+
+def test_svc_salun_rule_trains_on_the_first_retain_samples_and_every_test_sample() -> None:
+    # SalUn's main_forget.py: shadow_train = Subset(retain_dataset, range(len(test))).
+    rng = np.random.default_rng(8)
+    retain, labels_r, test, labels_t = _population(rng, 200, shift=1.0)
+    test, labels_t = test[:70], labels_t[:70]
+    forget, labels_f = retain[:40] + rng.normal(size=(40, 5)), labels_r[:40]
+
+    def conf(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return softmax(logits, axis=1)[np.arange(len(labels)), labels][:, None]
+
+    clf = SVC(C=3, gamma="auto", kernel="rbf")
+    clf.fit(
+        np.r_[conf(retain[:70], labels_r[:70]), conf(test, labels_t)], np.r_[[1] * 70, [0] * 70]
+    )
+    expected = 1.0 - clf.predict(conf(forget, labels_f)).mean()
+    salun = svc_mia_efficacy(retain, labels_r, test, labels_t, forget, labels_f)
+    assert salun.efficacy == pytest.approx(expected) and salun.n_train_per_side == 70
+    draws = {
+        svc_mia_efficacy(
+            retain, labels_r, test, labels_t, forget, labels_f, svc_retain="random", seed=s
+        ).efficacy
+        for s in range(6)
+    }
+    assert len(draws) > 1  # the random rule depends on the seed; SalUn's does not
+    with pytest.raises(ValidationError, match=r"^svc_retain: expected"):
+        svc_mia_efficacy(retain, labels_r, test, labels_t, forget, labels_f, svc_retain="all")

@@ -254,3 +254,16 @@ def test_bad_input_names_the_argument() -> None:
         threshold_max_attack(r, signal="entropy")
     with pytest.raises(ValidationError, match=r"^fpr: expected"):
         epsilon_from_rates(1.5, 0.1)
+
+
+def test_max_form_saturation_flag() -> None:
+    rng = np.random.default_rng(5)
+    confident = rng.normal(size=(100, 10)) + 6.0 * np.eye(10)[rng.integers(0, 10, 100)]
+    flat = rng.normal(scale=0.5, size=(100, 10))
+    saturated = privacy_score(confident, flat)
+    assert saturated.max_form_saturated and saturated.ps_max_form < 1e-5
+    same = privacy_score(flat, flat.copy())
+    assert not same.max_form_saturated and same.ps_max_form == 1.0
+    # equal extremes on both sides: no threshold isolates one side, the max form is finite
+    shared = privacy_score_from_values({"s": [0.0, 1.0, 2.0, 3.0]}, {"s": [0.0, 1.5, 2.5, 3.0]})
+    assert not shared.max_form_saturated and shared.ps_max_form > 0.1

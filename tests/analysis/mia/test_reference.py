@@ -9,7 +9,7 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from analysis.errors import ValidationError
-from analysis.mia.reference import offline_lira, offline_rmia, online_lira
+from analysis.mia.reference import offline_lira, offline_rmia, online_lira, u_lira
 
 
 def _logits_with_phi(phi: np.ndarray) -> np.ndarray:
@@ -50,7 +50,8 @@ def test_online_lira_detects_shifted_members() -> None:
     assert roc_auc_score(member[valid], result.scores[valid]) > 0.9
 
 
-def test_offline_lira_statistics_match_direct_formulas() -> None:
+@pytest.mark.parametrize("centre", ["median", "mean"])
+def test_offline_lira_statistics_match_direct_formulas(centre: str) -> None:
     rng = np.random.default_rng(3)
     n, n_refs = 12, 8
     phi_refs = rng.normal(size=(n_refs, n))
@@ -64,10 +65,13 @@ def test_offline_lira_statistics_match_direct_formulas() -> None:
         _logits_with_phi(phi_refs),
         in_mask,
         own_std_min=8,
+        centre=centre,
     )
     out = ~in_mask
-    mu = np.array([phi_refs[out[:, i], i].mean() for i in range(n)])
-    squares = sum(((phi_refs[out[:, i], i] - mu[i]) ** 2).sum() for i in range(n))
+    mean = np.array([phi_refs[out[:, i], i].mean() for i in range(n)])
+    centre_of = np.median if centre == "median" else np.mean
+    mu = np.array([centre_of(phi_refs[out[:, i], i]) for i in range(n)])
+    squares = sum(((phi_refs[out[:, i], i] - mean[i]) ** 2).sum() for i in range(n))
     dof = sum(out[:, i].sum() - 1 for i in range(n))
     pooled = np.sqrt(squares / dof)
     sigma = np.array(
@@ -79,6 +83,60 @@ def test_offline_lira_statistics_match_direct_formulas() -> None:
     assert result.sigma_out[0] != pytest.approx(pooled)
     np.testing.assert_allclose(result.scores, norm.logcdf(target_phi, mu, sigma), rtol=1e-10)
     np.testing.assert_array_equal(result.n_out, out.sum(axis=0))
+    assert result.centre == centre
+
+
+def _carlini_arrays(
+    rng: np.random.Generator, n: int, n_refs: int, n_in: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """φ of references (R, n), a keep mask with exactly ``n_in`` IN refs per sample, target φ."""
+    keep = np.zeros((n_refs, n), bool)
+    for i in range(n):
+        keep[rng.permutation(n_refs)[:n_in], i] = True
+    scores = rng.normal(size=(n_refs, n)) * rng.uniform(0.5, 2.0, size=n) + 2.0 * keep
+    return scores, keep, rng.normal(size=n) + 1.0
+
+
+def test_offline_lira_matches_the_reference_code_with_the_median() -> None:
+    # Carlini et al.'s generate_ours_offline (research/mi_lira_2021/plot.py), written directly:
+    # dat_out per sample, mean_out = np.median(dat_out, 1), per-example std; our documented
+    # differences: n - 1 dof and the paper's one-sided log Φ instead of the two-sided density.
+    rng = np.random.default_rng(11)
+    scores, keep, target = _carlini_arrays(rng, n=50, n_refs=12, n_in=5)
+    dat_out = np.array([scores[~keep[:, j], j] for j in range(scores.shape[1])])
+    mean_out = np.median(dat_out, 1)
+    std_out = np.std(dat_out, 1, ddof=1)
+    expected = norm.logcdf(target, mean_out, std_out)
+    result = offline_lira(
+        _logits_with_phi(target), np.zeros(50, int), _logits_with_phi(scores), keep, own_std_min=7
+    )
+    np.testing.assert_allclose(result.mu_out, mean_out, rtol=1e-12)
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-9)
+
+
+def test_online_lira_matches_the_reference_code_with_the_median() -> None:
+    # generate_ours (online): median of IN and of OUT, per-example stds, logpdf ratio.
+    rng = np.random.default_rng(12)
+    scores, keep, target = _carlini_arrays(rng, n=40, n_refs=10, n_in=4)
+    dat_in = np.array([scores[keep[:, j], j] for j in range(40)])
+    dat_out = np.array([scores[~keep[:, j], j] for j in range(40)])
+    mean_in, mean_out = np.median(dat_in, 1), np.median(dat_out, 1)
+    std_in, std_out = np.std(dat_in, 1, ddof=1), np.std(dat_out, 1, ddof=1)
+    expected = norm.logpdf(target, mean_in, std_in) - norm.logpdf(target, mean_out, std_out)
+    result = online_lira(
+        _logits_with_phi(target), np.zeros(40, int), _logits_with_phi(scores), keep, own_std_min=4
+    )
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(result.mu_in, mean_in, rtol=1e-12)
+
+
+def test_median_centre_resists_an_outlying_reference() -> None:
+    phi_refs = np.array([[0.0], [0.1], [-0.1], [50.0]])  # one reference far off
+    refs = _logits_with_phi(phi_refs)
+    mask = np.zeros((4, 1), bool)
+    median = offline_lira(np.array([[0.0, 0.0]]), np.zeros(1, int), refs, mask)
+    mean = offline_lira(np.array([[0.0, 0.0]]), np.zeros(1, int), refs, mask, centre="mean")
+    assert median.mu_out[0] == pytest.approx(0.05) and mean.mu_out[0] == pytest.approx(12.5)
 
 
 def test_lira_phi_uses_the_true_label() -> None:
@@ -100,9 +158,10 @@ def test_online_lira_matches_direct_formula() -> None:
     result = online_lira(
         _logits_with_phi(target_phi), np.zeros(n, int), _logits_with_phi(phi_refs), in_mask
     )
-    mu_in, mu_out = phi_refs[:3].mean(0), phi_refs[3:].mean(0)
-    sd_in = np.sqrt(((phi_refs[:3] - mu_in) ** 2).sum() / (2 * n))
-    sd_out = np.sqrt(((phi_refs[3:] - mu_out) ** 2).sum() / (2 * n))
+    mean_in, mean_out = phi_refs[:3].mean(0), phi_refs[3:].mean(0)
+    sd_in = np.sqrt(((phi_refs[:3] - mean_in) ** 2).sum() / (2 * n))
+    sd_out = np.sqrt(((phi_refs[3:] - mean_out) ** 2).sum() / (2 * n))
+    mu_in, mu_out = np.median(phi_refs[:3], 0), np.median(phi_refs[3:], 0)
     expected = norm.logpdf(target_phi, mu_in, sd_in) - norm.logpdf(target_phi, mu_out, sd_out)
     np.testing.assert_allclose(result.scores, expected, rtol=1e-10)
 
@@ -228,3 +287,90 @@ def test_bad_input_names_the_argument() -> None:
         offline_rmia(*args, gamma=0.0)
     with pytest.raises(ValidationError, match=r"^population_ref_logits: expected"):
         offline_rmia(*args[:6], pop_refs[:2])
+
+
+# ---------------------------------------------------------------------------------- U-LiRA
+
+
+def _ulira_world(
+    rng: np.random.Generator, residue: float, n: int = 300, k: int = 8
+) -> tuple[np.ndarray, ...]:
+    """Shadows: unlearned φ = base + residue + noise where x was unlearned; retrained φ = base
+    + noise. Targets: one unlearned model and one retrained model (the game's two sides)."""
+    base = rng.normal(scale=2.0, size=n)
+    unl_mask = rng.random((k, n)) < 0.5
+    ret_mask = np.ones((k, n), bool)
+    unl = base + residue * unl_mask + rng.normal(size=(k, n))
+    ret = base + rng.normal(size=(k, n))
+    unlearned_target = base + residue + rng.normal(size=n)
+    retrained_target = base + rng.normal(size=n)
+    return unl, unl_mask, ret, ret_mask, unlearned_target, retrained_target
+
+
+def _brute_ulira(
+    target: np.ndarray, unl: np.ndarray, unl_mask: np.ndarray, ret: np.ndarray, ret_mask: np.ndarray
+) -> np.ndarray:
+    """Per-sample loops: median centres, pooled n - 1 dof standard deviations, logpdf ratio."""
+    n = target.size
+
+    def fit(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+        cols = [values[mask[:, i], i] for i in range(n)]
+        centre = np.array([np.median(c) if c.size else np.nan for c in cols])
+        squares = sum(((c - c.mean()) ** 2).sum() for c in cols if c.size)
+        dof = sum(c.size - 1 for c in cols if c.size)
+        return centre, float(np.sqrt(squares / dof))
+
+    (mu_u, sd_u), (mu_r, sd_r) = fit(unl, unl_mask), fit(ret, ret_mask)
+    return norm.logpdf(target, mu_u, sd_u) - norm.logpdf(target, mu_r, sd_r)
+
+
+def test_u_lira_matches_a_direct_reimplementation() -> None:
+    rng = np.random.default_rng(21)
+    unl, unl_mask, ret, ret_mask, target, _ = _ulira_world(rng, residue=1.0, n=60, k=6)
+    unl_mask[0] = True  # every sample unlearned by shadow 0 ...
+    unl_mask[:, 0] = False  # ... except sample 0, never unlearned by a shadow: dropped (NaN)
+    with pytest.warns(RuntimeWarning, match="1 sample"):
+        result = u_lira(
+            _logits_with_phi(target),
+            np.zeros(60, int),
+            _logits_with_phi(unl),
+            unl_mask,
+            _logits_with_phi(ret),
+            ret_mask,
+        )
+    expected = _brute_ulira(target, unl, unl_mask, ret, ret_mask)
+    assert np.isnan(result.scores[0])
+    np.testing.assert_allclose(result.scores[1:], expected[1:], rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(result.n_unlearned, unl_mask.sum(0))
+    np.testing.assert_array_equal(result.n_retrained, np.full(60, 6))
+
+
+@pytest.mark.parametrize(("residue", "low", "high"), [(2.0, 0.85, 1.0), (0.0, 0.42, 0.58)])
+@pytest.mark.filterwarnings("ignore:.*lack unlearned or retrained shadows")
+def test_u_lira_separates_unlearned_from_retrained_only_with_a_residue(
+    residue: float, low: float, high: float
+) -> None:
+    unl, unl_mask, ret, ret_mask, unlearned, retrained = _ulira_world(
+        np.random.default_rng(22), residue=residue, n=1000
+    )
+    args = (_logits_with_phi(unl), unl_mask, _logits_with_phi(ret), ret_mask)
+    labels = np.zeros(1000, int)
+    pos = u_lira(_logits_with_phi(unlearned), labels, *args).scores
+    neg = u_lira(_logits_with_phi(retrained), labels, *args).scores
+    keep = np.isfinite(pos)  # the same samples lack shadows on both sides
+    np.testing.assert_array_equal(keep, np.isfinite(neg))
+    member = np.r_[np.ones(keep.sum(), bool), np.zeros(keep.sum(), bool)]
+    assert low < roc_auc_score(member, np.r_[pos[keep], neg[keep]]) < high
+
+
+def test_u_lira_bad_input_names_the_argument() -> None:
+    unl, unl_mask, ret, ret_mask, target, _ = _ulira_world(np.random.default_rng(23), 1.0, n=5)
+    args = (_logits_with_phi(target), np.zeros(5, int), _logits_with_phi(unl), unl_mask)
+    with pytest.raises(ValidationError, match=r"^retrained_logits: expected shape"):
+        u_lira(*args, _logits_with_phi(ret[:, :3]), ret_mask)
+    with pytest.raises(ValidationError, match=r"^unlearned_mask: expected"):
+        u_lira(*args[:3], unl_mask[:, :2], _logits_with_phi(ret), ret_mask)
+    with pytest.raises(ValidationError, match=r"^centre: expected"):
+        u_lira(*args, _logits_with_phi(ret), ret_mask, centre="mode")
+    with pytest.raises(ValidationError, match=r"^min_count: expected"):
+        u_lira(*args, _logits_with_phi(ret), ret_mask, min_count=0)

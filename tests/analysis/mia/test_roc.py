@@ -172,3 +172,11 @@ def test_unknown_target_lookup() -> None:
     report = roc_report(np.array([0.1, 0.2]), np.array([1, 0]), n_bootstrap=0)
     with pytest.raises(ValidationError, match=r"^target: expected"):
         report.at(0.5)
+
+
+def test_all_tied_scores_are_flagged_not_reported_as_chance() -> None:
+    with pytest.warns(RuntimeWarning, match="all 6 scores are equal"):
+        report = roc_report(np.zeros(6), _members(3, 3), n_bootstrap=10)
+    assert report.all_tied and np.isnan(report.auc) and np.isnan(report.auc_ci).all()
+    assert np.isnan(report.at(0.01).tpr)
+    assert not roc_report(np.arange(6.0), _members(3, 3), n_bootstrap=0).all_tied
