@@ -182,12 +182,34 @@ def test_summary_and_audit_table(cmp: analysis.Comparison) -> None:
         "ks_p",
         "lira_offline_auc",
         "rmia_offline_auc",
-        "tpr_at_1pct_fpr",
+        "lira_online_auc",
+        "ulira_auc",
+        "PS_max_form_saturated",
+        "attacks",
     ):
         assert key in s["models"][B]
+    assert "tpr_at_1pct_fpr" not in s["models"][B]  # per attack now, never mixed
+    lira = s["models"][B]["attacks"]["lira_offline"]
+    assert lira["available"] and lira["auc"] == s["models"][B]["lira_offline_auc"]
+    for key, target in (("tpr_at_1pct_fpr", 0.01), ("tpr_at_0.1pct_fpr", 0.001)):
+        entry = lira[key]
+        assert entry["floor"] == pytest.approx(1.0 / lira["n_negatives"])
+        assert entry["below_floor"] == (target < entry["floor"])
+    assert s["models"][B]["attacks"]["ulira"] == {
+        "available": False,
+        "game": s["models"][B]["attacks"]["ulira"]["game"],
+        "n_models": 0,
+        "n_dropped": 0,
+        "n_population": None,
+        "reason": "needs shadow models of this model's unlearning method (ulens shadows)",
+    }
     audit = audit_table(cmp)
     ps = audit[(audit["model"] == B) & (audit["metric"] == "PS")].iloc[0]
     assert ps["retrain"] == 1.0 and ps["gap"] == pytest.approx(ps["value"] - 1.0)
+    online = audit[(audit["model"] == B) & (audit["metric"] == "lira_online_auc")].iloc[0]
+    assert online["retrain"] == 0.5 and online["ci_low"] <= online["value"] <= online["ci_high"]
+    tpr = audit[audit["metric"] == "lira_offline_tpr_at_0.1pct_fpr"]
+    assert tpr["below_floor"].all() and (tpr["fpr_floor"] > 0.001).all()
 
 
 def test_bad_pair_names_the_argument(workspace: Path) -> None:
@@ -230,7 +252,7 @@ def test_one_reference_model_gives_na_reference_attacks_not_a_crash(tmp_path: Pa
     from tests.fixtures import make_tiny_workspace
 
     exp = analysis.load_experiment(make_tiny_workspace(tmp_path, n_reference=1))
-    with pytest.warns(RuntimeWarning, match="too few OUT reference"):
+    with pytest.warns(RuntimeWarning, match="no sample has enough reference/shadow models"):
         table = analysis.models_table(exp, device="cpu")
     assert table["lira_offline_auc"].isna().all()
     assert table["PS"].notna().all()

@@ -1,0 +1,131 @@
+"""analysis.privacy: the audit's sample sets, reference balancing and report assembly."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import analysis
+from analysis.errors import ValidationError
+from analysis.privacy import (
+    ATTACK_NAMES,
+    ReferenceLogits,
+    _test_availability,
+    audit_sets,
+    privacy_report,
+)
+
+
+def test_random_forgetting_uses_every_test_sample_and_a_disjoint_rmia_population(
+    tiny_workspace: Path,
+) -> None:
+    exp = analysis.load_experiment(tiny_workspace, scenario="random")
+    sets = audit_sets(exp, seed=3)
+    n_test = len(exp.dataset("test"))
+    np.testing.assert_array_equal(sets.holdout, np.arange(n_test))  # DESIGN §3: all test samples
+    np.testing.assert_array_equal(sets.nonmembers, np.arange(n_test))
+    assert len(sets.rmia_holdout) == n_test // 2
+    assert np.intersect1d(sets.rmia_holdout, sets.population).size == 0
+    np.testing.assert_array_equal(np.union1d(sets.rmia_holdout, sets.population), np.arange(n_test))
+    assert not np.array_equal(sets.rmia_holdout, audit_sets(exp, seed=4).rmia_holdout)
+
+
+def test_classwise_rmia_population_holds_forget_class_samples(tiny_workspace: Path) -> None:
+    exp = analysis.load_experiment(tiny_workspace, scenario="classwise")
+    sets = audit_sets(exp)
+    test_y = exp.dataset("test").targets
+    assert set(test_y[sets.holdout]) == set(exp.forget_classes or ())
+    assert set(test_y[sets.rmia_holdout]) <= set(exp.forget_classes or ())
+    in_forget_class = np.isin(test_y[sets.population], exp.forget_classes or ())
+    assert in_forget_class.sum() == len(sets.holdout) - len(sets.rmia_holdout) > 0
+    assert (~in_forget_class).any()  # and the other classes too
+    assert np.intersect1d(sets.rmia_holdout, sets.population).size == 0
+
+
+def test_balanced_test_samples_have_the_forget_samples_out_counts() -> None:
+    rng = np.random.default_rng(0)
+    members = rng.random((8, 300)) < 0.5
+    refs = ReferenceLogits(np.zeros((8, 300, 2)), np.zeros((8, 500, 2)), members)
+    sets = analysis.AuditSets(
+        np.arange(0, 300, 3), np.arange(1, 300, 3), np.arange(500), np.arange(500),
+        np.arange(250), np.arange(250, 500),
+    )  # fmt: skip
+    skip = _test_availability(refs, sets, seed=0, balance=True)
+    out_test = (~skip).sum(axis=0)
+    out_forget = (~members[:, sets.forget]).sum(axis=0)
+    # every test sample uses exactly the OUT references of one forget sample
+    assert set(map(tuple, (~skip).T)) <= set(map(tuple, (~members[:, sets.forget]).T))
+    assert abs(out_test.mean() - out_forget.mean()) < 0.3
+    assert not _test_availability(refs, sets, seed=0, balance=False).any()  # all 8 OUT
+
+
+def _report(model: np.ndarray, retrain: np.ndarray, **options: object) -> analysis.PrivacyReport:
+    """privacy_report on a synthetic 2-class problem with 6 references on random halves."""
+    rng = np.random.default_rng(1)
+    n_train, n_test = 120, 80
+    labels = {"train": np.zeros(n_train, int), "test": np.zeros(n_test, int)}
+    members = rng.random((6, n_train)) < 0.5
+    ref_train = np.stack([np.c_[rng.normal(size=n_train) + m, np.zeros(n_train)] for m in members])
+    ref_test = np.stack([np.c_[rng.normal(size=n_test), np.zeros(n_test)] for _ in members])
+    sets = analysis.AuditSets(
+        np.arange(30), np.arange(30, n_train), np.arange(n_test), np.arange(n_test),
+        np.arange(40), np.arange(40, n_test),
+    )  # fmt: skip
+    test = np.c_[rng.normal(size=n_test), np.zeros(n_test)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return privacy_report(
+            {"train": model, "test": test},
+            labels,
+            sets,
+            retrain={"train": retrain, "test": test},
+            references=ReferenceLogits(ref_train, ref_test, members),
+            n_bootstrap=50,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+def test_the_retrain_model_against_itself_scores_exactly_one_half_online() -> None:
+    rng = np.random.default_rng(2)
+    retrain = np.c_[rng.normal(size=120), np.zeros(120)]
+    report = _report(retrain, retrain)
+    assert report.lira_online is not None and report.lira_online.auc == 0.5
+    assert report.ulira is None and "shadow" in report.info["ulira"].reason
+    info = _report(retrain, retrain, balance_references=False).info["rmia"]
+    assert (info.n_negatives, info.n_population) == (40, 40)  # every test sample: 6 OUT refs
+
+
+def test_a_memorising_model_beats_its_retrain_model_online() -> None:
+    rng = np.random.default_rng(3)
+    retrain = np.c_[rng.normal(size=120), np.zeros(120)]
+    memorised = retrain + np.c_[np.full(120, 3.0), np.zeros(120)]
+    assert _report(memorised, retrain).lira_online.auc > 0.75
+
+
+def test_every_attack_is_in_the_summary_document_with_floors() -> None:
+    rng = np.random.default_rng(4)
+    model = np.c_[rng.normal(size=120), np.zeros(120)]
+    doc = _report(model, model).attacks_document()
+    assert set(doc) == set(ATTACK_NAMES.values())
+    for name in ("forget_holdout_loss", "lira_offline", "rmia_offline", "lira_online"):
+        entry = doc[name]
+        assert entry["available"] and entry["fpr_floor"] == 1.0 / entry["n_negatives"]
+        assert entry["tpr_at_1pct_fpr"]["below_floor"] == (0.01 < entry["fpr_floor"])
+        lo, hi = entry["auc_ci"]
+        assert lo <= entry["auc"] <= hi
+    assert doc["ulira"]["available"] is False
+
+
+def test_bad_options_name_the_argument() -> None:
+    model = np.zeros((120, 2))
+    with pytest.raises(ValidationError, match=r"^balance_references: expected"):
+        _report(model, model, balance_references="yes")
+    with pytest.raises(ValidationError, match=r"^shadows: expected"):
+        _report(model, model, shadows=object())
+    with pytest.raises(ValidationError, match=r"^centre: expected"):
+        _report(model, model, lira_centre="mode")
+    with pytest.raises(ValidationError, match=r"^svc_retain: expected"):
+        _report(model, model, svc_retain="every")
