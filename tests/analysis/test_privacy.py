@@ -113,7 +113,7 @@ def test_every_attack_is_in_the_summary_document_with_floors() -> None:
     for name in ("forget_holdout_loss", "lira_offline", "rmia_offline", "lira_online"):
         entry = doc[name]
         assert entry["available"] and entry["fpr_floor"] == 1.0 / entry["n_negatives"]
-        assert entry["tpr_at_1pct_fpr"]["below_floor"] == (0.01 < entry["fpr_floor"])
+        assert entry["tpr_at_1pct_fpr"]["below_floor"] == (entry["fpr_floor"] > 0.01)
         lo, hi = entry["auc_ci"]
         assert lo <= entry["auc"] <= hi
     assert doc["ulira"]["available"] is False

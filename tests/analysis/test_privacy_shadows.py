@@ -56,7 +56,7 @@ def _phi(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _gaussian_lr(target: np.ndarray, a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
-    """Per sample: median centres, pooled n - 1 dof deviations (few models), logpdf(a) - logpdf(b)."""
+    """Per sample: median centres, pooled n - 1 dof deviations, logpdf(a) - logpdf(b)."""
 
     def fit(groups: list[np.ndarray]) -> tuple[np.ndarray, float]:
         centre = np.array([np.median(g) if g.size else np.nan for g in groups])
@@ -66,6 +66,12 @@ def _gaussian_lr(target: np.ndarray, a: list[np.ndarray], b: list[np.ndarray]) -
 
     (mu_a, sd_a), (mu_b, sd_b) = fit(a), fit(b)
     return norm.logpdf(target, mu_a, sd_a) - norm.logpdf(target, mu_b, sd_b)
+
+
+def _columns(values: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+    """Per sample i: the values of the models whose mask holds sample i (a Python loop)."""
+    n = len(values[0])
+    return [np.array([v[i] for v, m in zip(values, masks, strict=True) if m[i]]) for i in range(n)]
 
 
 def _paired_auc(model: np.ndarray, retrain: np.ndarray) -> float:
@@ -103,8 +109,8 @@ def test_ulira_equals_a_direct_reimplementation(
     ret_phi = [_phi(_logits(exp, n)[f], y) for n in ret]
     unl_mask = [exp.shadow_forget_mask(n)[f] for n in unl]
     ret_out = [~exp.members_mask(n)[f] for n in ret]
-    a = [np.array([p[i] for p, m in zip(unl_phi, unl_mask) if m[i]]) for i in range(len(f))]
-    b = [np.array([p[i] for p, m in zip(ret_phi, ret_out) if m[i]]) for i in range(len(f))]
+    a = _columns(unl_phi, unl_mask)
+    b = _columns(ret_phi, ret_out)
     scores = {
         name: _gaussian_lr(_phi(_logits(exp, name)[f], y), a, b) for name in ("noop_ft", "retrain")
     }
@@ -122,8 +128,8 @@ def test_online_lira_equals_a_direct_reimplementation(
     refs = exp.names_with_role("reference")
     phi = [_phi(_logits(exp, r)[f], y) for r in refs]
     members = [exp.members_mask(r)[f] for r in refs]
-    inside = [np.array([p[i] for p, m in zip(phi, members) if m[i]]) for i in range(len(f))]
-    out = [np.array([p[i] for p, m in zip(phi, members) if not m[i]]) for i in range(len(f))]
+    inside = _columns(phi, members)
+    out = _columns(phi, [~m for m in members])
     scores = {n: _gaussian_lr(_phi(_logits(exp, n)[f], y), inside, out) for n in ("ft", "retrain")}
     scores = {n: np.where([g.size == 0 for g in inside], np.nan, s) for n, s in scores.items()}
     expected = _paired_auc(scores["ft"], scores["retrain"])
