@@ -129,3 +129,16 @@ def test_bad_options_name_the_argument() -> None:
         _report(model, model, lira_centre="mode")
     with pytest.raises(ValidationError, match=r"^svc_retain: expected"):
         _report(model, model, svc_retain="every")
+
+
+@pytest.mark.parametrize("scenario", ["classwise", "random"])
+def test_three_references_on_a_fresh_workspace_give_lira_and_rmia(
+    tiny_workspace_factory: object, scenario: str
+) -> None:
+    root = tiny_workspace_factory(n_reference=3, scenario=scenario)  # type: ignore[operator]
+    exp = analysis.load_experiment(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = analysis.models_table(exp, device="cpu")
+    for column in ("lira_offline_auc", "rmia_offline_auc", "lira_online_auc"):
+        assert table[column].notna().all(), (scenario, column, table[column].tolist())

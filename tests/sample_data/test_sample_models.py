@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import analysis
-from analysis.compare import CompareOptions
+from analysis.compare import CompareOptions, audit_table
 from analysis.store import ResultCache
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "digits"
@@ -86,3 +86,75 @@ def test_audit_sanity_on_the_sample(exp: analysis.Experiment, tmp_path: Path) ->
     assert 0.4 <= retrain.forget_auc.auc <= 0.6
     assert original.forget_auc.auc > retrain.forget_auc.auc
     assert original.ps is not None and original.ps.ps < 0.9
+
+
+# ------------------------------------------------------------------ literature bands (audit)
+
+
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, analysis.Comparison]:
+    """ga vs retrain (with the original) for both scenarios, one cold cache."""
+    cache = ResultCache(tmp_path_factory.mktemp("bands"))
+    out = {}
+    for scenario, (a, b) in {"classwise": ("ga", "retrain"), "random": ("ga_random", "retrain_random")}.items():
+        exp = analysis.load_experiment(SAMPLE, scenario=scenario)
+        opts = CompareOptions.from_experiment(exp, embedding_method="pca")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[scenario] = analysis.compare(exp, a, b, options=opts, cache=cache, device="cpu")
+    return out
+
+
+@pytest.mark.slow
+def test_retrain_forget_vs_test_auc_is_chance_for_random_forgetting(
+    audits: dict[str, analysis.Comparison],
+) -> None:
+    cmp = audits["random"]
+    assert len(cmp.sets.holdout) == len(analysis.load_experiment(SAMPLE).dataset("test"))
+    assert 0.45 <= cmp.models["retrain_random"].privacy.forget_auc.auc <= 0.55
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["classwise", "random"])
+def test_retrain_ps_is_one_and_reference_attacks_rank_the_original_higher(
+    audits: dict[str, analysis.Comparison], scenario: str
+) -> None:
+    cmp = audits[scenario]
+    original, retrain = cmp.models[cmp.original].privacy, cmp.models[cmp.retrain].privacy
+    assert retrain.ps is not None and retrain.ps.ps == 1.0
+    for attack in ("lira", "rmia", "lira_online"):
+        mine, target = getattr(original, attack), getattr(retrain, attack)
+        assert mine is not None and target is not None, attack
+        assert mine.auc > target.auc, (scenario, attack, mine.auc, target.auc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["classwise", "random"])
+def test_every_reported_interval_covers_its_point_estimate(
+    audits: dict[str, analysis.Comparison], scenario: str
+) -> None:
+    rows = audit_table(audits[scenario])
+    with_ci = rows[rows["ci_low"].notna() & rows["value"].notna()]
+    assert len(with_ci) > 20
+    bad = with_ci[~((with_ci["ci_low"] <= with_ci["value"]) & (with_ci["value"] <= with_ci["ci_high"]))]
+    assert bad.empty, bad[["model", "metric", "value", "ci_low", "ci_high"]].to_string()
+    for rep in audits[scenario].models.values():
+        for attack in rep.privacy.population.attacks:
+            lo, hi = attack.roc.auc_ci
+            assert lo <= attack.auc <= hi, attack.name
+
+
+@pytest.mark.slow
+def test_classwise_rmia_is_informative_and_salun_efficacy_follows_its_code(
+    audits: dict[str, analysis.Comparison],
+) -> None:
+    cmp = audits["classwise"]
+    for name, rep in cmp.models.items():
+        rmia = rep.privacy.rmia
+        assert rmia is not None and not rmia.all_tied and len(np.unique(rmia.thresholds)) > 10, name
+    info = cmp.models["retrain"].privacy.info["rmia"]
+    # population samples whose borrowed OUT set is empty are left out (balanced references)
+    assert 0.95 * len(cmp.sets.population) < info.n_population <= len(cmp.sets.population)
+    assert info.n_negatives > 0
+    # SalUn's code trains the SVC on the first len(test) retain samples: ga scores 0.964
+    assert cmp.models["ga"].privacy.population.mia_efficacy == pytest.approx(0.964, abs=0.002)
