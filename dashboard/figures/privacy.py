@@ -5,7 +5,8 @@ value per sample — the entropy of softmax(logits / 2) or the logit confidence 
 outputs from the retrain model's. Builders here draw, for Model A and Model B, the two value
 distributions with the threshold, the attack-score / FPR / FNR curves, the PS bars and the
 success / failure thumbnails; the audit part draws every MIA of the engine: a table with retrain
-targets and gaps, log-log ROC curves and TPR at low FPR with the resolution floor flagged.
+targets and gaps, log-log ROC curves and TPR at low FPR with the resolution floor flagged, and
+how each reference-model attack (offline/online LiRA, RMIA, U-LiRA) was evaluated.
 
 Every number comes from the cached :class:`analysis.compare.Comparison`; the threshold strategies
 are the library's ``analysis.mia.threshold_*`` functions.
@@ -70,6 +71,7 @@ __all__ = [
     "page_figures",
     "ps_data",
     "ps_figure",
+    "reference_frame",
     "roc_data",
     "roc_figure",
     "sides",
@@ -106,6 +108,8 @@ ROC_ATTACKS: dict[str, str] = {
     "forget_auc": "Forget vs holdout (loss threshold)",
     "lira": "Offline LiRA (reference models)",
     "rmia": "Offline RMIA (reference models)",
+    "lira_online": "Online LiRA (vs retrain, reference models)",
+    "ulira": "U-LiRA (vs retrain, shadow models)",
 }
 #: Readable names of :meth:`analysis.privacy.PrivacyReport.headline` metrics.
 AUDIT_METRICS: dict[str, str] = {
@@ -119,7 +123,16 @@ AUDIT_METRICS: dict[str, str] = {
     "population_auc": "Population attack AUC (logistic)",
     "lira_offline_auc": "Offline LiRA AUC",
     "rmia_offline_auc": "Offline RMIA AUC",
-    "tpr_at_1pct_fpr": "TPR @ 1% FPR",
+    "lira_online_auc": "Online LiRA AUC (model vs retrain, ideal 0.5)",
+    "ulira_auc": "U-LiRA AUC (model vs retrain, ideal 0.5)",
+}
+#: Headline metric -> the PrivacyReport attribute holding its ROC report (AUC intervals).
+_AUC_REPORTS: dict[str, str] = {
+    "forget_auc": "forget_auc",
+    "lira_offline_auc": "lira",
+    "rmia_offline_auc": "rmia",
+    "lira_online_auc": "lira_online",
+    "ulira_auc": "ulira",
 }
 _CURVE_COLORS = {"attack_score": None, "fpr": "#009E73", "fnr": "#CC79A7"}
 _NA = "N/A"
@@ -793,19 +806,7 @@ def audit_frame(cmp: Comparison) -> pd.DataFrame:
     return out
 
 
-def _low_fpr_report(cmp: Comparison, name: str) -> tuple[RocReport, str]:
-    """The report behind the headline TPR @ 1% FPR (LiRA when references exist)."""
-    privacy = cmp.models[name].privacy
-    if privacy.lira is not None:
-        return privacy.lira, "LiRA"
-    return privacy.forget_auc, "loss"
-
-
 def _audit_gap(cmp: Comparison, name: str, metric: str, gap: Any) -> str:
-    if metric == "tpr_at_1pct_fpr" and cmp.retrain is not None:
-        below = [_low_fpr_report(cmp, n)[0].at(0.01).below_floor for n in (name, cmp.retrain)]
-        if any(below):
-            return "N/A (below resolution floor)"
     return format_gap(gap, metric)
 
 
@@ -818,17 +819,45 @@ def _report_of(cmp: Comparison, name: str, attack: str) -> RocReport | None:
 def _audit_cell(cmp: Comparison, name: str, metric: str, value: Any) -> str:
     text = format_value(value, metric)
     privacy = cmp.models[name].privacy
-    ci_source = {
-        "forget_auc": privacy.forget_auc,
-        "lira_offline_auc": privacy.lira,
-        "rmia_offline_auc": privacy.rmia,
-    }
-    if metric in ci_source and ci_source[metric] is not None and text != _NA:
-        return text + _format_ci(ci_source[metric].auc_ci)  # type: ignore[union-attr]
-    if metric == "tpr_at_1pct_fpr":
-        report, source = _low_fpr_report(cmp, name)
-        return f"{format_tpr(report.at(0.01), report.fpr_floor)} ({source})"
+    attack = _AUC_REPORTS.get(metric)
+    report = _report_of(cmp, name, attack) if attack else None
+    if report is not None and report.all_tied:
+        return f"{_NA} (all scores tied: uninformative)"
+    if report is not None and text != _NA:
+        return text + _format_ci(report.auc_ci)
+    info = privacy.info.get(attack or "")
+    if text == _NA and info is not None and info.reason:
+        return f"{_NA} ({info.reason})"
+    if metric == "PS_max_form" and privacy.ps is not None and privacy.ps.max_form_saturated:
+        return f"{text} (saturated: set by the rate clip, uninformative)"
     return text
+
+
+def reference_frame(cmp: Comparison) -> pd.DataFrame:
+    """How each reference-model attack was evaluated, per model (strings; N/A with a reason).
+
+    Columns: attack, model, models used, positives, negatives, dropped samples (too few
+    reference/shadow models), RMIA population size, and the game (or why it is N/A).
+    """
+    rows = []
+    for attack in ("lira", "rmia", "lira_online", "ulira"):
+        for name, role in _roles(cmp).items():
+            info = cmp.models[name].privacy.info.get(attack)
+            if info is None:
+                continue
+            rows.append(
+                {
+                    "attack": ROC_ATTACKS[attack],
+                    "model": _role_label(name, role, cmp),
+                    "models used": str(info.n_models),
+                    "positives": str(info.n_positives) if not info.reason else _NA,
+                    "negatives": str(info.n_negatives) if not info.reason else _NA,
+                    "dropped": str(info.n_dropped),
+                    "population": _NA if info.n_population is None else str(info.n_population),
+                    "evaluation": f"{_NA}: {info.reason}" if info.reason else info.game,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def table_figure(frame: pd.DataFrame, *, title: str, presentation: bool = False) -> go.Figure:
@@ -1110,6 +1139,20 @@ def _audit_specs(cmp: Comparison, presentation: bool) -> list[FigureSpec]:
                     f"privacy_roc_{attack}", f"ROC (log-log): {title}", fig, roc_data(cmp, attack)
                 )
             )
+    references = reference_frame(cmp)
+    if not references.empty:
+        specs.append(
+            FigureSpec(
+                "privacy_reference_attacks",
+                "How the reference-model attacks were evaluated",
+                table_figure(
+                    references,
+                    title="Reference-model attacks: samples, models, dropped samples",
+                    presentation=presentation,
+                ),
+                references,
+            )
+        )
     specs.append(
         FigureSpec(
             "privacy_tpr_low_fpr",

@@ -16,7 +16,7 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from analysis.mia import Direction, ThresholdChoice, threshold_max_attack
+from analysis.mia import MAX_FORM_NOTE, Direction, ThresholdChoice, threshold_max_attack
 from dashboard import cached, state
 from dashboard.figures import privacy as figs
 
@@ -322,11 +322,23 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
     st.subheader("Audit: every membership-inference attack")
     st.caption(
         "Each model's number beside the retrain model's (the target) and the gap. AUCs "
-        "carry 95% bootstrap intervals. N/A: the attack is undefined here (e.g. no "
-        "retrain or reference models)."
+        "carry 95% bootstrap intervals. N/A: the attack is undefined here, with the reason "
+        "(e.g. no retrain, reference or shadow models). Online LiRA and U-LiRA play the "
+        "unlearning game: this model's forget samples against the retrain model's same "
+        "samples, so the retrain model itself scores exactly 0.5 (the target)."
     )
     audit = figs.audit_frame(cmp)
     st.dataframe(audit, hide_index=True, width="stretch", height=_table_height(audit))
+    if any(
+        r.privacy.ps is not None and r.privacy.ps.max_form_saturated for r in cmp.models.values()
+    ):
+        st.caption(f"PS max form: {MAX_FORM_NOTE}")
+    references = figs.reference_frame(cmp)
+    if not references.empty:
+        with st.expander("How the reference-model attacks were evaluated"):
+            st.dataframe(
+                references, hide_index=True, width="stretch", height=_table_height(references)
+            )
     rocs = [
         (a, fig)
         for a in figs.ROC_ATTACKS
@@ -341,7 +353,8 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
     if missing:
         st.caption(
             f"Not available: {', '.join(missing)} (LiRA and RMIA need reference models "
-            "with membership masks in experiment.toml)."
+            "with membership masks: `ulens references`; U-LiRA needs shadow models of the "
+            "model's unlearning method: `ulens shadows --method M`)."
         )
     st.markdown("**TPR at low FPR** (95% bootstrap intervals)")
     tpr = figs.tpr_frame(cmp)

@@ -237,18 +237,49 @@ def test_audit_frame_says_na_for_missing_attacks(cmp2: Comparison) -> None:
     assert row[f"{cmp2.b} (Model B)"] == "N/A"
     assert frame.set_index("metric").loc["Offline LiRA AUC", f"{cmp2.a} (Model A)"] == "N/A"
     assert "0.000" not in set(row)
+    # no shadow models in the tiny workspace: U-LiRA says why
+    ulira = frame.set_index("metric").loc[figs.AUDIT_METRICS["ulira_auc"], f"{cmp2.b} (Model B)"]
+    assert ulira.startswith("N/A (needs shadow models")
+
+
+def test_audit_frame_has_online_lira_with_interval_and_target(cmp2: Comparison) -> None:
+    frame = figs.audit_frame(cmp2).set_index("metric")
+    label = figs.AUDIT_METRICS["lira_online_auc"]
+    report = cmp2.models[cmp2.b].privacy.lira_online
+    assert frame.loc[label, f"{cmp2.b} (Model B)"].startswith(f"{report.auc:.3f} [")
+    assert frame.loc[label, "retrain target (retrain_classwise)"].startswith("0.500")
+    assert frame.loc[label, f"{cmp2.b}: gap to retrain"] == figs.format_gap(report.auc - 0.5)
+
+
+def test_all_tied_and_saturated_cells_are_explained(cmp2: Comparison) -> None:
+    tied = dataclasses.replace(cmp2.models[cmp2.b].privacy.lira, auc=math.nan, all_tied=True)
+    frame = figs.audit_frame(_without(cmp2, lira=tied)).set_index("metric")
+    assert frame.loc["Offline LiRA AUC", f"{cmp2.b} (Model B)"].endswith("uninformative)")
+    ps_max = frame.loc[figs.PS_MAX_LABEL, f"{cmp2.b} (Model B)"]
+    assert cmp2.models[cmp2.b].privacy.ps.max_form_saturated and "saturated" in ps_max
+
+
+def test_reference_frame_reports_counts_and_reasons(cmp2: Comparison) -> None:
+    frame = figs.reference_frame(cmp2)
+    rmia = frame[frame["attack"] == figs.ROC_ATTACKS["rmia"]].iloc[0]
+    info = cmp2.models[cmp2.a].privacy.info["rmia"]
+    assert rmia["population"] == str(info.n_population) and rmia["dropped"] == str(info.n_dropped)
+    ulira = frame[frame["attack"] == figs.ROC_ATTACKS["ulira"]]
+    assert ulira["evaluation"].str.startswith("N/A: needs shadow models").all()
 
 
 def test_low_fpr_numbers_are_never_bare_below_the_floor(cmp2: Comparison) -> None:
-    # 15 holdout samples: 1% FPR is below the floor 1/15
+    # at most 30 negatives per attack: 1% FPR is below every floor
     frame = figs.tpr_frame(cmp2)
     cells = frame.filter(like="FPR").drop(columns=frame.columns[-1]).to_numpy().ravel()
-    assert cells.size == 3 * len(frame) and all(c == "below resolution floor 1/15" for c in cells)
+    assert cells.size == 3 * len(frame)
+    for count, text in zip(np.repeat(frame["non-members n"], 3), cells, strict=True):
+        assert text == f"below resolution floor 1/{count}"
     at_zero = frame.iloc[:, -1]  # the measured value lives in its own column, with an interval
     assert at_zero.str.match(r"^\d\.\d{3}( \[|$)").all()
-    assert (frame["non-members n"] == "15").all()
-    tpr_cell = figs.audit_frame(cmp2).set_index("metric").loc["TPR @ 1% FPR"]
-    assert all("below resolution floor" in c for c in tpr_cell)
+    holdout = frame[frame["attack"] == figs.ROC_ATTACKS["lira"]]
+    assert (holdout["non-members n"] == "15").all()  # the forget class's test samples
+    assert set(frame["attack"]) >= {figs.ROC_ATTACKS[a] for a in ("lira", "rmia", "lira_online")}
     raw = figs.tpr_data(cmp2)
     assert raw["below_floor"].all() and set(raw["target_fpr"]) == {0.01, 0.001, 0.0001}
 
@@ -292,6 +323,8 @@ def test_page_figures_cover_attack_and_audit(cmp2: Comparison, experiment: Exper
         "privacy_audit",
         "privacy_roc_forget_auc",
         "privacy_roc_lira",
+        "privacy_roc_lira_online",
+        "privacy_reference_attacks",
         "privacy_tpr_low_fpr",
     ):
         assert key in keys

@@ -53,10 +53,12 @@ def test_page_renders_attack_and_audit(app: AppTest) -> None:
     assert any("is the retrain model" in i.value for i in app.info)
     keys = set(charts(app))
     assert {"prv_dist_b", "prv_curves_b", "prv_ps", "prv_grid_b_1", "prv_roc_lira"} <= keys
-    assert "prv_dist_a" not in keys
-    assert len(app.dataframe) == 2  # audit table, TPR at low FPR
+    assert {"prv_roc_rmia", "prv_roc_lira_online"} <= keys
+    assert "prv_dist_a" not in keys and "prv_roc_ulira" not in keys  # no shadow models here
+    assert len(app.dataframe) == 3  # audit table, reference-attack details, TPR at low FPR
     audit = app.dataframe[0].value
     assert "retrain target (retrain_classwise)" in audit.columns
+    assert any("U-LiRA needs shadow models" in c.value for c in app.caption)
 
 
 def test_custom_strategy_slider_moves_the_threshold(app: AppTest) -> None:
@@ -114,3 +116,18 @@ def test_selection_helpers() -> None:
     assert custom_after_click("A", 1.0, {"A": 0.0, "B": 2.0}) == {"A": 1.0, "B": 2.0}
     assert custom_after_click("B", 1.0, {}) == {"B": 1.0}
     assert callable(summary_line)
+
+
+def test_shadow_models_bring_a_ulira_row_and_roc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.analysis.shadow_workspace import make_shadow_workspace
+
+    monkeypatch.setenv("ULENS_WORKSPACE", str(make_shadow_workspace(tmp_path, n_shadows=3)))
+    app = open_page(AppTest.from_file(APP, default_timeout=120), "privacy")
+    assert not app.exception and not app.error
+    assert (app.selectbox(key="a").value, app.selectbox(key="b").value) == ("retrain", "ft")
+    assert "prv_roc_ulira" in set(charts(app))
+    audit = app.dataframe[0].value.set_index("metric")
+    cell = audit.loc["U-LiRA AUC (model vs retrain, ideal 0.5)", "ft (Model B)"]
+    assert cell[0].isdigit() and "[" in cell  # a number with its interval, not N/A
