@@ -63,6 +63,7 @@ from analysis.mia import (
     signals_from_logits,
     svc_mia_efficacy,
     tpr_at_fpr,
+    u_lira,
 )
 from analysis.models import (
     available_architectures,
@@ -73,7 +74,15 @@ from analysis.models import (
     register_architecture,
     save_weights,
 )
-from analysis.privacy import AuditSets, PrivacyReport, audit_sets, privacy_report
+from analysis.privacy import (
+    AttackInfo,
+    AuditSets,
+    PrivacyReport,
+    ReferenceLogits,
+    ShadowLogits,
+    audit_sets,
+    privacy_report,
+)
 from analysis.spec import ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
 from analysis.store import ResultCache, RunRegistry
 from analysis.training import TrainConfig, accuracy, predict_logits, train_model
@@ -91,6 +100,7 @@ __all__ = [
     "AccuracyMetrics",
     "ArchitectureSpec",
     "ArrayDataset",
+    "AttackInfo",
     "AuditSets",
     "CKAAccumulator",
     "CKAMatrix",
@@ -114,9 +124,11 @@ __all__ = [
     "PopulationResult",
     "PrivacyReport",
     "PrivacyScore",
+    "ReferenceLogits",
     "ResultCache",
     "RocReport",
     "RunRegistry",
+    "ShadowLogits",
     "SpecError",
     "TrainConfig",
     "UlensError",
@@ -173,5 +185,6 @@ __all__ = [
     "svc_mia_efficacy",
     "tpr_at_fpr",
     "train_model",
+    "u_lira",
     "weight_change",
 ]
