@@ -26,7 +26,7 @@ from analysis.models import (
     read_weights,
     save_weights,
 )
-from analysis.trust import UntrustedCodeError, trust_policy
+from analysis.trust import ResourceLimitError, UntrustedCodeError, trust_policy
 
 # --------------------------------------------------------------------------- architectures
 
@@ -415,3 +415,93 @@ def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
 
 def test_mlp_class_is_exported() -> None:
     assert isinstance(_mlp(), MLP)
+
+
+# --------------------------------------------------------------------------- torchvision
+
+FAKE_TORCHVISION_MODELS = """
+from torch import nn
+
+
+def list_models(module=None):
+    return ["squeezy"]
+
+
+def get_model(name, weights=None, num_classes=1000):
+    assert weights is None
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, num_classes, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
+"""
+
+
+def _fake_torchvision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, init: str, models: str = ""
+) -> None:
+    package = tmp_path / "fake_tv" / "torchvision"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(init, encoding="utf-8")
+    (package / "models.py").write_text(models, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(package.parent))
+    for name in ("torchvision", "torchvision.models"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_torchvision_architecture_with_a_conv_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_torchvision(tmp_path, monkeypatch, "", FAKE_TORCHVISION_MODELS)
+    assert "torchvision:squeezy" in available_architectures()
+    model = build_model("torchvision:squeezy", num_classes=5, input_shape=(3, 8, 8))
+    assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 5)
+    assert classifier_layer(model)[0] == "2"  # the 1x1 convolution is the head
+    with pytest.raises(ValidationError, match="a torchvision classification model"):
+        build_model("torchvision:resnet9000", num_classes=5, input_shape=(3, 8, 8))
+
+
+def test_torchvision_that_fails_to_import_gives_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_torchvision(
+        tmp_path, monkeypatch, 'raise RuntimeError("operator torchvision::nms does not exist")'
+    )
+    assert "torchvision:resnet18" not in available_architectures()  # listed only when it works
+    with pytest.raises(ValidationError) as info:
+        build_model("torchvision:resnet18", num_classes=5, input_shape=(3, 8, 8))
+    message = str(info.value)
+    assert message.startswith("architecture 'torchvision:NAME': expected a torchvision built for")
+    assert "RuntimeError: operator torchvision::nms does not exist" in message
+    assert "\n" not in message
+
+
+def test_missing_torchvision_names_the_optional_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    with pytest.raises(ValidationError, match=r"optional extra 'cifar'.*received no torchvision"):
+        build_model("torchvision:resnet18", num_classes=5, input_shape=(3, 8, 8))
+
+
+# --------------------------------------------------------------------------- size and params
+
+
+@pytest.mark.parametrize(
+    ("arch", "params", "pattern"),
+    [
+        ("smallcnn", {"width": -4}, r"smallcnn params\.width: expected a positive integer"),
+        ("smallcnn", {"hidden": 0}, r"smallcnn params\.hidden: expected a positive integer"),
+        ("smallcnn", {"width": True}, r"smallcnn params\.width: expected a positive integer"),
+        ("mlp", {"hidden": [8, -1]}, r"mlp params\.hidden: expected a positive integer"),
+        ("mlp", {"hidden": "wide"}, r"mlp params\.hidden: expected a list of positive"),
+        ("resnet18_cifar", {"width": 2.5}, r"resnet18_cifar params\.width: expected a positive"),
+    ],
+)
+def test_bad_builtin_params_are_named(arch: str, params: dict[str, Any], pattern: str) -> None:
+    shape = (4,) if arch == "mlp" else (3, 8, 8)
+    with pytest.raises(ValidationError, match=pattern):
+        build_model(arch, num_classes=3, input_shape=shape, params=params)
+
+
+def test_model_over_the_memory_budget_is_refused_before_allocation() -> None:
+    with pytest.raises(ResourceLimitError, match=r"architecture 'mlp' params: expected at most"):
+        build_model("mlp", num_classes=3, input_shape=(4,), params={"hidden": [10**6, 10**6]})
+    with trust_policy(max_bytes="1MiB"), pytest.raises(ResourceLimitError, match=r"1\.0 MiB"):
+        build_model("smallcnn", num_classes=10, input_shape=(1, 8, 8), params={"width": 64})
