@@ -447,7 +447,7 @@ def _load_npz(path: Path, shown: str, policy: TrustPolicy) -> DatasetBundle:
         _prepare_labels(arrays.pop("y_test"), shown),
     )
     num_classes = int(max(y_tr.max(initial=0), y_te.max(initial=0))) + 1
-    _check_class_count(num_classes, len(y_tr) + len(y_te), shown, policy)
+    _check_class_count(num_classes, len(y_tr) + len(y_te), f"{shown} labels", policy)
     names = _class_names(arrays.pop("class_names", None), num_classes, shown, policy)
     x_tr = _prepare_inputs(arrays.pop("x_train"), f"{shown} x_train")
     x_te = _prepare_inputs(arrays.pop("x_test"), f"{shown} x_test")
@@ -491,17 +491,17 @@ def _prepare_labels(y: np.ndarray, shown: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _check_class_count(count: int, samples: int, shown: str, policy: TrustPolicy) -> None:
+def _check_class_count(count: int, samples: int, argument: str, policy: TrustPolicy) -> None:
     """Refuse a class count whose per-class tables would exceed the memory budget."""
     check_budget(
         8 * count * count,
-        argument=f"{shown} labels",
+        argument=argument,
         what=f"{count} classes (max label + 1), one {count}×{count} float64 matrix",
         policy=policy,
     )
     check_budget(
         4 * count * samples,
-        argument=f"{shown} labels",
+        argument=argument,
         what=f"{count} classes × {samples} samples of logits per model",
         policy=policy,
     )
@@ -518,7 +518,7 @@ def _class_names(raw: Any, num_classes: int, shown: str, policy: TrustPolicy) ->
         ) from exc
     if count < num_classes:
         raise DatasetError(describe(f"{shown} class_names", f"at least {num_classes} names", count))
-    _check_class_count(count, 1, shown, policy)
+    _check_class_count(count, 1, f"{shown} class_names", policy)
     values = raw.tolist() if isinstance(raw, np.ndarray) else list(raw)
     return tuple(v.decode("latin1") if isinstance(v, bytes) else str(v) for v in values)
 
@@ -675,7 +675,7 @@ def _load_factory(
         test_ds = _to_array_dataset(test, target, policy)
         samples = len(train_ds) + len(test_ds)
         top = max((int(ds.y.max()) for ds in (train_ds, test_ds) if len(ds)), default=0) + 1
-        _check_class_count(top, samples, f"dataset.kind {target!r}", policy)
+        _check_class_count(top, samples, f"dataset.kind {target!r} labels", policy)
         labels = _class_names(names, top, f"{target}()", policy)
         return DatasetBundle(train_ds, test_ds, labels, target, dict(options))
     except (DatasetError, ResourceLimitError):

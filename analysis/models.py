@@ -14,10 +14,13 @@ Example:
 from __future__ import annotations
 
 import inspect
+import io
 import math
 import os
 import pickle
+import pickletools
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -486,7 +489,7 @@ def _read_torch(path: Path, label: str) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         globals_named = [ln for ln in str(exc).splitlines() if "global" in ln.lower()]
-        if not globals_named:
+        if not globals_named and not _references_objects(path):
             raise WeightsError(
                 describe(
                     label,
@@ -495,12 +498,13 @@ def _read_torch(path: Path, label: str) -> dict[str, torch.Tensor]:
                     raw=True,
                 )
             ) from exc
+        detail = globals_named[0].strip() if globals_named else _unpickling_detail(exc)
         raise UnsafeFileError(
             describe(
                 label,
                 "tensors only (torch.load weights_only=True)",
                 "a pickle that references Python objects; refused and not executed. Convert it to "
-                f".safetensors in a trusted environment ({globals_named[0].strip()})",
+                f".safetensors in a trusted environment ({detail})",
                 raw=True,
             )
         ) from exc
@@ -519,6 +523,35 @@ def _read_torch(path: Path, label: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(describe(label, "a state dict of tensors", type(obj).__name__, raw=True))
     return {str(k): v for k, v in obj.items()}
+
+
+_OBJECT_OPCODES = frozenset(
+    {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+)
+
+
+def _references_objects(path: Path) -> bool:
+    """Whether a pickle stream in ``path`` (or in a torch zip's ``data.pkl``) imports objects.
+
+    The opcodes are only parsed (``pickletools.genops``), never executed; a stream that does
+    not parse is corrupt, not unsafe.
+    """
+    try:
+        data = path.read_bytes()
+        if data.startswith(_ZIP_MAGIC):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                data = archive.read(pkl[0]) if pkl else b""
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
+    stream, found = io.BytesIO(data), False
+    while stream.tell() < len(data):  # a legacy checkpoint is several pickles in a row
+        try:
+            names = {op.name for op, _, _ in pickletools.genops(stream)}
+        except Exception:  # not (or no longer) a pickle: raw storage bytes or garbage
+            break
+        found = found or bool(names & _OBJECT_OPCODES)
+    return found
 
 
 def _unpickling_detail(exc: BaseException) -> str:

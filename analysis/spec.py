@@ -416,7 +416,7 @@ def _model_forget(where: str, role: str, forget: Any, scenarios: Mapping[str, An
         return None
     if forget is None and len(scenarios) == 1:
         return next(iter(scenarios))
-    if forget not in scenarios:
+    if not isinstance(forget, str) or forget not in scenarios:
         raise SpecError(
             describe(f"{where}.forget", f"one of the scenarios {list(scenarios)}", forget)
         )

@@ -375,14 +375,14 @@ class ResultCache:
                 stacklevel=2,
             )
             return None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            warnings.warn(
+                f"cache entry {path.name} is not a regular file; it is recomputed", stacklevel=2
+            )
+            return None
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                warnings.warn(
-                    f"cache entry {path.name} is not a regular file; it is recomputed",
-                    stacklevel=2,
-                )
-                return None
             data = handle.read()
         try:
             return self._decode(data)
