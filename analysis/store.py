@@ -274,6 +274,9 @@ def _part_digest(name: str, value: Any) -> str:
 # Result cache
 
 
+_WARNED_ROOTS: set[str] = set()
+
+
 class ResultCache:
     """A content-addressed cache of analysis results on disk, without pickle.
 
@@ -321,7 +324,6 @@ class ResultCache:
         self.root = Path(root)
         self._allowed = tuple(allowed_modules)
         self._workspace = None if workspace is None else Path(workspace).expanduser().resolve()
-        self._warned = False
         if self._confined():
             _sweep_stale_temporaries(self.root)
 
@@ -345,8 +347,9 @@ class ResultCache:
         return inside
 
     def _warn(self, message: str) -> None:
-        if not self._warned:
-            self._warned = True
+        """Warn once per process and cache folder (a dashboard builds many caches per folder)."""
+        if str(self.root) not in _WARNED_ROOTS:
+            _WARNED_ROOTS.add(str(self.root))
             warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def path(self, key: str) -> Path:
