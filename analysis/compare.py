@@ -493,7 +493,7 @@ def models_table(
     unlearned model beats on accuracy gap, PS and RT at once).
     """
     opts = options or CompareOptions.from_experiment(experiment)
-    store = cache or ResultCache(experiment.cache_dir)
+    store = cache or experiment.cache
     names = [n for n in experiment.models if experiment.models[n].role not in AUXILIARY_ROLES]
     plan = _plan(experiment, names, opts)
     outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
@@ -764,7 +764,7 @@ def compare(
     """
     _validate_pair(experiment, a, b)
     opts = options or CompareOptions.from_experiment(experiment)
-    store = cache or ResultCache(experiment.cache_dir)
+    store = cache or experiment.cache
     timings: dict[str, float] = {}
     start = time.perf_counter()
     plan = _plan(

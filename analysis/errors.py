@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "ValidationError",
     "WeightsError",
     "describe",
+    "did_you_mean",
+    "unknown_keys",
 ]
 
 
@@ -82,3 +86,36 @@ def describe(argument: str, expected: str, received: Any, *, raw: bool = False) 
     """
     shown = str(received) if raw else _short(received)
     return f"{argument}: expected {expected}, received {shown}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` hint for a misspelt ``word``, or ``""`` when none is close.
+
+    Example:
+        >>> did_you_mean("parms", ["name", "params"])
+        " (did you mean 'params'?)"
+    """
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_keys(where: str, keys: Iterable[Any], allowed: Iterable[str]) -> str | None:
+    """The message for keys of ``where`` outside ``allowed`` (None when all are known).
+
+    The first unknown key is named with a "did you mean" suggestion when one is close.
+
+    Example:
+        >>> unknown_keys("[architecture]", ["name", "parms"], ["name", "params"])
+        "[architecture]: expected keys among ['name', 'params'], received unknown key 'parms' (did you mean 'params'?)"
+    """  # noqa: E501
+    known = sorted(allowed)
+    unknown = [k for k in keys if k not in known]
+    if not unknown:
+        return None
+    more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+    return describe(
+        where,
+        f"keys among {known}",
+        f"unknown key {unknown[0]!r}{did_you_mean(unknown[0], known)}{more}",
+        raw=True,
+    )

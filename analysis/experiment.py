@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,8 @@ from analysis.device import resolve_device
 from analysis.errors import SpecError, ValidationError, describe
 from analysis.models import build_model, load_weights_into
 from analysis.spec import AUXILIARY_ROLES, ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
+from analysis.store import ResultCache
+from analysis.trust import display_path
 
 __all__ = ["Experiment", "load_experiment"]
 
@@ -67,8 +70,17 @@ class Experiment:
 
     @property
     def cache_dir(self) -> Path:
-        """Where computed results are cached."""
+        """Where computed results are cached (``.ulens_cache`` in the workspace)."""
         return self.root / ".ulens_cache"
+
+    @cached_property
+    def cache(self) -> ResultCache:
+        """The workspace's result cache, confined to the workspace.
+
+        If ``.ulens_cache`` resolves outside the workspace (a symlink), nothing is read from or
+        written there: results are computed without caching, after one warning.
+        """
+        return ResultCache(self.cache_dir, workspace=self.root)
 
     @property
     def scenarios(self) -> list[str]:
@@ -202,14 +214,17 @@ class Experiment:
             num_classes=self.num_classes,
             input_shape=self.data.input_shape,
             params=arch.params,
+            workspace=self.root,
         )
 
     def load_model(self, name: str, *, device: str | torch.device = "auto") -> nn.Module:
         """Build model ``name``, load its weights safely; eval mode on ``device``."""
         entry = self.entry(name)
+        resolved = resolve_device(device)
         model = self.build(entry.architecture)
-        load_weights_into(model, entry.file, num_classes=self.num_classes)
-        return model.to(resolve_device(device)).eval()
+        shown = f"models.{name}.file {display_path(entry.file, self.root)!r}"
+        load_weights_into(model, entry.file, num_classes=self.num_classes, name=shown)
+        return model.to(resolved).eval()
 
     def members_mask(self, name: str) -> np.ndarray:
         """Boolean training-membership mask of a ``reference`` or ``shadow`` model."""
@@ -227,11 +242,25 @@ class Experiment:
 
     def _training_mask(self, path: Path, where: str) -> np.ndarray:
         n = len(self.data.train)
+        shown = display_path(path, self.root)
         try:
-            mask = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            with path.open("rb") as handle:
+                if os.fstat(handle.fileno()).st_size > 1024 + 2 * n:  # a bool .npy of n rows
+                    raise SpecError(
+                        describe(
+                            where,
+                            f"a boolean .npy mask of {n} rows",
+                            f"a larger file {shown!r}",
+                            raw=True,
+                        )
+                    )
+                mask = np.load(handle, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            if isinstance(exc, SpecError):
+                raise
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise SpecError(
-                describe(where, "a readable .npy mask", f"{path} ({exc})", raw=True)
+                describe(where, "a readable .npy mask", f"{shown!r} ({reason})", raw=True)
             ) from exc
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
             found = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else "an .npz"
@@ -239,7 +268,7 @@ class Experiment:
                 describe(
                     where,
                     f"a boolean array of shape ({n},)",
-                    f"{found} in {path}",
+                    f"{found} in {shown!r}",
                     raw=True,
                 )
             )

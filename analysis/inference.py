@@ -1,7 +1,9 @@
 """One batched forward pass of several models in lockstep over a dataset.
 
 Every model sees each batch once, under ``torch.inference_mode()``. The pass returns all logits
-and, for chosen rows, the penultimate features (the classifier's input). Rows of named
+and, for chosen rows, the penultimate features: the classifier head's input (the last
+``nn.Linear``; for a convolutional head such as SqueezeNet's, its input averaged over the
+spatial axes; for a model with neither, the logits themselves, with a warning). Rows of named
 *activation groups* (e.g. forget and retain samples for CKA) are visited first, each group in
 batches of its own, and for those batches the outputs of the chosen layers of every model are
 handed to a callback (the CKA accumulator) and then dropped: whole-dataset activations are never
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from torch import nn
 from analysis.data import ArrayDataset
 from analysis.device import resolve_device
 from analysis.errors import ValidationError, describe
-from analysis.models import classifier_layer
+from analysis.models import find_classifier
 
 __all__ = ["ActivationCallback", "PassOutputs", "forward_pass"]
 
@@ -59,6 +62,7 @@ class _Capture:
     features: torch.Tensor | None = None
     layers_on: bool = False
     features_on: bool = False
+    logits_as_features: bool = False
 
 
 def _batch_plan(
@@ -97,8 +101,17 @@ def _hooks(model: nn.Module, layers: Sequence[str], capture: _Capture) -> Iterat
     try:
         for name in layers:
             handles.append(modules[name].register_forward_hook(_layer_hook(name, capture)))
-        _, head = classifier_layer(model)
-        handles.append(head.register_forward_pre_hook(_feature_hook(capture)))
+        found = find_classifier(model)
+        if found is None:
+            capture.logits_as_features = True
+            warnings.warn(
+                f"{type(model).__name__} has no nn.Linear or convolution head: its logits stand "
+                "in for penultimate features (embeddings)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        else:
+            handles.append(found[1].register_forward_pre_hook(_feature_hook(capture)))
         yield
     finally:
         for handle in handles:
@@ -115,9 +128,12 @@ def _layer_hook(name: str, capture: _Capture) -> Callable[..., None]:
 
 
 def _feature_hook(capture: _Capture) -> Callable[..., None]:
-    def hook(_module: nn.Module, inputs: Any) -> None:
+    def hook(module: nn.Module, inputs: Any) -> None:
         if capture.features_on:
-            capture.features = inputs[0].flatten(1)
+            x = inputs[0]
+            if not isinstance(module, nn.Linear) and x.ndim > 2:  # conv head: pool space
+                x = x.mean(dim=tuple(range(2, x.ndim)))
+            capture.features = x.flatten(1)
 
     return hook
 
@@ -231,7 +247,19 @@ def _run_batch(
         for name, model in models.items():
             cap = captures[name]
             cap.layers_on, cap.features_on = capture_layers, capture_features
-            out[name] = model(x).float().cpu().numpy()
+            logits = model(x)
+            if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or len(logits) != len(x):
+                raise ValidationError(
+                    describe(
+                        f"model {name!r}",
+                        "logits of shape (batch, classes)",
+                        f"{type(logits).__name__} {tuple(getattr(logits, 'shape', ()))}",
+                        raw=True,
+                    )
+                )
+            if cap.logits_as_features and capture_features:
+                cap.features = logits.flatten(1)
+            out[name] = logits.float().cpu().numpy()
     return out
 
 

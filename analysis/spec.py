@@ -27,17 +27,21 @@ Example:
 
 from __future__ import annotations
 
+import math
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import SpecError, describe
+from analysis.data import DATASET_OPTIONS
+from analysis.errors import SpecError, ValidationError, describe, did_you_mean, unknown_keys
+from analysis.trust import confine
 
 __all__ = [
     "AUXILIARY_ROLES",
     "ROLES",
+    "TABLES",
     "ArchitectureSpec",
     "ExperimentSpec",
     "ModelEntry",
@@ -51,7 +55,13 @@ ROLES = ("original", "retrain", "unlearned", "reference", "shadow")
 
 AUXILIARY_ROLES = ("reference", "shadow")
 """Roles of models that only feed attacks (not listed as comparable models)."""
+TABLES = ("experiment", "dataset", "architecture", "forget", "models", "analysis")
+"""The top-level tables of ``experiment.toml``; any other table or key is refused."""
+
 _FORGET_KEYS = {"classes", "random", "indices"}
+_SCENARIO_KEYS = (*sorted(_FORGET_KEYS), "seed")
+_EXPERIMENT_KEYS = ("name", "description")
+_ARCHITECTURE_KEYS = ("name", "params")
 _MODEL_KEYS = {
     "role",
     "file",
@@ -161,35 +171,100 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(
-            describe(str(file), "valid TOML", f"a parse error: {exc}", raw=True)
+            describe("experiment.toml", "valid TOML", f"a parse error: {exc}", raw=True)
+        ) from exc
+    except OSError as exc:
+        raise SpecError(
+            describe("experiment.toml", "a readable file", exc.strerror or str(exc), raw=True)
         ) from exc
     return parse_spec(raw, root=file.parent)
 
 
 def parse_spec(raw: Mapping[str, Any], *, root: Path) -> ExperimentSpec:
-    """Validate a parsed TOML mapping; relative paths resolve against ``root``."""
-    dataset = _table(raw, "dataset", required=True)
-    if "kind" not in dataset or not isinstance(dataset["kind"], str):
-        raise SpecError(
-            describe("dataset.kind", "a string such as 'digits' or 'npz'", dataset.get("kind"))
-        )
+    """Validate a parsed TOML mapping; relative paths resolve against ``root``.
+
+    Every table and key is checked (a misspelt one is refused with a "did you mean"
+    suggestion) and every path must resolve inside ``root`` (see :func:`analysis.trust.confine`).
+
+    Raises:
+        SpecError: A missing, unknown or invalid table, key or value; the message names it.
+        OutsideWorkspaceError: A path resolves outside the workspace and the allowed locations.
+    """
+    if not isinstance(raw, Mapping):
+        raise SpecError(describe("experiment.toml", "a TOML document (tables)", raw))
+    _check_tables(raw)
+    dataset = _dataset(_table(raw, "dataset", required=True), root)
     arch = _architecture(raw.get("architecture"), "architecture")
-    scenarios = _scenarios(_table(raw, "forget", required=True))
+    scenarios = _scenarios(_table(raw, "forget", required=True), root)
     models_raw = _table(raw, "models", required=True)
     models = {
         name: _model(name, entry, arch, scenarios, root) for name, entry in models_raw.items()
     }
     _check_references(models)
     meta = _table(raw, "experiment", required=False)
+    _check_keys("[experiment]", meta, _EXPERIMENT_KEYS)
+    for key in _EXPERIMENT_KEYS:
+        if key in meta and not isinstance(meta[key], str):
+            raise SpecError(describe(f"experiment.{key}", "a string", meta[key]))
+    analysis = _table(raw, "analysis", required=False)
+    _check_keys("[analysis]", analysis, _analysis_keys())
     return ExperimentSpec(
         root=root,
         name=str(meta.get("name", root.name)),
-        dataset=dict(dataset),
+        dataset=dataset,
         architecture=arch,
         scenarios=scenarios,
         models=models,
-        analysis=_table(raw, "analysis", required=False),
+        analysis=analysis,
     )
+
+
+def _check_tables(raw: Mapping[str, Any]) -> None:
+    for key in raw:
+        if key in TABLES:
+            continue
+        hint = did_you_mean(key, TABLES)
+        if key == "trust":
+            hint = " (trust settings are read only from your user config, never from a workspace)"
+        raise SpecError(
+            describe("experiment.toml", f"tables among {list(TABLES)}", f"[{key}]{hint}", raw=True)
+        )
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    message = unknown_keys(where, table, allowed)
+    if message is not None:
+        raise SpecError(message)
+
+
+def _analysis_keys() -> tuple[str, ...]:
+    from analysis.compare import CompareOptions  # compare imports this module: import late
+
+    return ("default_a", "default_b", *(f.name for f in fields(CompareOptions)))
+
+
+def _dataset(table: dict[str, Any], root: Path) -> dict[str, Any]:
+    kind = table.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise SpecError(
+            describe("dataset.kind", "a string such as 'digits' or 'npz'", table.get("kind"))
+        )
+    if kind in DATASET_OPTIONS:
+        _check_keys(f"[dataset] of kind {kind!r}", table, ("kind", *DATASET_OPTIONS[kind]))
+    elif ":" not in kind:
+        raise SpecError(
+            describe(
+                "dataset.kind",
+                f"one of {sorted(DATASET_OPTIONS)} or 'module:function'",
+                f"{kind!r}{did_you_mean(kind, DATASET_OPTIONS)}",
+                raw=True,
+            )
+        )
+    if "path" in table and kind in DATASET_OPTIONS:
+        if not isinstance(table["path"], str) or not table["path"]:
+            raise SpecError(describe("dataset.path", "a file or folder path", table["path"]))
+        _path(root, table["path"], "dataset.path")
+    return dict(table)
 
 
 def _table(raw: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any]:
@@ -202,31 +277,70 @@ def _table(raw: Mapping[str, Any], key: str, *, required: bool) -> dict[str, Any
 
 
 def _architecture(raw: Any, where: str) -> ArchitectureSpec:
-    if isinstance(raw, str):
+    if isinstance(raw, str) and raw:
         return ArchitectureSpec(raw)
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise SpecError(describe(where, "a table with name = '<architecture>' (or a string)", raw))
+    _check_keys(f"[{where}]", raw, _ARCHITECTURE_KEYS)
     params = raw.get("params", {})
     if not isinstance(params, dict):
         raise SpecError(describe(f"{where}.params", "a table", params))
     return ArchitectureSpec(raw["name"], dict(params))
 
 
-def _scenarios(forget: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _scenarios(forget: dict[str, Any], root: Path) -> dict[str, dict[str, Any]]:
     # A single unnamed forget set has a plain value under classes/random/indices; a table under
     # such a key is a scenario that happens to be named like one (e.g. [forget.random]).
     if any(not isinstance(forget[k], dict) for k in _FORGET_KEYS & set(forget)):
-        return {"default": dict(forget)}
+        return {"default": _scenario("forget", forget, root)}
     out: dict[str, dict[str, Any]] = {}
     for name, table in forget.items():
-        if not isinstance(table, dict) or len(_FORGET_KEYS & set(table)) != 1:
+        if not isinstance(table, dict):
+            hint = did_you_mean(name, _SCENARIO_KEYS)
             raise SpecError(
                 describe(
-                    f"forget.{name}", "a table with exactly one of classes, random, indices", table
+                    f"forget.{name}",
+                    "a table with one of classes, random, indices",
+                    f"{table!r}{hint}",
+                    raw=True,
                 )
             )
-        out[name] = dict(table)
+        out[name] = _scenario(f"forget.{name}", table, root)
     return out
+
+
+def _scenario(where: str, table: dict[str, Any], root: Path) -> dict[str, Any]:
+    _check_keys(f"[{where}]", table, _SCENARIO_KEYS)
+    if len(_FORGET_KEYS & set(table)) != 1:
+        raise SpecError(
+            describe(where, "a table with exactly one of classes, random, indices", sorted(table))
+        )
+    classes, frac = table.get("classes"), table.get("random")
+    if "classes" in table and not (
+        isinstance(classes, list) and classes and all(_is_int(c) and c >= 0 for c in classes)
+    ):
+        raise SpecError(
+            describe(f"{where}.classes", "a non-empty list of class ids (integers >= 0)", classes)
+        )
+    if "random" in table and not (
+        isinstance(frac, int | float) and _is_number(frac) and 0 < frac < 1
+    ):
+        raise SpecError(describe(f"{where}.random", "a fraction in (0, 1)", frac))
+    if "seed" in table and not (_is_int(table["seed"]) and table["seed"] >= 0):
+        raise SpecError(describe(f"{where}.seed", "a non-negative integer", table["seed"]))
+    if "indices" in table:
+        if not isinstance(table["indices"], str) or not table["indices"]:
+            raise SpecError(describe(f"{where}.indices", "a .npy file path", table["indices"]))
+        _path(root, table["indices"], f"{where}.indices")
+    return dict(table)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _model(
@@ -235,14 +349,18 @@ def _model(
     where = f"models.{name}"
     if not isinstance(entry, dict):
         raise SpecError(describe(where, "a table", entry))
-    unknown = sorted(set(entry) - _MODEL_KEYS)
-    if unknown:
-        raise SpecError(describe(where, f"keys among {sorted(_MODEL_KEYS)}", unknown))
+    _check_keys(f"[{where}]", entry, _MODEL_KEYS)
     role = entry.get("role")
     if role not in ROLES:
-        raise SpecError(describe(f"{where}.role", f"one of {list(ROLES)}", role))
-    if not isinstance(entry.get("file"), str):
+        shown = f"{role!r}{did_you_mean(role, ROLES)}" if isinstance(role, str) else repr(role)
+        raise SpecError(describe(f"{where}.role", f"one of {list(ROLES)}", shown, raw=True))
+    if not isinstance(entry.get("file"), str) or not entry["file"]:
         raise SpecError(describe(f"{where}.file", "a weights path (string)", entry.get("file")))
+    for key in ("method", "base", "description"):
+        if key in entry and not isinstance(entry[key], str):
+            raise SpecError(describe(f"{where}.{key}", "a string", entry[key]))
+    if "seed" in entry and not _is_int(entry["seed"]):
+        raise SpecError(describe(f"{where}.seed", "an integer", entry["seed"]))
     forget = _model_forget(where, role, entry.get("forget"), scenarios)
     if role == "unlearned" and not (
         isinstance(entry.get("method"), str) and isinstance(entry.get("base"), str)
@@ -278,7 +396,7 @@ def _model(
     return ModelEntry(
         name=name,
         role=role,
-        file=_path(root, entry["file"]),
+        file=_path(root, entry["file"], f"{where}.file"),
         architecture=arch,
         forget=forget,
         method=entry.get("method"),
@@ -298,7 +416,7 @@ def _model_forget(where: str, role: str, forget: Any, scenarios: Mapping[str, An
         return None
     if forget is None and len(scenarios) == 1:
         return next(iter(scenarios))
-    if forget not in scenarios:
+    if not isinstance(forget, str) or forget not in scenarios:
         raise SpecError(
             describe(f"{where}.forget", f"one of the scenarios {list(scenarios)}", forget)
         )
@@ -317,20 +435,23 @@ def _optional_path(root: Path, where: str, entry: Mapping[str, Any], key: str) -
         return None
     if not isinstance(entry[key], str) or not entry[key]:
         raise SpecError(describe(f"{where}.{key}", "a file path (string)", entry[key]))
-    return _path(root, entry[key])
+    return _path(root, entry[key], f"{where}.{key}")
 
 
 def _optional_float(where: str, value: Any) -> float | None:
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or value < 0:
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
         raise SpecError(describe(f"{where}.rt", "a non-negative number of seconds", value))
     return float(value)
 
 
-def _path(root: Path, raw: str) -> Path:
-    p = Path(raw).expanduser()
-    return p if p.is_absolute() else (root / p).resolve()
+def _path(root: Path, raw: str, argument: str) -> Path:
+    """``raw`` resolved against ``root``, confined to it (OutsideWorkspaceError otherwise)."""
+    try:
+        return confine(raw, root, argument=argument)
+    except ValidationError as exc:  # NUL byte, symlink loop (OutsideWorkspaceError passes)
+        raise SpecError(str(exc)) from exc
 
 
 def _check_references(models: Mapping[str, ModelEntry]) -> None:

@@ -274,6 +274,9 @@ def _part_digest(name: str, value: Any) -> str:
 # Result cache
 
 
+_WARNED_ROOTS: set[str] = set()
+
+
 class ResultCache:
     """A content-addressed cache of analysis results on disk, without pickle.
 
@@ -288,6 +291,15 @@ class ResultCache:
         allowed_modules: Module prefixes whose dataclasses may be rebuilt (``"analysis."``
             matches ``analysis.cka``; a name without a trailing dot matches that module and
             its submodules).
+        workspace: When given, the cache is confined to this folder: if ``root`` resolves
+            (after symlinks, e.g. a symlinked ``.ulens_cache``) outside it, the cache is
+            disabled — every :meth:`get` misses and :meth:`put` writes nothing — after one
+            warning. Checked again before every write. Allowed-outside locations do not count:
+            they are for reading data, never for writing.
+
+    Entries are opened without following symbolic links; an entry that is a link or a folder
+    is a miss (with a warning), and a write that fails (a folder in the way, a read-only
+    workspace, a full disk) warns and leaves the result uncached.
 
     Example:
         >>> import tempfile
@@ -297,7 +309,11 @@ class ResultCache:
     """
 
     def __init__(
-        self, root: str | Path, *, allowed_modules: Sequence[str] = ("analysis.",)
+        self,
+        root: str | Path,
+        *,
+        allowed_modules: Sequence[str] = ("analysis.",),
+        workspace: str | Path | None = None,
     ) -> None:
         if isinstance(allowed_modules, str) or not all(
             isinstance(m, str) and m for m in allowed_modules
@@ -307,7 +323,34 @@ class ResultCache:
             )
         self.root = Path(root)
         self._allowed = tuple(allowed_modules)
-        _sweep_stale_temporaries(self.root)
+        self._workspace = None if workspace is None else Path(workspace).expanduser().resolve()
+        if self._confined():
+            _sweep_stale_temporaries(self.root)
+
+    @property
+    def enabled(self) -> bool:
+        """False when the cache folder escapes its workspace (nothing is read or written)."""
+        return self._confined()
+
+    def _confined(self) -> bool:
+        if self._workspace is None:
+            return True
+        try:
+            inside = self.root.resolve().is_relative_to(self._workspace)
+        except (OSError, RuntimeError):
+            inside = False
+        if not inside:
+            self._warn(
+                f"the cache folder {self.root.name} resolves outside the workspace (a symbolic "
+                "link?): results are not cached; replace it with a plain folder to cache again"
+            )
+        return inside
+
+    def _warn(self, message: str) -> None:
+        """Warn once per process and cache folder (a dashboard builds many caches per folder)."""
+        if str(self.root) not in _WARNED_ROOTS:
+            _WARNED_ROOTS.add(str(self.root))
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def path(self, key: str) -> Path:
         """File holding the entry of ``key`` (it may not exist)."""
@@ -323,17 +366,32 @@ class ResultCache:
             ValidationError: ``key`` is not 1-128 characters of ``[A-Za-z0-9_.-]``.
         """
         path = self.path(key)
+        if not self._confined():
+            return None
         try:
-            with path.open("rb") as handle:
-                info = os.fstat(handle.fileno())
-                data = handle.read()
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             return None
+        except OSError as exc:  # a symbolic link (ELOOP), no permission
+            warnings.warn(
+                f"cache entry {path.name} cannot be read ({exc.strerror}); it is recomputed",
+                stacklevel=2,
+            )
+            return None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            warnings.warn(
+                f"cache entry {path.name} is not a regular file; it is recomputed", stacklevel=2
+            )
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
         try:
             return self._decode(data)
         except _CORRUPT as exc:
             warnings.warn(
-                f"cache entry {path} is unreadable ({type(exc).__name__}: {exc}); "
+                f"cache entry {path.name} is unreadable ({type(exc).__name__}: {exc}); "
                 "it was removed and will be recomputed",
                 stacklevel=2,
             )
@@ -351,14 +409,33 @@ class ResultCache:
         if value is None:
             raise ValidationError(describe("value", "a result (None means a miss)", None))
         members = self._encode(value)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.root)
+        if not self._confined():
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.root)
+        except OSError as exc:  # a read-only workspace, a file in the way
+            self._warn(
+                f"cache folder {self.root.name} is not writable ({exc.strerror}): "
+                "results are not cached"
+            )
+            return
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, allow_pickle=False, **members)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+        except OSError as exc:  # a folder in the way of the entry, a full disk
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            warnings.warn(
+                f"cache entry {path.name} could not be written ({exc.strerror}); "
+                "the result is not cached",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -20,8 +20,9 @@ Adding a method: write the class, e.g.::
             return ctx.fit(model, forget, self.params, loss)
 
 then either decorate it with :func:`register_method` (importing its module registers it), refer
-to it as ``"package.module:NegGrad"``, or publish it from an installed package as an entry point
-in the group ``unlearning_lens.methods``::
+to it as ``"module:NegGrad"`` (a ``module.py`` inside the workspace folder, or a module of a
+package the user allowed with ``--allow-code``; see :mod:`analysis.trust`), or publish it from
+an installed package as an entry point in the group ``unlearning_lens.methods``::
 
     [project.entry-points."unlearning_lens.methods"]
     neggrad = "my_package.unlearn:NegGrad"
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import dataclasses
 import importlib.metadata
 import math
 import sys
@@ -57,12 +59,13 @@ import time
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import torch
 from torch import nn
 
-from analysis.data import ArrayDataset, import_object
+from analysis.data import ArrayDataset
 from analysis.device import resolve_device
 from analysis.errors import MethodError, ValidationError, describe
 from analysis.training import (
@@ -76,6 +79,7 @@ from analysis.training import (
     synchronize,
     train_batches,
 )
+from analysis.trust import current_policy, import_reference
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -516,12 +520,22 @@ def available_methods() -> list[str]:
     return sorted(set(_REGISTRY) | set(_entry_points()))
 
 
-def get_method(name_or_path: str) -> type[UnlearningMethod]:
+def get_method(name_or_path: str, *, workspace: str | Path | None = None) -> type[UnlearningMethod]:
     """The method class for a registry key, a ``module:Class`` path or an entry-point name.
+
+    Registry keys and installed entry points are always available, and so are the built-in
+    modules (``analysis.unlearn.ga:GradientAscent``). Any other ``module:Class`` resolves under
+    the trust rules (:func:`analysis.trust.import_reference`): a ``.py`` file inside
+    ``workspace`` or a package the user allowed; anything else is refused before import.
+
+    Args:
+        name_or_path: Registry key, ``module:Class`` or entry-point name.
+        workspace: The workspace whose ``.py`` files a ``module:Class`` may name.
 
     Raises:
         MethodError: Unknown name (the message lists the available ones), a path that does
             not import, or an object that is not a concrete :class:`UnlearningMethod`.
+        UntrustedCodeError: A ``module:Class`` outside the workspace and the allowed packages.
 
     Example:
         >>> get_method("ga").display_name
@@ -535,9 +549,11 @@ def get_method(name_or_path: str) -> type[UnlearningMethod]:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if ":" in name:
+        policy = current_policy()
+        builtin = dataclasses.replace(policy, allow_code=(*policy.allow_code, "analysis.unlearn"))
         try:
-            obj = import_object(name, argument="method")
-        except ValidationError as exc:
+            obj = import_reference(name, argument="method", workspace=workspace, policy=builtin)
+        except ValidationError as exc:  # import failure; UntrustedCodeError passes unchanged
             raise MethodError(str(exc)) from exc
         return _check_method_class(obj, f"method {name!r}")
     entry = _entry_points().get(name)
@@ -564,11 +580,14 @@ def get_method(name_or_path: str) -> type[UnlearningMethod]:
     return _check_method_class(obj, f"method entry point {name!r}")
 
 
-def make_method(name: str, params: Mapping[str, Any] | None = None) -> UnlearningMethod:
+def make_method(
+    name: str, params: Mapping[str, Any] | None = None, *, workspace: str | Path | None = None
+) -> UnlearningMethod:
     """Instantiate a method by name (see :func:`get_method`) with hyperparameter overrides.
 
     Raises:
         MethodError: Unknown method, unknown hyperparameter or a bad value.
+        UntrustedCodeError: A ``module:Class`` outside the workspace and the allowed packages.
 
     Example:
         >>> make_method("scrub", {"alpha": 0.5}).params.alpha
@@ -578,4 +597,4 @@ def make_method(name: str, params: Mapping[str, Any] | None = None) -> Unlearnin
         isinstance(params, Mapping) and all(isinstance(k, str) for k in params)
     ):
         raise MethodError(describe("params", "a mapping of hyperparameter names to values", params))
-    return get_method(name)(**dict(params or {}))
+    return get_method(name, workspace=workspace)(**dict(params or {}))

@@ -267,3 +267,86 @@ def test_cka_from_cached_outputs_equals_cka_from_one_full_pass(workspace: Path) 
     assert partial.layers.matrices.keys() == full.layers.matrices.keys()
     for key, matrix in full.layers.matrices.items():
         np.testing.assert_allclose(partial.layers.matrices[key].values, matrix.values, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- conv-head models
+
+CONV_HEAD_FACTORY = """
+from torch import nn
+
+
+def squeeze(num_classes, input_shape, width=4):
+    # SqueezeNet-style: no nn.Linear anywhere; a 1x1 convolution + global pooling classifies.
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+        nn.Dropout(0.0), nn.Conv2d(2 * width, num_classes, 1), nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+"""
+
+
+def _conv_head_workspace(root: Path) -> Path:
+    from analysis.models import build_model, save_weights
+    from tests.fixtures import _train, tiny_arrays
+
+    root.mkdir(parents=True)
+    (root / "convhead.py").write_text(CONV_HEAD_FACTORY, encoding="utf-8")
+    data = tiny_arrays(n_train=80, n_test=40, num_classes=4)
+    np.savez(root / "data.npz", x_train=data.x_train, y_train=data.y_train,
+             x_test=data.x_test, y_test=data.y_test)  # fmt: skip
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    retain = torch.as_tensor(data.y_train != 1)
+    with pytest.warns(analysis.TrustNotice, match=r"convhead\.py"):
+        original = build_model("convhead:squeeze", num_classes=4, input_shape=(1, 6, 6),
+                               params={"width": 3}, workspace=root)  # fmt: skip
+    _train(original, x, y)
+    models = {"original": original}
+    models["retrain"] = build_model("convhead:squeeze", num_classes=4, input_shape=(1, 6, 6),
+                                    params={"width": 3}, workspace=root)  # fmt: skip
+    _train(models["retrain"], x[retain], y[retain])
+    models["ft"] = build_model("convhead:squeeze", num_classes=4, input_shape=(1, 6, 6),
+                               params={"width": 3}, workspace=root)  # fmt: skip
+    models["ft"].load_state_dict(original.state_dict())
+    _train(models["ft"], x[retain], y[retain])
+    (root / "models").mkdir()
+    for name, model in models.items():
+        save_weights(model, root / "models" / f"{name}.safetensors")
+    (root / "experiment.toml").write_text(
+        '[dataset]\nkind = "npz"\npath = "data.npz"\n\n'
+        '[architecture]\nname = "convhead:squeeze"\nparams = { width = 3 }\n\n'
+        '[analysis]\nembedding_method = "pca"\nn_bootstrap = 10\n\n'
+        "[forget.classwise]\nclasses = [1]\n\n"
+        '[models.original]\nrole = "original"\nfile = "models/original.safetensors"\n\n'
+        '[models.retrain]\nrole = "retrain"\nfile = "models/retrain.safetensors"\n\n'
+        '[models.ft]\nrole = "unlearned"\nmethod = "ft"\nbase = "original"\n'
+        'file = "models/ft.safetensors"\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+def test_conv_head_model_from_a_workspace_file_gets_every_view(tmp_path: Path) -> None:
+    """A model without nn.Linear (conv classifier) works end to end: accuracy, CKA, weight
+    change, privacy and an embedding of its pooled penultimate features."""
+    root = _conv_head_workspace(tmp_path / "ws")
+    exp = analysis.load_experiment(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = compare(exp, "retrain", "ft", device="cpu")
+    assert set(result.models) == {"retrain", "ft", "original"}
+    assert 0.0 <= result.models["ft"].accuracy.ra <= 1.0
+    assert result.layers.layers["ft"][-1] == "5"  # the 1x1 conv head is the last layer
+    assert result.layers.weight_change is not None
+    assert np.isfinite(result.layers.weight_change.relative).all()
+    matrix = result.layers.get("retrain", "ft", "train", "retain")
+    assert matrix is not None and np.isfinite(matrix.values).all()
+    assert (
+        np.isfinite(result.embedding.coords_a).all()
+        and np.isfinite(result.embedding.coords_b).all()
+    )
+    features = analysis.forward_pass(
+        {"ft": exp.load_model("ft", device="cpu")}, exp.dataset("train"),
+        device="cpu", feature_rows=np.arange(5),
+    )["ft"].features  # fmt: skip
+    assert features is not None and features.shape == (5, 6)  # 2 * width channels, pooled

@@ -22,7 +22,8 @@ from analysis.data import (
     load_dataset,
     resolve_forget_set,
 )
-from analysis.errors import DatasetError, UlensError, ValidationError
+from analysis.errors import DatasetError, ValidationError
+from analysis.trust import TrustNotice, UntrustedCodeError, trust_policy
 
 # --------------------------------------------------------------------------- digits
 
@@ -76,8 +77,14 @@ def test_digits_bad_test_size(test_size: float) -> None:
 
 
 def test_digits_unknown_option_named() -> None:
-    with pytest.raises(DatasetError, match=r"dataset: expected options among .*\['path'\]"):
+    with pytest.raises(
+        DatasetError,
+        match=r"dataset of kind 'digits': expected keys among \['seed', 'test_size'\], "
+        r"received unknown key 'path'$",
+    ):
         load_dataset({"kind": "digits", "path": "x.npz"})
+    with pytest.raises(DatasetError, match=r"unknown key 'sed' \(did you mean 'seed'\?\)"):
+        load_dataset({"kind": "digits", "sed": 1})
 
 
 def test_unknown_kind_lists_the_options() -> None:
@@ -130,7 +137,9 @@ def test_npz_object_array_refused_without_unpickling(tmp_path: Path) -> None:
     arrays = _npz_arrays(np.random.default_rng(0))
     arrays["y_train"] = np.array([1, "two", None] * 3 + [0], dtype=object)
     path = _write_npz(tmp_path / "obj.npz", **arrays)
-    with pytest.raises(DatasetError, match=r"obj\.npz: expected an \.npz of plain numeric arrays"):
+    with pytest.raises(
+        DatasetError, match=r"obj\.npz' y_train: expected plain numeric or string arrays \(object"
+    ):
         load_dataset({"kind": "npz", "path": str(path)})
 
 
@@ -148,10 +157,15 @@ def test_npz_missing_keys_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "pattern"),
     [
-        ({"y_train": np.linspace(0, 2, 10)}, r"labels: expected a 1-D array of non-negative int"),
+        ({"y_train": np.linspace(0, 2, 10)}, r"y_train: expected a 1-D integer array of 10 labels"),
+        ({"y_train": np.arange(9)}, r"y_train: expected a 1-D integer array of 10 labels"),
         ({"y_train": -np.ones(10, dtype=np.int64)}, "labels: expected"),
-        ({"x_test": np.full((6, 5, 4), np.nan)}, "inputs: expected finite values"),
-        ({"x_train": np.arange(10)}, r"inputs: expected a numeric array of shape \(n, \.\.\.\)"),
+        ({"x_test": np.full((6, 5, 4), np.nan)}, "x_test: expected finite values"),
+        (
+            {"x_train": np.arange(10)},
+            r"x_train: expected a real numeric array of shape \(n, \.\.\.\)",
+        ),
+        ({"x_train": np.ones((10, 2, 2), dtype=np.complex64)}, r"x_train: expected a real numeric"),
         ({"class_names": np.array(["a", "b"])}, "class_names: expected at least 3 names"),
     ],
 )
@@ -169,10 +183,10 @@ def test_npz_missing_path_and_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"dataset\.path: expected an existing file.*nope\.npz"):
         load_dataset({"kind": "npz", "path": "nope.npz"}, root=tmp_path)
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(DatasetError, match=r"junk\.npz: expected a readable \.npz archive"):
+    with pytest.raises(DatasetError, match=r"junk\.npz': expected an \.npz archive \(a zip"):
         load_dataset({"kind": "npz", "path": "junk.npz"}, root=tmp_path)
     np.save(tmp_path / "lone.npy", np.zeros(3))
-    with pytest.raises(DatasetError, match=r"lone\.npy: expected a readable \.npz archive"):
+    with pytest.raises(DatasetError, match=r"lone\.npy': expected an \.npz archive \(a zip"):
         load_dataset({"kind": "npz", "path": "lone.npy"}, root=tmp_path)
 
 
@@ -315,7 +329,10 @@ def test_cifar_truncated_or_missing_batch_names_the_file(tmp_path: Path) -> None
     with pytest.raises(DatasetError, match="test_batch: expected a CIFAR batch"):
         load_dataset({"kind": "cifar10", "path": str(tmp_path)})
     (folder / "data_batch_5").unlink()
-    with pytest.raises(DatasetError, match=r"dataset\.path: .*data_batch_5"):
+    with pytest.raises(
+        DatasetError,
+        match=r"dataset\.path .*: expected a torchvision CIFAR folder with .*data_batch_5",
+    ):
         load_dataset({"kind": "cifar10", "path": str(tmp_path)})
 
 
@@ -323,8 +340,8 @@ def test_cifar_truncated_or_missing_batch_names_the_file(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def factory_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An importable module (unique name) with dataset factories; returns its name."""
+def factory_module(tmp_path: Path) -> str:
+    """A module (unique name) with dataset factories in the workspace ``tmp_path``."""
     name = f"ulens_test_factory_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(
         "import numpy as np\n"
@@ -341,37 +358,58 @@ def factory_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "def wrong_arity():\n"
         "    return (np.zeros((2, 1)), np.zeros(2))\n\n"
         "def wrong_split():\n"
-        "    return [1, 2], (np.zeros((2, 1)), np.zeros(2)), ['a']\n",
+        "    return [1, 2], (np.zeros((2, 1)), np.zeros(2)), ['a']\n\n"
+        "def raises(**options):\n"
+        "    raise KeyError('no such split')\n",
         encoding="utf-8",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
     return name
 
 
-def test_factory_with_array_tuples_and_options(factory_module: str) -> None:
-    bundle = load_dataset({"kind": f"{factory_module}:arrays", "n": 8, "offset": 1.0})
-    expected = np.arange(24, dtype=np.float32).reshape(8, 3) + 1.0
-    np.testing.assert_array_equal(bundle.train.x.numpy(), expected)
+def test_factory_with_array_tuples_and_options(factory_module: str, tmp_path: Path) -> None:
+    with pytest.warns(TrustNotice, match=rf"workspace file {factory_module}\.py"):
+        bundle = load_dataset(
+            {"kind": f"{factory_module}:arrays", "n": 8, "offset": 1.0}, root=tmp_path
+        )
+    assert bundle.train.x.dtype == torch.float32 and bundle.train.x[0, 0].item() == 1.0
     np.testing.assert_array_equal(bundle.train.targets, np.arange(8) % 2)
     assert len(bundle.test) == 2 and bundle.class_names == ("even", "odd")
     assert bundle.kind == f"{factory_module}:arrays" and bundle.meta == {"n": 8, "offset": 1.0}
 
 
-def test_factory_with_torch_datasets(factory_module: str) -> None:
-    bundle = load_dataset({"kind": f"{factory_module}:tensors"})
+def test_factory_with_torch_datasets(factory_module: str, tmp_path: Path) -> None:
+    bundle = load_dataset({"kind": f"{factory_module}:tensors"}, root=tmp_path)
     assert torch.equal(bundle.train.x, torch.arange(30.0).reshape(10, 3))
     assert torch.equal(bundle.train.y, torch.arange(10) % 3)
     assert len(bundle.test) == 4 and bundle.class_names == ("a", "b", "c")
 
 
-def test_factory_bad_results_and_imports(factory_module: str) -> None:
+def test_factory_outside_the_workspace_needs_the_opt_in(
+    factory_module: str, tmp_path: Path
+) -> None:
+    with pytest.raises(UntrustedCodeError, match=rf"--allow-code {factory_module}"):
+        load_dataset({"kind": f"{factory_module}:arrays"}, root=tmp_path / "elsewhere")
+    with pytest.raises(UntrustedCodeError):
+        load_dataset({"kind": f"{factory_module}:arrays"})  # no workspace at all
+
+
+def test_factory_bad_results_and_imports(factory_module: str, tmp_path: Path) -> None:
+    def load(attr: str) -> DatasetBundle:
+        return load_dataset({"kind": f"{factory_module}:{attr}"}, root=tmp_path)
+
     with pytest.raises(DatasetError, match=r"wrong_arity\(\): expected a tuple \(train, test"):
-        load_dataset({"kind": f"{factory_module}:wrong_arity"})
+        load("wrong_arity")
     with pytest.raises(DatasetError, match=r"wrong_split\(\) split: expected an \(x, y\) tuple"):
-        load_dataset({"kind": f"{factory_module}:wrong_split"})
-    with pytest.raises(UlensError, match=r"dataset\.kind: expected an attribute 'missing'"):
-        load_dataset({"kind": f"{factory_module}:missing"})
-    with pytest.raises(UlensError, match=r"dataset\.kind: expected an importable module"):
+        load("wrong_split")
+    with pytest.raises(DatasetError, match=r"dataset\.kind: expected an attribute 'missing'"):
+        load("missing")
+    with pytest.raises(DatasetError, match=r"raises\(\) raised KeyError: 'no such split'") as info:
+        load("raises")
+    assert isinstance(info.value.__cause__, KeyError)
+    with (
+        trust_policy(allow_code=["no_such_module_ulens"]),
+        pytest.raises(DatasetError, match=r"dataset\.kind: expected an importable module"),
+    ):
         load_dataset({"kind": "no_such_module_ulens:make"})
 
 

@@ -176,7 +176,7 @@ def test_mismatched_weights_file_surfaces_as_weights_error(
     exp = load_experiment(root)
     wrong = exp.build(ArchitectureSpec("mlp", {"hidden": [3]}))
     save_weights(wrong, root / "models" / "retrain_classwise.safetensors")
-    with pytest.raises(WeightsError, match=r"retrain_classwise\.safetensors: expected the state"):
+    with pytest.raises(WeightsError, match=r"retrain_classwise\.safetensors': expected the state"):
         exp.load_model("retrain_classwise", device="cpu")
 
 

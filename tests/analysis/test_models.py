@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from analysis.models import (
     read_weights,
     save_weights,
 )
+from analysis.trust import ResourceLimitError, UntrustedCodeError, trust_policy
 
 # --------------------------------------------------------------------------- architectures
 
@@ -82,8 +84,8 @@ def test_architecture_params_rejected_by_factory_are_named() -> None:
 
 
 @pytest.fixture
-def arch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An importable module (unique name) with model factories; returns its name."""
+def arch_module(tmp_path: Path) -> str:
+    """A module (unique name) with model factories in the workspace ``tmp_path``."""
     name = f"ulens_test_arch_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(
         "import math\n"
@@ -97,24 +99,47 @@ def arch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "    return 'model'\n",
         encoding="utf-8",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
     return name
 
 
-def test_module_function_architectures(arch_module: str) -> None:
+def test_module_function_architectures(arch_module: str, tmp_path: Path) -> None:
     model = build_model(
-        f"{arch_module}:with_shape", num_classes=3, input_shape=(2, 3), params={"hidden": 5}
+        f"{arch_module}:with_shape",
+        num_classes=3,
+        input_shape=(2, 3),
+        params={"hidden": 5},
+        workspace=tmp_path,
     )
     assert not model.training and model(torch.zeros(4, 2, 3)).shape == (4, 3)
     assert classifier_layer(model)[1].in_features == 5
-    simple = build_model(f"{arch_module}:classes_only", num_classes=6, input_shape=(12,))
+    simple = build_model(
+        f"{arch_module}:classes_only", num_classes=6, input_shape=(12,), workspace=tmp_path
+    )
     assert simple(torch.zeros(1, 12)).shape == (1, 6)
     with pytest.raises(ValidationError, match=r"not_a_model: expected a factory returning torch"):
-        build_model(f"{arch_module}:not_a_model", num_classes=2, input_shape=(2,))
+        build_model(
+            f"{arch_module}:not_a_model", num_classes=2, input_shape=(2,), workspace=tmp_path
+        )
     with pytest.raises(ValidationError, match=r"architecture: expected an attribute 'nope'"):
-        build_model(f"{arch_module}:nope", num_classes=2, input_shape=(2,))
-    with pytest.raises(ValidationError, match=r"architecture: expected an importable module"):
+        build_model(f"{arch_module}:nope", num_classes=2, input_shape=(2,), workspace=tmp_path)
+    with (
+        trust_policy(allow_code=["ulens_no_such_module"]),
+        pytest.raises(ValidationError, match=r"architecture: expected an importable module"),
+    ):
         build_model("ulens_no_such_module:make", num_classes=2, input_shape=(2,))
+
+
+def test_module_function_architecture_from_an_allowed_package(
+    arch_module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UntrustedCodeError, match=rf"--allow-code {arch_module}"):
+        build_model(f"{arch_module}:classes_only", num_classes=6, input_shape=(12,))
+    assert arch_module not in sys.modules  # refused before import
+    with trust_policy(allow_code=[arch_module]):
+        model = build_model(f"{arch_module}:classes_only", num_classes=6, input_shape=(12,))
+    assert model(torch.zeros(1, 12)).shape == (1, 6)
+    sys.modules.pop(arch_module, None)
 
 
 # --------------------------------------------------------------------------- layers
@@ -194,9 +219,15 @@ def test_discover_layers_bad_max_layers(max_layers: Any) -> None:
         discover_layers(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), max_layers=max_layers)
 
 
-def test_classifier_layer_needs_a_linear() -> None:
-    with pytest.raises(ValidationError, match=r"model: expected a classifier ending in nn\.Linear"):
-        classifier_layer(nn.Sequential(nn.Conv2d(1, 2, 3)))
+def test_classifier_layer_is_the_last_linear_or_convolution() -> None:
+    squeeze_like = nn.Sequential(
+        nn.Linear(4, 4), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 3, 1), nn.AdaptiveAvgPool2d(1)
+    )
+    assert classifier_layer(squeeze_like)[0] == "2"
+    with pytest.raises(
+        ValidationError, match=r"model: expected a classifier ending in nn\.Linear or a convolution"
+    ):
+        classifier_layer(nn.Sequential(nn.Flatten(), nn.Softmax(dim=1)))
 
 
 # --------------------------------------------------------------------------- weights
@@ -373,7 +404,7 @@ def test_pt_with_non_tensor_entries_refused(tmp_path: Path) -> None:
 def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as info:
         read_weights(tmp_path / "absent.safetensors")
-    assert "weights file: expected an existing file" in str(info.value)
+    assert "absent.safetensors: expected an existing file" in str(info.value)
     assert "absent.safetensors" in str(info.value)
     (tmp_path / "model.bin").write_bytes(b"\x00" * 16)
     with pytest.raises(WeightsError) as info:
@@ -384,3 +415,93 @@ def test_missing_file_and_wrong_extension(tmp_path: Path) -> None:
 
 def test_mlp_class_is_exported() -> None:
     assert isinstance(_mlp(), MLP)
+
+
+# --------------------------------------------------------------------------- torchvision
+
+FAKE_TORCHVISION_MODELS = """
+from torch import nn
+
+
+def list_models(module=None):
+    return ["squeezy"]
+
+
+def get_model(name, weights=None, num_classes=1000):
+    assert weights is None
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, num_classes, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
+"""
+
+
+def _fake_torchvision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, init: str, models: str = ""
+) -> None:
+    package = tmp_path / "fake_tv" / "torchvision"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(init, encoding="utf-8")
+    (package / "models.py").write_text(models, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(package.parent))
+    for name in ("torchvision", "torchvision.models"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_torchvision_architecture_with_a_conv_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_torchvision(tmp_path, monkeypatch, "", FAKE_TORCHVISION_MODELS)
+    assert "torchvision:squeezy" in available_architectures()
+    model = build_model("torchvision:squeezy", num_classes=5, input_shape=(3, 8, 8))
+    assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 5)
+    assert classifier_layer(model)[0] == "2"  # the 1x1 convolution is the head
+    with pytest.raises(ValidationError, match="a torchvision classification model"):
+        build_model("torchvision:resnet9000", num_classes=5, input_shape=(3, 8, 8))
+
+
+def test_torchvision_that_fails_to_import_gives_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_torchvision(
+        tmp_path, monkeypatch, 'raise RuntimeError("operator torchvision::nms does not exist")'
+    )
+    assert "torchvision:resnet18" not in available_architectures()  # listed only when it works
+    with pytest.raises(ValidationError) as info:
+        build_model("torchvision:resnet18", num_classes=5, input_shape=(3, 8, 8))
+    message = str(info.value)
+    assert message.startswith("architecture 'torchvision:NAME': expected a torchvision built for")
+    assert "RuntimeError: operator torchvision::nms does not exist" in message
+    assert "\n" not in message
+
+
+def test_missing_torchvision_names_the_optional_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    with pytest.raises(ValidationError, match=r"optional extra 'cifar'.*received no torchvision"):
+        build_model("torchvision:resnet18", num_classes=5, input_shape=(3, 8, 8))
+
+
+# --------------------------------------------------------------------------- size and params
+
+
+@pytest.mark.parametrize(
+    ("arch", "params", "pattern"),
+    [
+        ("smallcnn", {"width": -4}, r"smallcnn params\.width: expected a positive integer"),
+        ("smallcnn", {"hidden": 0}, r"smallcnn params\.hidden: expected a positive integer"),
+        ("smallcnn", {"width": True}, r"smallcnn params\.width: expected a positive integer"),
+        ("mlp", {"hidden": [8, -1]}, r"mlp params\.hidden: expected a positive integer"),
+        ("mlp", {"hidden": "wide"}, r"mlp params\.hidden: expected a list of positive"),
+        ("resnet18_cifar", {"width": 2.5}, r"resnet18_cifar params\.width: expected a positive"),
+    ],
+)
+def test_bad_builtin_params_are_named(arch: str, params: dict[str, Any], pattern: str) -> None:
+    shape = (4,) if arch == "mlp" else (3, 8, 8)
+    with pytest.raises(ValidationError, match=pattern):
+        build_model(arch, num_classes=3, input_shape=shape, params=params)
+
+
+def test_model_over_the_memory_budget_is_refused_before_allocation() -> None:
+    with pytest.raises(ResourceLimitError, match=r"architecture 'mlp' params: expected at most"):
+        build_model("mlp", num_classes=3, input_shape=(4,), params={"hidden": [10**6, 10**6]})
+    with trust_policy(max_bytes="1MiB"), pytest.raises(ResourceLimitError, match=r"1\.0 MiB"):
+        build_model("smallcnn", num_classes=10, input_shape=(1, 8, 8), params={"width": 64})

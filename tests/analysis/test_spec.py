@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from analysis.errors import SpecError
 from analysis.spec import ROLES, ArchitectureSpec, find_spec_file, load_spec, parse_spec
+from analysis.trust import OutsideWorkspaceError, trust_policy
 
 FULL_TOML = """
 [experiment]
@@ -73,9 +74,19 @@ max_layers = 6
 
 
 @pytest.fixture
-def spec_root(tmp_path: Path) -> Path:
+def spec_root(tmp_path: Path) -> Iterator[Path]:
+    """A workspace whose ``ft`` model lies in ``/abs``, a location the user allowed."""
     (tmp_path / "experiment.toml").write_text(FULL_TOML, encoding="utf-8")
-    return tmp_path
+    with trust_policy(allow_outside=["/abs"]):
+        yield tmp_path
+
+
+def test_absolute_path_outside_the_workspace_needs_the_opt_in(tmp_path: Path) -> None:
+    (tmp_path / "experiment.toml").write_text(FULL_TOML, encoding="utf-8")
+    with pytest.raises(OutsideWorkspaceError) as info:
+        load_spec(tmp_path)
+    assert str(info.value).startswith("models.ft.file: expected a path inside the workspace")
+    assert str(info.value).endswith("received '/abs/ft.safetensors'")
 
 
 def test_full_spec_parsed(spec_root: Path) -> None:
@@ -240,7 +251,8 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      r"^models\.r\.file: expected a weights path \(string\), received None$"),
     ("file not a string", _set("models.r.file", 3), r"^models\.r\.file: .*received 3$"),
     ("unknown key", _set("models.o.fiel", "x"),
-     r"^models\.o: expected keys among \[.*'file'.*\], received \['fiel'\]$"),
+     r"^\[models\.o\]: expected keys among \[.*'file'.*\], "
+     r"received unknown key 'fiel' \(did you mean 'file'\?\)$"),
     ("unlearned without base", _set("models.u.base", ...),
      r"^models\.u: expected method = '<name>' and base = '<model>' for an unlearned model, "
      r"received \{'method': 'finetune', 'base': None\}$"),
@@ -273,6 +285,44 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      r"^forget\.cw: expected a table with exactly one of classes, random, indices"),
     ("forget scenario not a table", _set("forget.cw", [1]), r"^forget\.cw: expected a table"),
     ("missing models", _set("models", ...), r"^\[models\]: expected a non-empty table"),
+    ("misspelt top-level table", _set("anaylsis", {"max_layers": 4}),
+     r"^experiment\.toml: expected tables among \[.*\], "
+     r"received \[anaylsis\] \(did you mean 'analysis'\?\)$"),
+    ("trust table in the workspace", _set("trust", {"allow_code": ["os"]}),
+     r"received \[trust\] \(trust settings are read only from your user config"),
+    ("misspelt architecture params", _set("architecture.parms", {"hidden": [4]}),
+     r"^\[architecture\]: .*unknown key 'parms' \(did you mean 'params'\?\)$"),
+    ("misspelt model architecture params",
+     _set("models.o.architecture", {"name": "mlp", "parm": {}}),
+     r"^\[models\.o\.architecture\]: .*unknown key 'parm' \(did you mean 'params'\?\)$"),
+    ("misspelt analysis key", _set("analysis", {"max_layer": 4}),
+     r"^\[analysis\]: .*unknown key 'max_layer' \(did you mean 'max_layers'\?\)$"),
+    ("misspelt experiment key", _set("experiment.nmae", "x"),
+     r"^\[experiment\]: .*unknown key 'nmae' \(did you mean 'name'\?\)$"),
+    ("experiment name not a string", _set("experiment.name", 3),
+     r"^experiment\.name: expected a str"),
+    ("misspelt dataset option", _set("dataset.sed", 1),
+     r"^\[dataset\] of kind 'digits': .*unknown key 'sed' \(did you mean 'seed'\?\)$"),
+    ("npz option on digits", _set("dataset.path", "d.npz"), r"unknown key 'path'"),
+    ("unknown dataset kind", _set("dataset.kind", "npzz"),
+     r"^dataset\.kind: expected one of .*received 'npzz' \(did you mean 'npz'\?\)$"),
+    ("misspelt scenario key", _set("forget.rnd.sed", 3),
+     r"^\[forget\.rnd\]: .*unknown key 'sed' \(did you mean 'seed'\?\)$"),
+    ("bool as a class id", _set("forget.cw.classes", [True]),
+     r"^forget\.cw\.classes: expected a non-empty list of class ids .*received \[True\]$"),
+    ("negative class id", _set("forget.cw.classes", [-1]), r"^forget\.cw\.classes: expected"),
+    ("random fraction 1", _set("forget.rnd.random", 1.0), r"^forget\.rnd\.random: expected a fr"),
+    ("random fraction a bool", _set("forget.rnd.random", True), r"^forget\.rnd\.random: expected"),
+    ("scenario seed a string", _set("forget.rnd.seed", "abc"),
+     r"^forget\.rnd\.seed: expected a non-negative integer, received 'abc'$"),
+    ("indices not a string", _set("forget.cw", {"indices": 5}), r"^forget\.cw\.indices: expected"),
+    ("rt a bool", _set("models.o.rt", True), r"^models\.o\.rt: expected a non-negative number"),
+    ("rt infinite", _set("models.o.rt", float("inf")), r"^models\.o\.rt: expected"),
+    ("misspelt role", _set("models.o.role", "orignal"),
+     r"^models\.o\.role: expected one of .*received 'orignal' \(did you mean 'original'\?\)$"),
+    ("method not a string", _set("models.u.method", 3), r"^models\.u\.method: expected a string"),
+    ("path with a NUL byte", _set("models.o.file", "o\x00.safetensors"),
+     r"^models\.o\.file: expected a non-empty file path"),
 ]  # fmt: skip
 
 

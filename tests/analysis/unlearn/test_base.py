@@ -19,6 +19,7 @@ from torch import nn
 from analysis.data import ArrayDataset
 from analysis.errors import MethodError, ValidationError
 from analysis.models import build_model
+from analysis.trust import UntrustedCodeError, trust_policy
 from analysis.unlearn import (
     ENTRY_POINT_GROUP,
     GradientAscent,
@@ -276,20 +277,19 @@ NOT_A_METHOD = 42
 
 
 @pytest.fixture
-def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Write a plug-in module to a temporary folder on sys.path; return its module name."""
+def plugin_module(tmp_path: Path) -> Iterator[str]:
+    """Write a plug-in module into the workspace ``tmp_path``; return its module name."""
     module = f"ulens_plugin_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(PLUGIN.format(name=module)))
-    monkeypatch.syspath_prepend(str(tmp_path))
     yield module
     sys.modules.pop(module, None)
 
 
 def test_module_class_path_loads_a_plugin_that_runs(
-    plugin_module: str, setup: tuple[nn.Module, ArrayDataset, ArrayDataset]
+    plugin_module: str, tmp_path: Path, setup: tuple[nn.Module, ArrayDataset, ArrayDataset]
 ) -> None:
     model, forget, retain = setup
-    cls = get_method(f"{plugin_module}:Shrink")
+    cls = get_method(f"{plugin_module}:Shrink", workspace=tmp_path)
     assert cls.display_name == "Shrink"
     result = cls(factor=0.0).run(model, forget, retain, device="cpu")
     assert all(torch.count_nonzero(p) == 0 for p in result.model.parameters())
@@ -302,15 +302,28 @@ def test_module_class_path_loads_a_plugin_that_runs(
     [(":NOT_A_METHOD", "subclass of UnlearningMethod"), (":Missing", "attribute")],
 )
 def test_module_path_to_something_else_is_refused(
-    plugin_module: str, suffix: str, match: str
+    plugin_module: str, tmp_path: Path, suffix: str, match: str
 ) -> None:
     with pytest.raises(MethodError, match=match):
-        get_method(plugin_module + suffix)
+        get_method(plugin_module + suffix, workspace=tmp_path)
+
+
+def test_module_path_outside_the_workspace_needs_the_opt_in(
+    plugin_module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UntrustedCodeError, match=rf"--allow-code {plugin_module}"):
+        make_method(f"{plugin_module}:Shrink", {"factor": 2.0})
+    assert plugin_module not in sys.modules  # refused before import
+    with trust_policy(allow_code=[plugin_module]):
+        assert make_method(f"{plugin_module}:Shrink", {"factor": 2.0}).params.factor == 2.0
+    assert make_method(f"{plugin_module}:Shrink", workspace=tmp_path).params.factor == 0.5
 
 
 def test_entry_point_plugin_is_found_and_listed(
-    plugin_module: str, monkeypatch: pytest.MonkeyPatch
+    plugin_module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # an installed package: entry points are trusted
     points = [
         importlib.metadata.EntryPoint("shrink", f"{plugin_module}:Shrink", ENTRY_POINT_GROUP),
         importlib.metadata.EntryPoint("broken", "no_such_module_xyz:Thing", ENTRY_POINT_GROUP),
