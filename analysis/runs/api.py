@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.errors import ValidationError, describe
+from analysis.errors import CacheError, ValidationError, describe
 from analysis.runs.executors import Update, make_executor
 from analysis.runs.jobs import Job, TrainJob, UnlearnJob, job_from_dict
 from analysis.runs.plan import submit, workspace_root
@@ -43,6 +43,7 @@ __all__ = [
     "delete_run",
     "ensure_workers",
     "list_runs",
+    "reap",
     "remove_files",
     "run_jobs",
     "submit",
@@ -67,9 +68,19 @@ def list_runs(
     Runs whose worker died are marked ``interrupted`` first (a write only when there are some).
     """
     registry = _registry(workspace)
-    with contextlib.suppress(Exception):  # a locked or read-only registry: list as it is
-        registry.reap()
+    with contextlib.suppress(CacheError):  # a locked or read-only registry: list as it is
+        reap(registry)
     return registry.list(scenario, ids=ids)
+
+
+def reap(registry: RunRegistry, *, stale_seconds: float | None = None) -> list[RunRecord]:
+    """Mark runs whose worker died ``interrupted`` and delete whatever they left on disk
+    (temporaries, or outputs written before the worker died)."""
+    kwargs = {} if stale_seconds is None else {"stale_seconds": stale_seconds}
+    reaped = registry.reap(**kwargs)
+    for record in reaped:
+        remove_files(registry.root, record)
+    return reaped
 
 
 def cancel(workspace: str | Path, run_id: int | None = None) -> list[int]:

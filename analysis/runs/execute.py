@@ -192,6 +192,15 @@ class Evaluator:
         """The metrics of ``model`` now (its train/eval mode is restored)."""
         train_logits = predict_logits(model, self.train, device=self.device).numpy()
         test_logits = predict_logits(model, self.test, device=self.device).numpy()
+        if not (np.isfinite(train_logits).all() and np.isfinite(test_logits).all()):
+            raise ValidationError(
+                describe(
+                    "run",
+                    "finite model outputs (the run diverged: try a smaller lr)",
+                    "non-finite logits",
+                    raw=True,
+                )
+            )
         if self.masks is not None:
             return self._subset_metrics(train_logits, test_logits)
         acc = accuracy_metrics(

@@ -55,6 +55,12 @@ def _validate_workers(workers: Any) -> int:
     return workers
 
 
+def _reap(registry: RunRegistry, stale: float | None) -> None:
+    from analysis.runs.api import reap
+
+    reap(registry, stale_seconds=stale)
+
+
 class _Supervisor:
     """Shared foreground loop: poll, report, cancel on Ctrl-C."""
 
@@ -87,7 +93,7 @@ class _Supervisor:
                     self.registry.request_cancel(self.ids)
                 else:
                     stop_now()
-                    self.registry.reap(stale_seconds=0.0)
+                    _reap(self.registry, float("inf"))
 
 
 class LocalExecutor:
@@ -136,7 +142,7 @@ class LocalExecutor:
             dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
             if not dead:
                 return
-            sup.registry.reap(stale_seconds=float("inf"))
+            _reap(sup.registry, float("inf"))
             procs[:] = alive
             pending = sup.registry.pending(ids)
             while (
@@ -161,7 +167,7 @@ class LocalExecutor:
                 if proc.is_alive():
                     proc.terminate()
                     proc.join(timeout=5)
-            sup.registry.reap(stale_seconds=float("inf"))
+            _reap(sup.registry, float("inf"))
         return sup.records() if sup.cancelled else records
 
 
@@ -277,7 +283,7 @@ class RayExecutor:
                             self.ray.get(ref)
                     flight[:] = rest
                     if done:
-                        sup.registry.reap()
+                        _reap(sup.registry, None)
                 while waiting and len(flight) < self.workers and not sup.cancelled:
                     flight.append(task.remote(root, waiting.pop(0), self.device, self.threads))
 

@@ -49,12 +49,13 @@ import hashlib
 import json
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from analysis.errors import SpecError, ValidationError, describe
+from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment, load_experiment
 from analysis.runs.execute import output_paths
 from analysis.runs.jobs import (
@@ -160,8 +161,13 @@ def resolve_recipe(
     where = f"models.{source.name}.train" if source is not None else "recipe"
     accepted = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(recipe) - accepted)
-    if unknown:
-        raise SpecError(describe(where, f"keys among {sorted(accepted)}", unknown))
+    if unknown:  # provenance notes such as "steps" are allowed, but said to be ignored
+        warnings.warn(
+            f"{where}: {unknown} are not recipe fields ({sorted(accepted)}); ignored",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        recipe = {k: v for k, v in recipe.items() if k in accepted}
     recipe.update(dict(overrides or {}))
     try:
         config = TrainConfig(**recipe)

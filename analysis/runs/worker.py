@@ -208,6 +208,12 @@ def _json(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value))
 
 
+def _reap(registry: RunRegistry) -> None:
+    from analysis.runs.api import reap
+
+    reap(registry)
+
+
 def _set_threads(threads: int | None) -> None:
     if threads:
         import torch
@@ -238,7 +244,7 @@ def work(
     done = 0
     idle_since = time.monotonic()
     while True:
-        registry.reap()
+        _reap(registry)
         record = registry.claim(ids=ids, pid=os.getpid(), device=device)
         if record is not None:
             execute_run(registry, record, device=device)
@@ -345,7 +351,7 @@ def run_pool(
         procs = spawn_workers(workspace, workers, device=device, threads=threads, idle_exit=idle)
         for proc in procs:
             proc.join()
-        RunRegistry(Path(workspace) / REGISTRY_FILE).reap()
+        _reap(RunRegistry(Path(workspace) / REGISTRY_FILE))
     return 0
 
 
