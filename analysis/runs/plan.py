@@ -390,7 +390,11 @@ def _insert(ctx: _Context, planned: _Planned, batch: str) -> RunRecord | None:
         candidates = [job]
     for candidate in candidates:
         name = str(candidate.name)
-        if planned.naming != "fixed" and name in ctx.models and not planned.replace_dead:
+        if name in ctx.models and not planned.replace_dead:
+            if planned.naming == "fixed":
+                raise ValidationError(
+                    describe("name", "a name not used by another model or run", name)
+                )
             continue
         try:
             return ctx.registry.add(

@@ -418,6 +418,7 @@ class RunRegistry:
             raise CacheError(describe(self.path.name, "a SQLite file", "a directory", raw=True))
         uri = self.path.as_uri()
         for options in ("?mode=ro", "?immutable=1"):
+            conn = None
             try:
                 conn = sqlite3.connect(
                     uri + options, uri=True, timeout=self._timeout, isolation_level=None
@@ -426,10 +427,12 @@ class RunRegistry:
                 conn.execute("PRAGMA user_version").fetchone()
                 return conn
             except sqlite3.OperationalError as exc:
+                _close(conn)
                 if "unable to open" in str(exc) and options == "?mode=ro":
                     continue  # a read-only folder without -shm: read the file as immutable
                 raise self._sqlite_error(exc, write=False) from exc
             except sqlite3.DatabaseError as exc:
+                _close(conn)
                 self._quarantine(exc)
                 return None
         return None
@@ -1045,6 +1048,12 @@ def _fail_orphans(conn: sqlite3.Connection, now: float) -> None:
             "UPDATE runs SET state = ?, error = ?, finished_at = ?, stage = ? WHERE id = ?",
             (state, f"base run {row['depends_on']!r} {dep}", now, state, row["id"]),
         )
+
+
+def _close(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
