@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -251,6 +252,7 @@ class RayExecutor:
             "runtime_env": _runtime_env(),
             "include_dashboard": False,
             "log_to_driver": False,
+            "logging_level": logging.ERROR,
             "ignore_reinit_error": True,
         }
         if self.address:

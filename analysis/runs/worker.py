@@ -154,12 +154,13 @@ def _job_of(record: RunRecord) -> RunJob:
 
 
 def execute_run(
-    registry: RunRegistry, record: RunRecord, *, device: str = "auto"
+    registry: RunRegistry, record: RunRecord, *, device: str = "auto", claim_seconds: float = 0.0
 ) -> RunRecord | None:
     """Execute a claimed (``running``) run and record its outcome; returns the final record.
 
     Never raises for a failing run: the error text goes to the registry (``failed``). A
-    cancelled run leaves no files.
+    cancelled run leaves no files. A done run's ``current`` keeps its bookkeeping cost:
+    ``registry_seconds`` (claim, progress, heartbeats, finish) and ``wall_seconds``.
     """
     sink = RegistrySink(registry, record)
     root = registry.root
@@ -184,7 +185,7 @@ def execute_run(
             raise
         return registry.get_id(record.id)
     metrics = {**dict(output.metrics), "stopped_early": output.stopped_early}
-    wall = time.perf_counter() - start
+    finishing = time.perf_counter()
     finished = registry.finish(
         record.id,
         "done",
@@ -196,8 +197,10 @@ def execute_run(
     if finished is None:  # marked interrupted or deleted meanwhile: discard the outcome
         remove_outputs(root, job)
         return None
+    end = time.perf_counter()
     with contextlib.suppress(Exception):
-        overhead = {"registry_seconds": sink.registry_seconds, "wall_seconds": wall}
+        spent = sink.registry_seconds + claim_seconds + (end - finishing)
+        overhead = {"registry_seconds": spent, "wall_seconds": end - start + claim_seconds}
         registry._update("id = ?", (record.id,), {"current": _json(overhead)})
     return registry.get_id(record.id)
 
@@ -245,13 +248,15 @@ def work(
     idle_since = time.monotonic()
     while True:
         _reap(registry)
+        start = time.perf_counter()
         record = registry.claim(ids=ids, pid=os.getpid(), device=device)
         if record is not None:
-            execute_run(registry, record, device=device)
+            claim = time.perf_counter() - start
+            execute_run(registry, record, device=device, claim_seconds=claim)
             done += 1
             idle_since = time.monotonic()
             continue
-        waiting = registry.pending(ids) if ids is not None else 0
+        waiting = registry.pending(ids)
         if waiting == 0 and time.monotonic() - idle_since >= idle_exit:
             return done
         time.sleep(0.2)
