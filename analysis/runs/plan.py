@@ -376,8 +376,9 @@ def _insert(ctx: _Context, planned: _Planned, batch: str) -> RunRecord | None:
     job = planned.job
     assert job.name is not None
     if planned.naming == "reuse":
-        if ctx.alive(job.name) is not None:
-            return None
+        existing = ctx.alive(job.name)
+        if existing is not None:  # still queued: the caller must run it (or wait for it)
+            return existing if existing.state == "queued" else None
         _remove_dead(ctx, job.name)
     if planned.replace_dead:
         _remove_dead(ctx, job.name)
@@ -446,7 +447,8 @@ def submit(workspace: str | Path, jobs: Sequence[Job], *, batch: str | None = No
         batch: An id grouping these runs (default: a fresh one).
 
     Returns:
-        The ids of the queued runs, in order (runs reused by ``shadows`` are not included).
+        The ids of the runs to execute, in order: the new ones, plus reused runs (shadow
+        bases) that are still queued; reused runs that are running or done are left out.
 
     Raises:
         UlensError: A job does not fit the workspace (unknown scenario, base, method,
@@ -462,7 +464,7 @@ def submit(workspace: str | Path, jobs: Sequence[Job], *, batch: str | None = No
     ids = []
     for p in planned:
         record = _insert(ctx, p, group)
-        if record is not None:
+        if record is not None and record.id not in ids:
             ids.append(record.id)
     return ids
 

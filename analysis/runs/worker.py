@@ -72,6 +72,8 @@ class RegistrySink:
         self._last = 0.0
         self._cancel = False
         self._lock = threading.Lock()
+        self._event: ProgressEvent | None = None
+        self._values: dict[str, Any] = {}  # the last evaluated metrics (UA, RA...)
 
     def _report(self, **fields: Any) -> None:
         start = time.perf_counter()
@@ -86,23 +88,29 @@ class RegistrySink:
     def stage(self, name: str) -> None:
         self._report(stage=name)
 
+    def _position(self) -> dict[str, Any]:
+        event = self._event
+        if event is None:
+            return {}
+        return {
+            "step": event.step,
+            "steps": event.steps,
+            "epoch": event.epoch,
+            "epochs": event.epochs,
+        }
+
     def step(self, event: ProgressEvent) -> None:
         if self._cancel:
             raise RunCancelled(f"run {self.run_id} was cancelled")
+        self._event = event
         if time.monotonic() - self._last < REPORT_INTERVAL and event.step < event.steps:
             return
-        self._report(
-            step=event.step,
-            steps=event.steps,
-            epoch=event.epoch,
-            epochs=event.epochs,
-            current=dict(event.metrics),
-        )
+        self._report(**self._position(), current={**self._values, **event.metrics})
 
     def epoch(self, row: Mapping[str, Any]) -> None:
         self.history.append(dict(row))
-        current = {k: v for k, v in row.items() if k != "epoch"}
-        self._report(current=current, history_data=self.history)
+        self._values = {k: v for k, v in row.items() if k != "epoch" and v is not None}
+        self._report(**self._position(), current=self._values, history_data=self.history)
 
     def beat(self) -> None:
         """A heartbeat from the background thread (remembers a cancel for the next step)."""
@@ -354,9 +362,15 @@ def run_pool(
             RayExecutor(workers=workers, device=device, threads=threads).serve(workspace, idle=idle)
             return 0
         procs = spawn_workers(workspace, workers, device=device, threads=threads, idle_exit=idle)
-        for proc in procs:
-            proc.join()
-        _reap(RunRegistry(Path(workspace) / REGISTRY_FILE))
+        try:
+            for proc in procs:
+                proc.join()
+        finally:  # SIGTERM: stop the workers too (their runs become interrupted)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(timeout=10)
+            _reap(RunRegistry(Path(workspace) / REGISTRY_FILE))
     return 0
 
 
