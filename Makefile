@@ -43,6 +43,7 @@ test: lint typecheck pytest
 
 bench: venv
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/runs.py
 
 samples: venv
 	$(BIN)/ulens build-samples $(WORKSPACE)

@@ -13,9 +13,8 @@
   or the new entry, never half of one, and concurrent writers of one key leave the last one.
   A SHA-256 checksum over the manifest and every payload is verified on read; a truncated,
   edited or otherwise unreadable entry is a miss (with a warning) and is removed.
-* **RunRegistry** — runs and uploaded models in ``runs.sqlite`` (WAL mode, one short
-  transaction per call, so two processes can share it). :func:`to_entry` turns a record into an
-  :class:`analysis.spec.ModelEntry`.
+* **RunRegistry** — moved to :mod:`analysis.runs.registry`; re-exported here with
+  :class:`RunRecord`, :data:`RUN_STATUSES` and :func:`to_entry` for existing callers.
 * :func:`safe_workspace_path` keeps a user-chosen path inside the workspace.
 
 Example:
@@ -32,22 +31,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib
 import io
 import json
 import os
 import re
-import sqlite3
 import stat
 import tempfile
 import threading
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +53,7 @@ import pandas as pd
 import pyarrow
 
 from analysis.errors import CacheError, ValidationError, describe
-from analysis.spec import ROLES, ArchitectureSpec, ModelEntry
+from analysis.runs.registry import RUN_STATUSES, RunRecord, RunRegistry, to_entry
 
 __all__ = [
     "CODE_VERSION",
@@ -75,8 +72,6 @@ __all__ = [
 CODE_VERSION = "2"
 """Version of every cached result format; part of every :func:`cache_key`."""
 
-RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-
 _CHUNK = 1 << 20
 _FILE_MEMO_LIMIT = 4096
 _FILE_MEMO: dict[tuple[str, int, int], str] = {}
@@ -86,7 +81,6 @@ _FORMAT = 1
 _STALE_SECONDS = 3600.0
 _MANIFEST = "manifest"
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # Everything reading a damaged entry can raise; caught only around decoding, never around I/O
 # of a healthy file, and turned into a miss.
 _CORRUPT = (
@@ -415,10 +409,13 @@ class ResultCache:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.root)
         except OSError as exc:  # a read-only workspace, a file in the way
-            self._warn(
-                f"cache folder {self.root.name} is not writable ({exc.strerror}): "
-                "results are not cached"
-            )
+            if exc.errno in _READ_ONLY_ERRNOS:
+                _warn_read_only(self.root)
+            else:
+                self._warn(
+                    f"cache folder {self.root.name} is not writable ({exc.strerror}): "
+                    "results are not cached"
+                )
             return
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -478,6 +475,23 @@ class ResultCache:
         if manifest["checksum"] != _checksum(body, arrays):
             raise CacheError("checksum mismatch")
         return _Decoder(self._allowed, arrays).decode(body["tree"])
+
+
+_READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+_READ_ONLY_WARNED: set[str] = set()
+
+
+def _warn_read_only(root: Path) -> None:
+    """Say once per folder that results cannot be saved (a read-only workspace still works)."""
+    if str(root) in _READ_ONLY_WARNED:
+        return
+    _READ_ONLY_WARNED.add(str(root))
+    warnings.warn(
+        f"cannot save results in {root.name}/ (read-only workspace): they are computed "
+        "again next time; already cached results still load",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _checksum(body: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
@@ -728,449 +742,6 @@ def _checked_plain(kind: str, value: Any) -> Any:
     if type(value) is not expected:
         raise CacheError(f"a {kind} node holds {type(value).__name__}")
     return value
-
-
-# --------------------------------------------------------------------------------------------
-# Run registry
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run or uploaded model of the workspace's registry.
-
-    Paths are absolute (stored relative to the workspace when inside it, so a workspace can be
-    moved). Fields mirror :class:`analysis.spec.ModelEntry` plus the run's bookkeeping.
-
-    Attributes:
-        name: Unique model name (``[A-Za-z0-9][A-Za-z0-9_.-]*``, at most 128 characters).
-        role: ``original``, ``retrain``, ``unlearned`` or ``reference``.
-        file: Weights file.
-        architecture: Architecture name, or None for the experiment's default.
-        architecture_params: Options of ``architecture``.
-        forget: Forget scenario of ``retrain`` / ``unlearned`` models.
-        method: Unlearning method (``unlearned``).
-        base: Model the method was applied to (``unlearned``).
-        params: Method hyperparameters.
-        train: Training settings.
-        rt: Wall time of the run in seconds.
-        members: Membership mask of a ``reference`` model.
-        history: Per-epoch metrics file.
-        description: Free text.
-        status: One of :data:`RUN_STATUSES`.
-        metrics: Summary metrics (UA, RA, ..., NaN allowed).
-        created_at: ISO-8601 UTC time the record was added.
-    """
-
-    name: str
-    role: str
-    file: Path
-    architecture: str | None = None
-    architecture_params: Mapping[str, Any] = field(default_factory=dict)
-    forget: str | None = None
-    method: str | None = None
-    base: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    train: Mapping[str, Any] = field(default_factory=dict)
-    rt: float | None = None
-    members: Path | None = None
-    history: Path | None = None
-    description: str = ""
-    status: str = "done"
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    created_at: str = ""
-
-
-_Records = list[RunRecord]
-_COLUMNS = (
-    "name",
-    "role",
-    "file",
-    "architecture",
-    "architecture_params",
-    "forget",
-    "method",
-    "base",
-    "params",
-    "train",
-    "rt",
-    "members",
-    "history",
-    "description",
-    "status",
-    "metrics",
-    "created_at",
-)
-_JSON_COLUMNS = ("architecture_params", "params", "train", "metrics")
-_PATH_COLUMNS = ("file", "members", "history")
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    name TEXT PRIMARY KEY NOT NULL,
-    role TEXT NOT NULL,
-    file TEXT NOT NULL,
-    architecture TEXT,
-    architecture_params TEXT NOT NULL,
-    forget TEXT,
-    method TEXT,
-    base TEXT,
-    params TEXT NOT NULL,
-    train TEXT NOT NULL,
-    rt REAL,
-    members TEXT,
-    history TEXT,
-    description TEXT NOT NULL,
-    status TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    created_at TEXT NOT NULL
-)
-"""
-
-
-class RunRegistry:
-    """The workspace's runs and uploaded models, in SQLite (``runs.sqlite``).
-
-    Each call opens its own connection and runs one transaction (``BEGIN IMMEDIATE`` for
-    writes), the database is in WAL mode and waits up to ``timeout`` seconds for a lock, so
-    several threads or processes (two dashboard sessions, a worker) can use one registry.
-
-    Args:
-        path: The SQLite file; its folder (the workspace) must exist. Relative model paths are
-            resolved against that folder.
-        timeout: Seconds to wait for another writer's lock.
-
-    Raises:
-        ValidationError: The folder does not exist.
-        CacheError: The file exists but is not a run registry.
-
-    Example:
-        >>> import tempfile
-        >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
-        >>> reg.add("orig", role="original", file="models/orig.safetensors").status
-        'done'
-        >>> [r.name for r in reg.list()]
-        ['orig']
-    """
-
-    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
-        self.path = Path(path).expanduser().resolve()
-        if not self.path.parent.is_dir():
-            raise ValidationError(
-                describe("path", "a file in an existing workspace folder", str(path))
-            )
-        self.root = self.path.parent
-        self._timeout = float(timeout)
-        self._initialise()
-
-    # ---- connection
-
-    @contextlib.contextmanager
-    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            if write:
-                conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            _rollback(conn)
-            if isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError):
-                raise
-            raise CacheError(
-                describe(
-                    str(self.path), "a SQLite run registry", f"an unreadable file ({exc})", raw=True
-                )
-            ) from exc
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            conn.close()
-
-    def _initialise(self) -> None:
-        with self._connect(write=False) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")  # persistent; lets readers and a writer overlap
-        with self._connect(write=True) as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
-                raise CacheError(
-                    describe(
-                        str(self.path),
-                        f"registry schema {_SCHEMA_VERSION}",
-                        f"schema {version}",
-                        raw=True,
-                    )
-                )
-            conn.execute(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-
-    # ---- public API
-
-    def add(
-        self,
-        name: str,
-        *,
-        role: str,
-        file: str | Path,
-        architecture: str | None = None,
-        architecture_params: Mapping[str, Any] | None = None,
-        forget: str | None = None,
-        method: str | None = None,
-        base: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        train: Mapping[str, Any] | None = None,
-        rt: float | None = None,
-        members: str | Path | None = None,
-        history: str | Path | None = None,
-        description: str = "",
-        status: str = "done",
-        metrics: Mapping[str, Any] | None = None,
-    ) -> RunRecord:
-        """Add a record and return it.
-
-        Raises:
-            ValidationError: A field is invalid (the message names it), or ``name`` is already
-                in the registry.
-
-        Example:
-            >>> import tempfile
-            >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
-            >>> r = reg.add("ga", role="unlearned", file="m/ga.pt", method="GA", base="orig",
-            ...             forget="classwise", params={"lr": 1e-3}, status="queued")
-            >>> r.params["lr"], r.file.is_absolute()
-            (0.001, True)
-        """
-        row = {
-            "name": _validate_name(name),
-            "role": _validate_role(role),
-            "file": self._stored_path("file", file),
-            "architecture": _optional_str("architecture", architecture),
-            "architecture_params": _json_text("architecture_params", architecture_params),
-            "forget": _optional_str("forget", forget),
-            "method": _optional_str("method", method),
-            "base": _optional_str("base", base),
-            "params": _json_text("params", params),
-            "train": _json_text("train", train),
-            "rt": _validate_rt(rt),
-            "members": None if members is None else self._stored_path("members", members),
-            "history": None if history is None else self._stored_path("history", history),
-            "description": _optional_str("description", description) or "",
-            "status": _validate_status(status),
-            "metrics": _json_text("metrics", metrics),
-            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        }
-        _check_role_fields(row)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        try:
-            with self._connect(write=True) as conn:
-                conn.execute(
-                    f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    [row[c] for c in _COLUMNS],
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ValidationError(
-                describe("name", "a name not already in the registry", name)
-            ) from exc
-        return self._record(row)
-
-    def update_status(
-        self,
-        name: str,
-        status: str,
-        *,
-        metrics: Mapping[str, Any] | None = None,
-        rt: float | None = None,
-    ) -> RunRecord:
-        """Set a record's status (and, when given, replace its metrics and run time).
-
-        Raises:
-            ValidationError: Unknown ``name``, bad ``status``, ``metrics`` or ``rt``.
-
-        Example:
-            >>> import tempfile
-            >>> reg = RunRegistry(Path(tempfile.mkdtemp()) / "runs.sqlite")
-            >>> _ = reg.add("rt", role="retrain", file="rt.pt", forget="c", status="running")
-            >>> reg.update_status("rt", "done", metrics={"UA": 0.0}, rt=12.5).metrics
-            {'UA': 0.0}
-        """
-        updates: dict[str, Any] = {"status": _validate_status(status)}
-        if metrics is not None:
-            updates["metrics"] = _json_text("metrics", metrics)
-        if rt is not None:
-            updates["rt"] = _validate_rt(rt)
-        assignments = ", ".join(f"{column} = ?" for column in updates)
-        with self._connect(write=True) as conn:
-            cursor = conn.execute(
-                f"UPDATE runs SET {assignments} WHERE name = ?", [*updates.values(), name]
-            )
-            if cursor.rowcount == 0:
-                raise ValidationError(describe("name", "a run in the registry", name))
-            row = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
-        return self._record(dict(row))
-
-    def get(self, name: str) -> RunRecord | None:
-        """The record called ``name``, or None.
-
-        Raises:
-            CacheError: The stored record is corrupt.
-        """
-        with self._connect(write=False) as conn:
-            row = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
-        return None if row is None else self._record(dict(row))
-
-    def list(self, scenario: str | None = None) -> _Records:
-        """Every record in insertion order; with ``scenario``, that scenario's records plus the
-        scenario-independent ones (``forget`` is None: original and reference models).
-
-        Corrupt records are skipped with a warning.
-        """
-        query = "SELECT * FROM runs"
-        args: tuple[str, ...] = ()
-        if scenario is not None:
-            query, args = query + " WHERE forget = ? OR forget IS NULL", (scenario,)
-        with self._connect(write=False) as conn:
-            rows = conn.execute(query + " ORDER BY rowid", args).fetchall()
-        records = []
-        for row in rows:
-            try:
-                records.append(self._record(dict(row)))
-            except CacheError as exc:
-                warnings.warn(f"run registry {self.path}: skipped a record ({exc})", stacklevel=2)
-        return records
-
-    def remove(self, name: str) -> bool:
-        """Delete the record called ``name``; return whether there was one."""
-        with self._connect(write=True) as conn:
-            return conn.execute("DELETE FROM runs WHERE name = ?", (name,)).rowcount > 0
-
-    # ---- rows
-
-    def _stored_path(self, argument: str, value: Any) -> str:
-        """Path text as stored: relative to the workspace when inside it, else absolute."""
-        if not isinstance(value, str | Path) or not str(value).strip() or "\x00" in str(value):
-            raise ValidationError(describe(argument, "a file path", value))
-        path = Path(value).expanduser()
-        if path.is_absolute() and path.resolve().is_relative_to(self.root):
-            return path.resolve().relative_to(self.root).as_posix()
-        return path.as_posix()
-
-    def _record(self, row: Mapping[str, Any]) -> RunRecord:
-        values = dict(row)
-        try:
-            for column in _JSON_COLUMNS:
-                values[column] = json.loads(values[column])
-                if not isinstance(values[column], dict):
-                    raise ValueError(f"{column} is not an object")
-        except (ValueError, TypeError) as exc:
-            raise CacheError(
-                describe(f"record {values.get('name')!r}", "valid JSON fields", f"{exc}", raw=True)
-            ) from exc
-        for column in _PATH_COLUMNS:
-            if values[column] is not None:
-                values[column] = (self.root / values[column]).resolve()
-        return RunRecord(**values)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-
-
-def _validate_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValidationError(
-            describe(
-                "name", "1-128 characters of [A-Za-z0-9_.-] starting with a letter or digit", name
-            )
-        )
-    return name
-
-
-def _validate_role(role: Any) -> str:
-    if role not in ROLES:
-        raise ValidationError(describe("role", f"one of {list(ROLES)}", role))
-    return str(role)
-
-
-def _validate_status(status: Any) -> str:
-    if status not in RUN_STATUSES:
-        raise ValidationError(describe("status", f"one of {list(RUN_STATUSES)}", status))
-    return str(status)
-
-
-def _validate_rt(rt: Any) -> float | None:
-    if rt is None:
-        return None
-    ok = isinstance(rt, int | float | np.integer | np.floating) and not isinstance(rt, bool)
-    if not ok or not np.isfinite(rt) or rt < 0:
-        raise ValidationError(describe("rt", "a non-negative number of seconds", rt))
-    return float(rt)
-
-
-def _optional_str(argument: str, value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(describe(argument, "a string or None", value))
-    return value
-
-
-def _json_text(argument: str, value: Mapping[str, Any] | None) -> str:
-    if value is None:
-        return "{}"
-    if not isinstance(value, Mapping):
-        raise ValidationError(describe(argument, "a mapping (JSON object)", value))
-    return _canonical_json(value, argument)
-
-
-def _check_role_fields(row: Mapping[str, Any]) -> None:
-    """The role rules of experiment.toml, so every record converts to a valid ModelEntry."""
-    if row["role"] == "unlearned" and not (row["method"] and row["base"]):
-        raise ValidationError(
-            describe(
-                "method, base",
-                "both set for an unlearned model",
-                {"method": row["method"], "base": row["base"]},
-            )
-        )
-    if row["role"] == "reference" and row["members"] is None:
-        raise ValidationError(
-            describe("members", "a membership mask path for a reference model", None)
-        )
-
-
-def to_entry(record: RunRecord, default_arch: ArchitectureSpec) -> ModelEntry:
-    """Turn a registry record into the :class:`~analysis.spec.ModelEntry` the analysis uses.
-
-    Args:
-        record: The record.
-        default_arch: The experiment's architecture, used when the record names none.
-
-    Example:
-        >>> rec = RunRecord("m", "original", Path("/w/m.safetensors"))
-        >>> to_entry(rec, ArchitectureSpec("mlp")).architecture.name
-        'mlp'
-    """
-    arch = (
-        ArchitectureSpec(record.architecture, dict(record.architecture_params))
-        if record.architecture
-        else default_arch
-    )
-    return ModelEntry(
-        name=record.name,
-        role=record.role,
-        file=record.file,
-        architecture=arch,
-        forget=record.forget,
-        method=record.method,
-        base=record.base,
-        params=dict(record.params),
-        train=dict(record.train),
-        rt=record.rt,
-        members=record.members,
-        history=record.history,
-        description=record.description,
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ from analysis.device import resolve_device
 from analysis.errors import ValidationError, describe
 
 __all__ = [
+    "Augmentation",
+    "EpochHook",
     "LossFn",
+    "Optimizer",
     "ProgressCallback",
     "ProgressEvent",
     "ProgressTracker",
@@ -48,6 +51,7 @@ __all__ = [
     "TrainResult",
     "accuracy",
     "count_train_batches",
+    "crop_flip",
     "fit_epochs",
     "make_optimizer",
     "predict_logits",
@@ -59,6 +63,10 @@ __all__ = [
 ]
 
 Schedule = Literal["cosine", "none"]
+Optimizer = Literal["sgd", "adam"]
+Augmentation = Literal["none", "crop_flip"]
+EpochHook = Callable[[int, nn.Module], Mapping[str, float]]
+"""Called after each epoch with the epoch number and the model; returns values to record."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,13 @@ class TrainConfig:
         seed: Seeds the shuffling generator and torch's global RNG (dropout) for the run.
         schedule: ``"cosine"`` anneals the learning rate to 0 over all steps (updated per
             step); ``"none"`` keeps it constant.
+        optimizer: ``"sgd"`` (momentum SGD with ``momentum`` and ``weight_decay``) or ``"adam"``
+            (Adam with ``weight_decay`` as its L2 penalty; ``momentum`` unused).
+        augmentation: ``"none"`` or ``"crop_flip"``: each training batch of images
+            (``(C, H, W)`` inputs) is padded with zeros by 4 pixels per side and randomly
+            cropped back to ``H × W``, and half of the images are flipped horizontally — the
+            standard CIFAR augmentation for 32×32 images (draws come from the run's seeded
+            generator, so runs stay reproducible). Evaluation never augments.
 
     Example:
         >>> TrainConfig(epochs=5).lr
@@ -112,6 +127,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     schedule: Schedule = "cosine"
+    optimizer: Optimizer = "sgd"
+    augmentation: Augmentation = "none"
 
     def __post_init__(self) -> None:
         _validate_config(self)
@@ -161,6 +178,8 @@ def _validate_config(config: TrainConfig) -> None:
         ),
         ("seed", _is_int(config.seed), "an integer"),
         ("schedule", config.schedule in ("cosine", "none"), "'cosine' or 'none'"),
+        ("optimizer", config.optimizer in ("sgd", "adam"), "'sgd' or 'adam'"),
+        ("augmentation", config.augmentation in ("none", "crop_flip"), "'none' or 'crop_flip'"),
     ]
     for name, ok, expected in checks:
         if not ok:
@@ -315,13 +334,15 @@ def fit_epochs(
     clip_norm: float | None = None,
     after_step: Callable[[], None] | None = None,
     end_of_epoch: Callable[[int], Mapping[str, float]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict[str, float]]:
     """Run ``epochs`` passes of minibatch optimisation (the loop every method shares).
 
     Each epoch puts ``model`` in train mode, and per shuffled batch computes
     ``loss_fn(x, y, step)`` (``step`` counts optimiser steps of the run from 0), back-propagates,
     clips the gradient norm to ``clip_norm`` (all parameters together) when given, steps the
-    optimiser, calls ``after_step()`` and reports progress.
+    optimiser, calls ``after_step()`` and reports progress. After each epoch's
+    ``end_of_epoch``, a true ``should_stop()`` ends the run early (a stopping rule).
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean of the optimised loss over the epoch's
@@ -362,6 +383,8 @@ def fit_epochs(
         if end_of_epoch is not None:
             record.update(end_of_epoch(epoch))
         history.append(record)
+        if should_stop is not None and should_stop():
+            break
     return history
 
 
@@ -425,8 +448,10 @@ def train_model(
     device: str | torch.device = "auto",
     progress: ProgressCallback | None = None,
     eval_sets: Mapping[str, ArrayDataset] | None = None,
+    end_of_epoch: EpochHook | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place with cross-entropy and momentum SGD.
+    """Train ``model`` in place with cross-entropy and momentum SGD (or Adam).
 
     Deterministic for a given ``config.seed``: batches are shuffled by a ``torch.Generator``
     seeded from it and torch's global RNG is seeded from it inside a forked RNG state (the
@@ -439,6 +464,9 @@ def train_model(
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or a :class:`torch.device`.
         progress: Called after every optimiser step with a :class:`ProgressEvent`.
         eval_sets: Name -> dataset whose accuracy is recorded after every epoch.
+        end_of_epoch: Called after every epoch with ``(epoch, model)``; the values it returns
+            join that epoch's history row (e.g. per-epoch UA/RA of a run).
+        should_stop: Checked after every epoch; True ends the training early.
 
     Returns:
         The trained model (in eval mode), the per-epoch history (``epoch``, ``train_loss``,
@@ -461,8 +489,9 @@ def train_model(
     sets = _validate_eval_sets(eval_sets)
     resolved = resolve_device(device)
     start = time.perf_counter()
+    hooks = _EpochHooks(end_of_epoch, should_stop)
     with seeded(config.seed, resolved):
-        history = _fit(model.to(resolved), dataset, config, resolved, progress, sets)
+        history = _fit(model.to(resolved), dataset, config, resolved, progress, sets, hooks)
     synchronize(resolved)
     return TrainResult(model.eval(), tuple(history), time.perf_counter() - start)
 
@@ -474,19 +503,23 @@ def _fit(
     device: torch.device,
     progress: ProgressCallback | None,
     eval_sets: Mapping[str, ArrayDataset],
+    hooks: _EpochHooks,
 ) -> list[dict[str, float]]:
-    optimizer = make_optimizer(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = _optimizer(model, config)
     steps = config.epochs * count_train_batches(len(dataset), config.batch_size)
     scheduler = None
     if config.schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    generator = torch.Generator().manual_seed(config.seed)
+    augment = _augmenter(config.augmentation, dataset, generator)
 
-    def evaluate(_: int) -> dict[str, float]:
-        return {
+    def evaluate(epoch: int) -> dict[str, float]:
+        values = {
             f"{name}_accuracy": accuracy(model, ds, device=device) for name, ds in eval_sets.items()
         }
+        if hooks.end_of_epoch is not None:
+            values.update(hooks.end_of_epoch(epoch, model))
+        return values
 
     history = fit_epochs(
         model,
@@ -494,14 +527,67 @@ def _fit(
         epochs=config.epochs,
         batch_size=config.batch_size,
         optimizer=optimizer,
-        loss_fn=lambda x, y, _: F.cross_entropy(model(x), y),
-        generator=torch.Generator().manual_seed(config.seed),
+        loss_fn=lambda x, y, _: F.cross_entropy(model(augment(x)), y),
+        generator=generator,
         device=device,
         progress=progress,
         after_step=scheduler.step if scheduler is not None else None,
         end_of_epoch=evaluate,
+        should_stop=hooks.should_stop,
     )
     return [{"epoch": h.pop("epoch"), "train_loss": h.pop("loss"), **h} for h in history]
+
+
+@dataclass(frozen=True)
+class _EpochHooks:
+    end_of_epoch: EpochHook | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return make_optimizer(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _augmenter(
+    kind: str, dataset: ArrayDataset, generator: torch.Generator
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    if kind == "none":
+        return lambda x: x
+    if len(dataset.input_shape) != 3:
+        raise ValidationError(
+            describe(
+                "TrainConfig.augmentation",
+                "'none' for inputs that are not (C, H, W) images",
+                f"'crop_flip' with inputs of shape {dataset.input_shape}",
+                raw=True,
+            )
+        )
+    return lambda x: crop_flip(x, generator=generator)
+
+
+def crop_flip(x: torch.Tensor, *, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop after zero padding by ``pad`` pixels, then a horizontal flip of half the
+    images (a batch ``(B, C, H, W)``; draws from ``generator`` on the CPU).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> crop_flip(torch.ones(2, 3, 32, 32), generator=g).shape
+        torch.Size([2, 3, 32, 32])
+    """
+    b, _, h, w = x.shape
+    offsets = torch.randint(0, 2 * pad + 1, (2, b), generator=generator)
+    flips = torch.rand(b, generator=generator) < 0.5
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = (offsets[0][:, None] + torch.arange(h)[None, :]).to(x.device)
+    cols = (offsets[1][:, None] + torch.arange(w)[None, :]).to(x.device)
+    cols = torch.where(flips.to(x.device)[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 # --------------------------------------------------------------------------- evaluation

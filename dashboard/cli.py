@@ -1,4 +1,5 @@
-"""The ``ulens`` command: dashboard, build-samples, precompute (and, as they land, analyze/report).
+"""The ``ulens`` command: dashboard, build-samples, precompute, analyze, report and the experiment
+commands (train, unlearn, references, shadows, runs, scenario: :mod:`dashboard.cli_runs`).
 
 Bad input exits non-zero with a one-line message; unknown exceptions keep their traceback.
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from analysis.errors import UlensError
 from analysis.workspace import MAX_UPLOAD_BYTES
+from dashboard.cli_runs import COMMANDS as RUN_COMMANDS
 
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "sample_data" / "digits"
 
@@ -46,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         default="models,classes,layers,instances,privacy",
         help="comma-separated pages to include",
     )
+    from dashboard.cli_runs import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -164,6 +169,7 @@ _COMMANDS = {
     "analyze": _analyze,
     "report": _report,
 }
+_COMMANDS.update(RUN_COMMANDS)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -130,12 +130,26 @@ class UnlearningContext:
         generator: CPU generator seeded from ``seed``: use it for every shuffle and random draw.
         progress: The caller's progress callback, or ``None``.
         seed: The run's seed (torch's global RNG is already seeded with it).
+        epoch_hook: The runner's end-of-epoch evaluation (per-epoch UA/RA/...), or ``None``.
+            :meth:`fit` calls it after every epoch; a method with its own loop calls
+            :meth:`end_of_epoch` after each epoch and stops when :meth:`should_stop` is true.
+        stop: The runner's stopping rule (e.g. forget accuracy reached a target), or ``None``.
     """
 
     device: torch.device
     generator: torch.Generator
     progress: ProgressCallback | None
     seed: int
+    epoch_hook: Callable[[int], Mapping[str, float]] | None = None
+    stop: Callable[[], bool] | None = None
+
+    def end_of_epoch(self, epoch: int) -> dict[str, float]:
+        """The runner's values for ``epoch`` (empty without a hook): add them to its history."""
+        return dict(self.epoch_hook(epoch)) if self.epoch_hook is not None else {}
+
+    def should_stop(self) -> bool:
+        """Whether the runner's stopping rule asks the method to end after this epoch."""
+        return self.stop is not None and bool(self.stop())
 
     def batches(
         self, datasets: ArrayDataset | Sequence[ArrayDataset], batch_size: int
@@ -176,6 +190,8 @@ class UnlearningContext:
             progress=self.progress,
             clip_norm=clip_norm,
             after_step=after_step,
+            end_of_epoch=self.end_of_epoch if self.epoch_hook is not None else None,
+            should_stop=self.should_stop if self.stop is not None else None,
         )
 
 
@@ -356,6 +372,8 @@ class UnlearningMethod(abc.ABC):
         seed: int = 0,
         device: str | torch.device = "auto",
         progress: ProgressCallback | None = None,
+        epoch_hook: Callable[[int, nn.Module], Mapping[str, float]] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> UnlearningResult:
         """Apply the method to a copy of ``model``; the caller's model is never modified.
 
@@ -367,6 +385,10 @@ class UnlearningMethod(abc.ABC):
                 the same seed gives bit-identical weights on the same machine and device.
             device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` or a :class:`torch.device`.
             progress: Called after every optimiser step with a :class:`ProgressEvent`.
+            epoch_hook: Called after every epoch with ``(epoch, working model)``; its values
+                join the epoch's history row. Its time is not counted in ``seconds``.
+            should_stop: Checked after every epoch (after ``epoch_hook``); True ends the run
+                with the model as it is (a stopping rule such as "forget accuracy ≤ 5 %").
 
         Returns:
             The unlearned model (eval mode, on ``device``), the wall time of the method's
@@ -387,12 +409,29 @@ class UnlearningMethod(abc.ABC):
         _validate_run(model, forget, retain, seed, progress)
         resolved = resolve_device(device)
         working = copy.deepcopy(model).to(resolved)
-        ctx = UnlearningContext(resolved, torch.Generator().manual_seed(seed), progress, seed)
+        hook_seconds = [0.0]
+
+        def timed_hook(epoch: int) -> Mapping[str, float]:
+            assert epoch_hook is not None
+            start = time.perf_counter()
+            try:
+                return epoch_hook(epoch, working)
+            finally:
+                hook_seconds[0] += time.perf_counter() - start
+
+        ctx = UnlearningContext(
+            resolved,
+            torch.Generator().manual_seed(seed),
+            progress,
+            seed,
+            epoch_hook=timed_hook if epoch_hook is not None else None,
+            stop=should_stop,
+        )
         with seeded(seed, resolved):
             start = time.perf_counter()
             history = self._unlearn(working, forget, retain, ctx)
             synchronize(resolved)
-            seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start - hook_seconds[0]
         return UnlearningResult(
             working.eval(), seconds, tuple(dict(h) for h in history), asdict(self.params)
         )

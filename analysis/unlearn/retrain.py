@@ -92,5 +92,13 @@ class Retrain(UnlearningMethod):
     ) -> Sequence[Mapping[str, float]]:
         reinitialize(model, ctx.seed)
         config = self.params.config(ctx.seed)
-        result = train_model(model, retain, config, device=ctx.device, progress=ctx.progress)
-        return [{"epoch": h["epoch"], "loss": h["train_loss"]} for h in result.history]
+        result = train_model(
+            model,
+            retain,
+            config,
+            device=ctx.device,
+            progress=ctx.progress,
+            end_of_epoch=lambda epoch, _: ctx.end_of_epoch(epoch),
+            should_stop=ctx.should_stop,
+        )
+        return [{"loss": h.pop("train_loss"), **h} for h in (dict(row) for row in result.history)]

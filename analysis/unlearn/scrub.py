@@ -138,7 +138,9 @@ class Scrub(UnlearningMethod):
                 record["forget_kl"] = -_pass(batches, max_loss, optimizer, tracker, epoch)
             batches = ctx.batches(retain, p.batch_size)
             record["loss"] = _pass(batches, min_loss, optimizer, tracker, epoch)
-            history.append(record)
+            history.append({**record, **ctx.end_of_epoch(epoch)})
+            if ctx.should_stop():
+                break
         return history
 
 

@@ -8,10 +8,6 @@ import json
 import math
 import os
 import pickle
-import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -23,17 +19,14 @@ import pandas as pd
 import pytest
 
 import analysis.store as store
-from analysis.errors import CacheError, ValidationError
-from analysis.spec import ArchitectureSpec, ModelEntry
+from analysis.errors import ValidationError
 from analysis.store import (
     ResultCache,
-    RunRegistry,
     cache_key,
     hash_arrays,
     hash_file,
     hash_jsonable,
     safe_workspace_path,
-    to_entry,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -458,232 +451,6 @@ def test_stale_temporaries_are_swept(tmp_path: Path) -> None:
     os.utime(old, (1.0, 1.0))
     ResultCache(tmp_path)
     assert not old.exists() and fresh.exists()
-
-
-# --------------------------------------------------------------------------------------------
-# run registry
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> RunRegistry:
-    return RunRegistry(tmp_path / "runs.sqlite")
-
-
-def test_registry_crud(registry: RunRegistry, tmp_path: Path) -> None:
-    orig = registry.add(
-        "original",
-        role="original",
-        file="models/original.safetensors",
-        metrics={"UA": 1.0, "TUA": float("nan")},
-    )
-    assert orig.file == tmp_path / "models" / "original.safetensors"
-    assert orig.status == "done" and orig.created_at.endswith("+00:00")
-    ga = registry.add(
-        "ga-1",
-        role="unlearned",
-        file=tmp_path / "models" / "ga.pt",
-        method="GA",
-        base="original",
-        forget="classwise",
-        params={"lr": 0.001, "steps": [1, 2]},
-        status="queued",
-    )
-    registry.add("rt", role="retrain", file="/elsewhere/rt.pt", forget="random")
-    registry.add("ref0", role="reference", file="r.pt", members="r_members.npy")
-
-    got = registry.get("ga-1")
-    assert got == ga and got.params == {"lr": 0.001, "steps": [1, 2]}
-    assert math.isnan(registry.get("original").metrics["TUA"])  # type: ignore[union-attr]
-    assert registry.get("nope") is None
-    assert [r.name for r in registry.list()] == ["original", "ga-1", "rt", "ref0"]
-    assert [r.name for r in registry.list(scenario="classwise")] == ["original", "ga-1", "ref0"]
-
-    done = registry.update_status("ga-1", "done", metrics={"UA": 0.1}, rt=3.5)
-    assert (done.status, done.metrics, done.rt) == ("done", {"UA": 0.1}, 3.5)
-    assert registry.get("ga-1") == done
-    assert registry.update_status("ga-1", "failed").metrics == {"UA": 0.1}  # kept
-
-    assert registry.remove("rt") is True and registry.remove("rt") is False
-    assert [r.name for r in registry.list()] == ["original", "ga-1", "ref0"]
-
-
-def test_registry_stores_paths_relative_to_workspace(registry: RunRegistry, tmp_path: Path) -> None:
-    registry.add("inside", role="original", file=tmp_path / "models" / "a.pt")
-    registry.add("outside", role="original", file="/data/b.pt")
-    with sqlite3.connect(registry.path) as conn:
-        stored = dict(conn.execute("SELECT name, file FROM runs").fetchall())
-    assert stored == {"inside": "models/a.pt", "outside": "/data/b.pt"}
-    moved = tmp_path / "moved"
-    moved.mkdir()
-    (tmp_path / "runs.sqlite").rename(moved / "runs.sqlite")
-    for suffix in ("-wal", "-shm"):
-        if (tmp_path / f"runs.sqlite{suffix}").exists():
-            (tmp_path / f"runs.sqlite{suffix}").rename(moved / f"runs.sqlite{suffix}")
-    assert RunRegistry(moved / "runs.sqlite").get("inside").file == moved / "models" / "a.pt"  # type: ignore[union-attr]
-
-
-def test_registry_duplicate_name_is_a_clear_error(registry: RunRegistry) -> None:
-    registry.add("m", role="original", file="m.pt")
-    with pytest.raises(
-        ValidationError, match=r"^name: expected a name not already in the registry, received 'm'"
-    ):
-        registry.add("m", role="retrain", file="other.pt", forget="c")
-    assert registry.get("m").role == "original"  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "argument"),
-    [
-        ({"name": "../evil"}, "name"),
-        ({"name": ""}, "name"),
-        ({"role": "teacher"}, "role"),
-        ({"status": "finished"}, "status"),
-        ({"rt": -1.0}, "rt"),
-        ({"params": {"x": object()}}, r"params\['x'\]"),
-        ({"params": [1]}, "params"),
-        ({"file": ""}, "file"),
-        ({"role": "unlearned"}, "method, base"),
-        ({"role": "reference"}, "members"),
-        ({"forget": 3}, "forget"),
-    ],
-)
-def test_registry_bad_fields(registry: RunRegistry, kwargs: dict, argument: str) -> None:
-    fields = {"name": "m", "role": "original", "file": "m.pt", **kwargs}
-    name = fields.pop("name")
-    with pytest.raises(ValidationError, match=f"^{argument}"):
-        registry.add(name, **fields)
-    assert registry.list() == []
-
-
-def test_registry_update_unknown_name(registry: RunRegistry) -> None:
-    with pytest.raises(ValidationError, match=r"^name: expected a run in the registry"):
-        registry.update_status("ghost", "done")
-    with pytest.raises(ValidationError, match=r"^status"):
-        registry.update_status("ghost", "bogus")
-
-
-def test_registry_is_wal_and_two_connections_write_concurrently(tmp_path: Path) -> None:
-    first, second = RunRegistry(tmp_path / "runs.sqlite"), RunRegistry(tmp_path / "runs.sqlite")
-    with sqlite3.connect(first.path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    errors: list[BaseException] = []
-
-    def work(reg: RunRegistry, prefix: str) -> None:
-        try:
-            for i in range(40):
-                reg.add(f"{prefix}{i}", role="original", file=f"{prefix}{i}.pt")
-                reg.update_status(f"{prefix}{i}", "running")
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(r, p)) for r, p in ((first, "a"), (second, "b"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    records = second.list()
-    assert len(records) == 80 and {r.status for r in records} == {"running"}
-
-
-def test_two_processes_share_one_cache_key_and_one_registry(tmp_path: Path) -> None:
-    """Two writer processes interleave on one cache key and one registry (each keeps going
-    until it has seen the other's entry or the other is done, so their writes overlap)."""
-    script = textwrap.dedent(
-        """
-        import pathlib, sys, numpy as np
-        from analysis.store import ResultCache, RunRegistry
-        root, me = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-        cache, registry = ResultCache(root), RunRegistry(root / "runs.sqlite")
-        other_done = root / f"done-{1 - me}"
-        seen_other, i = 0, 0
-        while i < 20 or (seen_other < 3 and not other_done.exists() and i < 2000):
-            cache.put("k", {"writer": me, "data": np.full(20_000, me)})
-            registry.add(f"p{me}-{i}", role="original", file="m.pt")
-            got = cache.get("k")
-            assert got is not None and (got["data"] == got["writer"]).all(), got
-            seen_other += int(got["writer"] != me)
-            i += 1
-        (root / f"done-{me}").touch()
-        print(i, seen_other)
-        """
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(tmp_path), str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(2)
-    ]
-    counts, seen = [], []
-    for p in procs:
-        out, err = p.communicate(timeout=180)
-        assert p.returncode == 0, err.decode()
-        counts.append(int(out.split()[0]))
-        seen.append(int(out.split()[1]))
-    assert max(seen) >= 1, "the two writers never overlapped"
-    got = ResultCache(tmp_path).get("k")
-    assert isinstance(got, dict) and got["writer"] in (0, 1)
-    assert len(RunRegistry(tmp_path / "runs.sqlite").list()) == sum(counts)
-
-
-def test_registry_corrupt_record_and_file(registry: RunRegistry, tmp_path: Path) -> None:
-    registry.add("good", role="original", file="g.pt")
-    registry.add("bad", role="original", file="b.pt")
-    with sqlite3.connect(registry.path) as conn:
-        conn.execute("UPDATE runs SET params = '{broken' WHERE name = 'bad'")
-    with pytest.raises(CacheError, match="'bad'"):
-        registry.get("bad")
-    with pytest.warns(UserWarning, match="skipped a record"):
-        assert [r.name for r in registry.list()] == ["good"]
-    junk = tmp_path / "junk.sqlite"
-    junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(CacheError, match=r"junk\.sqlite"):
-        RunRegistry(junk)
-    with pytest.raises(ValidationError, match=r"^path"):
-        RunRegistry(tmp_path / "no" / "such" / "runs.sqlite")
-
-
-def test_to_entry(registry: RunRegistry, tmp_path: Path) -> None:
-    default = ArchitectureSpec("smallcnn")
-    rec = registry.add(
-        "ga",
-        role="unlearned",
-        file="models/ga.safetensors",
-        method="GA",
-        base="original",
-        forget="classwise",
-        params={"lr": 0.01},
-        train={"epochs": 3},
-        rt=2.0,
-        description="first try",
-    )
-    entry = to_entry(rec, default)
-    assert entry == ModelEntry(
-        name="ga",
-        role="unlearned",
-        file=tmp_path / "models" / "ga.safetensors",
-        architecture=default,
-        forget="classwise",
-        method="GA",
-        base="original",
-        params={"lr": 0.01},
-        train={"epochs": 3},
-        rt=2.0,
-        description="first try",
-    )
-    ref = registry.add(
-        "ref",
-        role="reference",
-        file="r.pt",
-        members="members/r.npy",
-        architecture="mlp",
-        architecture_params={"hidden": 64},
-    )
-    entry = to_entry(ref, default)
-    assert entry.architecture == ArchitectureSpec("mlp", {"hidden": 64})
-    assert entry.members == tmp_path / "members" / "r.npy"
 
 
 # --------------------------------------------------------------------------------------------

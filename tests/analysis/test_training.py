@@ -326,3 +326,28 @@ def test_fit_epochs_validates_inputs(kwargs: dict[str, object], match: str) -> N
     datasets = args.pop("datasets")
     with pytest.raises(ValidationError, match=match):
         fit_epochs(model, datasets, **args)  # type: ignore[arg-type]
+
+
+def test_adam_augmentation_and_epoch_hooks() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = ArrayDataset(torch.randn(48, 1, 6, 6, generator=g), torch.arange(48) % 3)
+    config = TrainConfig(epochs=3, batch_size=16, optimizer="adam", augmentation="crop_flip")
+    seen: list[int] = []
+
+    def hook(epoch: int, model: nn.Module) -> dict[str, float]:
+        seen.append(epoch)
+        return {"probe": float(epoch)}
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return build_model("smallcnn", num_classes=3, input_shape=(1, 6, 6), params={"width": 2})
+
+    first = train_model(build(), images, config, device="cpu", end_of_epoch=hook)
+    again = train_model(build(), images, config, device="cpu")
+    plain = train_model(build(), images, TrainConfig(epochs=3, batch_size=16, optimizer="adam"))
+    assert seen == [1, 2, 3] and [h["probe"] for h in first.history] == [1.0, 2.0, 3.0]
+    a, b, c = (dict(r.model.state_dict()) for r in (first, again, plain))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # augmentation draws are seeded
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # and they change the training
+    stopped = train_model(build(), images, config, device="cpu", should_stop=lambda: True)
+    assert len(stopped.history) == 1

@@ -97,6 +97,34 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(
 
 
 @pytest.mark.parametrize("name", BUILTIN)
+def test_epoch_hook_sees_every_epoch_and_should_stop_ends_the_run(
+    name: str, setup: tuple[nn.Module, ArrayDataset, ArrayDataset]
+) -> None:
+    """The runner's per-epoch evaluation and stopping rule reach every built-in method (those
+    with their own loop included) without changing the weights of an unstopped run."""
+    model, forget, retain = setup
+    params = {**FAST[name], "epochs": 3}
+    if name == "scrub":
+        params["max_epochs"] = 1
+    method = make_method(name, params)
+    seen: list[tuple[int, bool]] = []
+
+    def hook(epoch: int, working: nn.Module) -> dict[str, float]:
+        seen.append((epoch, working is not model))
+        return {"probe": float(epoch)}
+
+    plain = method.run(model, forget, retain, seed=1, device="cpu")
+    hooked = method.run(model, forget, retain, seed=1, device="cpu", epoch_hook=hook)
+    assert seen == [(1, True), (2, True), (3, True)]
+    assert [h["probe"] for h in hooked.history] == [1.0, 2.0, 3.0]
+    assert _same(_weights(plain.model), _weights(hooked.model))
+    stopped = method.run(
+        model, forget, retain, seed=1, device="cpu", epoch_hook=hook, should_stop=lambda: True
+    )
+    assert len(stopped.history) == 1
+
+
+@pytest.mark.parametrize("name", BUILTIN)
 def test_run_copies_the_model_and_returns_a_complete_result(
     name: str, setup: tuple[nn.Module, ArrayDataset, ArrayDataset]
 ) -> None:
