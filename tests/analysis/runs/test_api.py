@@ -100,7 +100,7 @@ def test_add_scenario_kinds_and_errors(sample_ws: Path, tmp_path: Path) -> None:
         ({"name": "two", "classes": [3]}, r"^scenario: expected a name not used"),
         ({"name": "classwise", "classes": [3]}, r"^scenario: expected a name not used"),
         ({"name": "x", "classes": [42]}, r"^forget\.x\.classes"),
-        ({"name": "x", "classes": list(range(10))}, r"^scenario: expected a forget set leaving"),
+        ({"name": "x", "classes": list(range(10))}, r"^forget\.x\.classes: expected a strict"),
         ({"name": "x"}, r"^scenario: expected exactly one of"),
         ({"name": "x", "random": 1.5}, r"^forget\.x\.random"),
     ):
