@@ -15,7 +15,7 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import classes as figs
 
 _SPLIT_KEY, _MODE_KEY, _CELL_KEY = "cls_split", "cls_mode", "cls_cell"
@@ -79,7 +79,7 @@ def render() -> None:
     try:
         cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or check both models' weights and experiment.toml."
         )

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.errors import UlensError
-from dashboard import cached, state, uploads
+from dashboard import cached, messages, state, uploads
 from dashboard.figures import models as figs
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
@@ -97,7 +97,7 @@ def render() -> None:
     try:
         table = cached.table(ctx.workspace, ctx.scenario)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not evaluate the models of scenario {ctx.scenario!r}: {exc}. Check the "
             "weights files and experiment.toml, or choose another scenario."
         )
@@ -234,7 +234,7 @@ def _history_section(ctx: state.Context) -> None:
             histories[name] = None
             problems.append(f"{name}: {exc}")
     for problem in problems:
-        st.warning(
+        messages.warning(
             f"Could not read a history file ({problem}); fix or remove the `history` "
             "entry in experiment.toml."
         )

@@ -17,7 +17,7 @@ import streamlit as st
 from analysis.compare import Comparison
 from analysis.errors import UlensError
 from analysis.mia import Direction, ThresholdChoice, threshold_max_attack
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import privacy as figs
 
 _LAST = "_prv_last_thresholds"
@@ -41,7 +41,7 @@ def render() -> None:
     try:
         cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or fix the models' entries in experiment.toml."
         )
