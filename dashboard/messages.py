@@ -54,7 +54,7 @@ def scrub(text: str, workspaces: Iterable[str | Path] | None = None) -> str:
     """
     roots = state.allowed_workspaces() if workspaces is None else workspaces
     for prefix, name in _prefixes(roots):
-        text = re.sub(re.escape(prefix) + _BOUNDARY, lambda _, n=name: n, text)
+        text = re.sub(re.escape(prefix) + _BOUNDARY, name.replace("\\", "\\\\"), text)
     text = _FILE_URL.sub(PLACEHOLDER, text)
     text = _POSIX.sub(PLACEHOLDER, text)
     return _WINDOWS.sub(PLACEHOLDER, text)

@@ -26,6 +26,8 @@ WORKSPACE_ENV = "ULENS_WORKSPACE"
 """Environment variable: the workspace ``ulens dashboard`` was started on."""
 WORKSPACES_ENV = "ULENS_WORKSPACES"
 """Environment variable: further workspaces listed with ``--workspaces`` (``os.pathsep``)."""
+MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
+"""Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
 DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" / "digits")
 
 

@@ -20,11 +20,9 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from analysis.errors import UlensError, ValidationError, describe
 from analysis.workspace import add_model_bytes
 from dashboard import cached, messages
-from dashboard.state import Context
+from dashboard.state import MAX_UPLOAD_ENV, Context
 
 ROLES = ("unlearned", "retrain", "original")
-MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
-"""Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
 DEFAULT_MAX_UPLOAD_MB = 200
 SUFFIX = ".safetensors"
 _NAME = re.compile(r"^\w[\w.+-]*$")
