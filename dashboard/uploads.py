@@ -167,8 +167,8 @@ def _add(
     except UlensError as exc:
         st.session_state[_FLASH] = (
             "error",
-            f"Not added: {exc}. Check that the file holds weights of "
-            f"{exp.spec.architecture.name} for this dataset; nothing was saved.",
+            f"Not added ({upload.name!r} as {name!r}): {exc}. Check that the file holds "
+            f"weights of {exp.spec.architecture.name} for this dataset; nothing was saved.",
         )
         return
     cached.clear()
