@@ -82,7 +82,8 @@ def render(ctx: Context) -> None:
     """Draw the upload panel; on success clear the caches and rerun."""
     exp = ctx.experiment
     limit = max_upload_mb()
-    with st.expander("➕ Add a model (upload .safetensors weights)"):
+    in_use = any(st.session_state.get(k) for k in (_uploader_key(), "upload_name", _FLASH))
+    with st.expander("➕ Add a model (upload .safetensors weights)", expanded=in_use):
         _show_flash()
         st.caption(
             f"Architecture: {exp.spec.architecture.name}; {exp.num_classes} classes; "
