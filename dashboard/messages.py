@@ -24,7 +24,7 @@ import streamlit as st
 
 from dashboard import state
 
-__all__ = ["PLACEHOLDER", "ServerError", "error", "scrub", "show_exception", "warning"]
+__all__ = ["PLACEHOLDER", "ServerError", "error", "md", "scrub", "show_exception", "warning"]
 
 PLACEHOLDER = "<server path>"
 _STOP = r"""\s'"`<>|,;()\[\]{}"""
@@ -32,6 +32,20 @@ _BOUNDARY = rf"(?=$|[/\\{_STOP}:])"
 _FILE_URL = re.compile(rf"file://[^{_STOP}]*", re.I)
 _POSIX = re.compile(rf"(?<![\w.~:/\\-])/[^{_STOP}/][^{_STOP}]*")
 _WINDOWS = re.compile(rf"(?<![\w])[A-Za-z]:[\\/][^{_STOP}]*")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$:])")
+
+
+def md(text: object) -> str:
+    """``text`` (a model, class or file name from a workspace) shown literally in markdown.
+
+    Markdown specials are escaped, so a name cannot become a link, an image fetched from
+    another host (``![x](https://...)``), an icon or a formula.
+
+    Example:
+        >>> print(md("![x](https://evil.example/p.png)"))
+        \\!\\[x\\]\\(https\\://evil.example/p.png\\)
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def _prefixes(workspaces: Iterable[str | Path]) -> list[tuple[str, str]]:
@@ -57,7 +71,8 @@ def scrub(text: str, workspaces: Iterable[str | Path] | None = None) -> str:
         text = re.sub(re.escape(prefix) + _BOUNDARY, name.replace("\\", "\\\\"), text)
     text = _FILE_URL.sub(PLACEHOLDER, text)
     text = _POSIX.sub(PLACEHOLDER, text)
-    return _WINDOWS.sub(PLACEHOLDER, text)
+    text = _WINDOWS.sub(PLACEHOLDER, text)
+    return text.replace("![", "!\\[")  # a message never embeds an image (no fetch)
 
 
 def error(text: str, *, sidebar: bool = False) -> None:

@@ -86,10 +86,10 @@ def render(ctx: Context) -> None:
     with st.expander("➕ Add a model (upload .safetensors weights)", expanded=in_use):
         _show_flash()
         st.caption(
-            f"Architecture: {exp.spec.architecture.name}; {exp.num_classes} classes; "
-            f"at most {limit} MiB. The weights are checked before "
-            "anything is saved; the model joins scenario "
-            f"{exp.scenario!r} and survives reloads (runs.sqlite)."
+            f"Architecture: {messages.md(exp.spec.architecture.name)}; {exp.num_classes} "
+            f"classes; at most {limit} MiB. The weights are checked before anything is saved; "
+            f"the model joins scenario {messages.md(repr(exp.scenario))} and survives reloads "
+            "(runs.sqlite)."
         )
         upload = st.file_uploader(
             "Weights",

@@ -22,6 +22,7 @@ from analysis.errors import UlensError
 from dashboard import cached, messages, state
 from dashboard.figures import images
 from dashboard.figures import instances as figs
+from dashboard.messages import md
 
 MAP_KEYS = {"A": "inst_map_a", "B": "inst_map_b"}
 TABLE_KEYS = ("inst_sel_table", "inst_top_table")
@@ -287,12 +288,12 @@ def _most_changed_section(cmp: Comparison) -> None:
 def _prediction_lines(cmp: Comparison, row: pd.Series, roles: Mapping[str, str]) -> list[str]:
     names = cmp.class_names
     lines = [
-        f"**True label:** {names[int(row['label'])]}"
+        f"**True label:** {md(names[int(row['label'])])}"
         + (" — ✖ forget sample" if bool(row["is_forget"]) else "")
     ]
     for name, role in roles.items():
         lines.append(
-            f"**{role} ({name}) predicts:** {names[int(row[f'{name}__pred'])]} "
+            f"**{role} ({md(name)}) predicts:** {md(names[int(row[f'{name}__pred'])])} "
             f"(p(true) = {float(row[f'{name}__true_prob']):.3f})"
         )
     return lines

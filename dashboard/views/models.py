@@ -21,6 +21,7 @@ import streamlit as st
 from analysis.errors import UlensError
 from dashboard import cached, messages, state, uploads
 from dashboard.figures import models as figs
+from dashboard.messages import md
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
 _METHODS_KEY, _ROLES_KEY = "mdl_methods", "mdl_roles"
@@ -201,8 +202,8 @@ def _assign_buttons(ctx: state.Context, name: str | None) -> None:
         args=("B", name),
         type="primary",
     )
-    hint = f"Selected: **{name}**. " if name else "Select a row (left edge) to choose it. "
-    c3.markdown(f"{hint}Now: Model A = **{ctx.a}**, Model B = **{ctx.b}**.")
+    hint = f"Selected: **{md(name)}**. " if name else "Select a row (left edge) to choose it. "
+    c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
 
 
 def _tradeoff_section(ctx: state.Context, table: pd.DataFrame) -> None:
@@ -240,7 +241,7 @@ def _history_section(ctx: state.Context) -> None:
         )
     if all(h is None or h.empty for h in histories.values()):
         st.info(
-            f"No per-epoch history recorded for {ctx.a} or {ctx.b}: add "
+            f"No per-epoch history recorded for {md(ctx.a)} or {md(ctx.b)}: add "
             '`history = "models/<name>.history.json"` to their entries in experiment.toml.'
         )
         return

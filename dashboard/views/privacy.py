@@ -19,6 +19,7 @@ from analysis.errors import UlensError
 from analysis.mia import Direction, ThresholdChoice, threshold_max_attack
 from dashboard import cached, messages, state
 from dashboard.figures import privacy as figs
+from dashboard.messages import md
 
 _LAST = "_prv_last_thresholds"
 
@@ -238,9 +239,9 @@ def _role_columns(page_sides: Sequence[figs.Side]) -> list[tuple[Any, figs.Side 
 
 def _retrain_note(cmp: Comparison, role: str) -> None:
     name = cmp.a if role == "A" else cmp.b
-    st.markdown(f"#### {name} (Model {role})")
+    st.markdown(f"#### {md(name)} (Model {role})")
     st.info(
-        f"{name} is the retrain model: it is indistinguishable from itself (PS = 1 by "
+        f"{md(name)} is the retrain model: it is indistinguishable from itself (PS = 1 by "
         f"definition), so there is nothing to attack. Pick an unlearned Model {role} in the "
         "sidebar to compare two unlearning methods."
     )

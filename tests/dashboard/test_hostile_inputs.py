@@ -245,6 +245,23 @@ def test_a_listed_workspace_is_the_only_other_one_a_link_can_open(
     assert at.sidebar.selectbox(key="ws").options == ["ws", "digits"]
 
 
+PIXEL = "![pixel](https://evil.example/p.png)"
+
+
+def test_a_model_named_like_a_markdown_image_is_shown_as_text(
+    sandbox: Sandbox, app_env: None
+) -> None:
+    spec = (sandbox.ws / "experiment.toml").read_text(encoding="utf-8")
+    spec = spec.replace("[models.finetune_classwise]", f"[models.{json.dumps(PIXEL)}]")
+    (sandbox.ws / "experiment.toml").write_text(spec, encoding="utf-8")
+    sandbox.before = sandbox.snapshot()
+    at = _app(sandbox.ws, {"a": PIXEL})
+    assert not at.exception
+    assert at.sidebar.selectbox(key="a").value == PIXEL
+    shown = [t for t in _texts(at) if "pixel" in t]
+    assert shown and not [t for t in shown if "![" in t or "](" in t]
+
+
 OTHER_PARAMS = {
     "model-a-xss": {"a": XSS},
     "model-b-path": {"b": "../../etc/passwd"},

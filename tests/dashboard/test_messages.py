@@ -71,3 +71,15 @@ def test_an_unexpected_exception_is_shown_scrubbed_and_the_page_goes_on(
     assert all("/srv/secret" not in c.value for c in at.code)  # the traceback block too
     assert "still running" in at.markdown[-1].value
     assert "/srv/secret/project/weights.pt" in capsys.readouterr().err  # full text in the log
+
+
+def test_names_shown_in_markdown_cannot_embed_images_or_links() -> None:
+    from dashboard.messages import md
+
+    name = "![pixel](https://evil.example/p.png) [link](javascript:x) :material/home: $x$"
+    shown = md(name)
+    for raw in ("![", "](", "$x$"):
+        assert raw not in shown
+    assert "\\:material/home\\:" in shown
+    assert shown.replace("\\", "") == name  # still readable, character for character
+    assert "![" not in scrub("model ![x](https://evil.example/p.png) failed", [WS])
