@@ -33,7 +33,8 @@ from analysis.store import safe_workspace_path
 
 __all__ = ["MAX_UPLOAD_BYTES", "REGISTRY_FILE", "add_model_bytes", "with_registered_runs"]
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+"""Default upload size limit (``ulens dashboard --max-upload-mb`` sets the app's)."""
 
 
 def with_registered_runs(spec: ExperimentSpec) -> ExperimentSpec:
@@ -86,12 +87,14 @@ def with_registered_runs(spec: ExperimentSpec) -> ExperimentSpec:
     return dataclasses.replace(spec, models={**spec.models, **extra}, scenarios=merged)
 
 
-def _validate_upload(exp: Experiment, data: bytes, name: str, role: str) -> None:
-    if len(data) > MAX_UPLOAD_BYTES:
+def _validate_upload(
+    exp: Experiment, data: bytes, name: str, role: str, max_bytes: int = MAX_UPLOAD_BYTES
+) -> None:
+    if len(data) > max_bytes:
         raise ValidationError(
             describe(
                 "weights",
-                f"at most {MAX_UPLOAD_BYTES // 2**20} MiB",
+                f"at most {max_bytes // 2**20} MiB",
                 f"{len(data) / 2**20:.1f} MiB",
                 raw=True,
             )
@@ -113,6 +116,7 @@ def add_model_bytes(
     base: str | None = None,
     description: str = "",
     rt: float | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> ModelEntry:
     """Validate ``.safetensors`` bytes against the experiment's architecture and add the model.
 
@@ -129,7 +133,7 @@ def add_model_bytes(
         WeightsError: The bytes are not valid weights for this architecture and dataset.
         ReadOnlyWorkspaceError: The workspace cannot be written (nothing was saved).
     """
-    _validate_upload(exp, data, name, role)
+    _validate_upload(exp, data, name, role, max_bytes)
     target = safe_workspace_path(exp.root, f"models/added/{name}.safetensors")
     if target.exists():
         raise ValidationError(describe("name", "a name without weights in models/added/", name))

@@ -6,18 +6,16 @@ Run with ``ulens dashboard [WORKSPACE]`` (sets ``ULENS_WORKSPACE``) or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from analysis.errors import UlensError
 from analysis.experiment import Experiment
 from analysis.spec import AUXILIARY_ROLES
-from dashboard import cached, state
+from dashboard import cached, messages, state, theme
 from dashboard.views import classes, export, instances, layers, models, privacy
-
-DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" / "digits")
 
 _PRESENTATION_CSS = """
 <style>
@@ -29,33 +27,30 @@ header[data-testid="stHeader"], [data-testid="stToolbar"], footer,
 """
 
 
-def _workspaces(root: str) -> list[str]:
-    """The launch workspace plus sibling folders holding an ``experiment.toml``."""
-    base = Path(root).resolve()
-    found = [str(base)]
-    if base.parent.is_dir():
-        found += sorted(
-            str(p.parent)
-            for p in base.parent.glob("*/experiment.toml")
-            if str(p.parent) != str(base)
-        )
-    return found
+def _workspace_choice() -> str:
+    """The workspace picked in the switcher (or the URL), among the allowed ones only.
 
-
-def sidebar(launch_workspace: str) -> state.Context | None:
-    """Workspace, scenario, Model A / Model B and presentation mode; None if unusable."""
-    st.sidebar.title("Unlearning Lens")
-    options = _workspaces(launch_workspace)
-    workspace = state.bind("ws", options[0])
-    if workspace not in options:
-        st.sidebar.error(
-            f"Workspace {workspace!r} is not one of the workspaces next to the "
-            "launch workspace; using the launch workspace."
+    A ``?ws=`` naming anything else — another folder, a path, a typo — opens the launch
+    workspace with a one-line notice that does not repeat what the URL said.
+    """
+    labels = state.workspace_labels(state.allowed_workspaces())
+    options = list(labels)
+    requested = state.bind("ws", options[0])
+    if requested not in labels:
+        messages.error(
+            "The workspace named in the link is not one this dashboard was started with; "
+            f"showing {options[0]!r}.",
+            sidebar=True,
         )
         state.set_value("ws", options[0])
-    workspace = st.sidebar.selectbox(
-        "Workspace", options, key="ws", format_func=lambda p: Path(p).name
-    )
+    label = st.sidebar.selectbox("Workspace", options, key="ws")
+    return labels[label]
+
+
+def sidebar() -> state.Context | None:
+    """Workspace, scenario, Model A / Model B and presentation mode; None if unusable."""
+    st.sidebar.title("Unlearning Lens")
+    workspace = _workspace_choice()
     base = cached.experiment(workspace, None)
     scenario = st.sidebar.selectbox(
         "Scenario (forget set)",
@@ -67,7 +62,7 @@ def sidebar(launch_workspace: str) -> state.Context | None:
     names = [n for n, m in exp.models.items() if m.role not in AUXILIARY_ROLES]
     roles = {n: exp.models[n].role for n in names}
     if len(names) < 2:
-        st.error(
+        messages.error(
             "This scenario has fewer than two models to compare: add models to "
             "experiment.toml (or register runs with roles retrain/unlearned for it)."
         )
@@ -93,7 +88,7 @@ def sidebar(launch_workspace: str) -> state.Context | None:
     )
     st.sidebar.caption(
         f"Model A is blue, Model B is vermillion, retrain grey. "
-        f"Forget classes/samples are marked ✖. Workspace: {exp.root}"
+        f"Forget classes/samples are marked ✖. Workspace: {Path(workspace).name}"
     )
     return state.Context(workspace, exp, a, b, presentation)
 
@@ -120,19 +115,8 @@ def _bound_flag(key: str) -> str:
     return key
 
 
-def main() -> None:
-    """Build the page: sidebar, then the selected page, then mirror the state into the URL."""
-    st.set_page_config(page_title="Unlearning Lens", page_icon=":material/search:", layout="wide")
-    launch = os.environ.get("ULENS_WORKSPACE", DEFAULT_WORKSPACE)
-    try:
-        ctx = sidebar(launch)
-    except UlensError as exc:
-        st.error(
-            f"Could not open the workspace: {exc}. Fix experiment.toml or choose another "
-            "workspace; nothing was changed."
-        )
-        ctx = None
-    pages = [
+def _pages() -> list[Any]:
+    return [
         st.Page(
             models.render,
             title="Models",
@@ -151,7 +135,18 @@ def main() -> None:
         st.Page(privacy.render, title="Privacy", url_path="privacy", icon=":material/shield:"),
         st.Page(export.render, title="Export", url_path="export", icon=":material/download:"),
     ]
-    page = st.navigation(pages)
+
+
+def _run() -> None:
+    try:
+        ctx = sidebar()
+    except UlensError as exc:
+        messages.error(
+            f"Could not open the workspace: {exc}. Fix experiment.toml or choose another "
+            "workspace; nothing was changed."
+        )
+        ctx = None
+    page = st.navigation(_pages())
     if ctx is None:
         return
     if ctx.presentation:
@@ -159,6 +154,19 @@ def main() -> None:
     state.set_context(ctx)
     page.run()
     state.sync()
+
+
+def main() -> None:
+    """Build the page: sidebar, then the selected page, then mirror the state into the URL.
+
+    An unexpected exception is shown scrubbed of server paths (the full traceback goes to the
+    server's log); the page icon is drawn locally (a material icon would be fetched online).
+    """
+    st.set_page_config(page_title="Unlearning Lens", page_icon=theme.app_icon(), layout="wide")
+    try:
+        _run()
+    except Exception as exc:  # shown (scrubbed) and logged, never swallowed silently
+        messages.show_exception(exc)
 
 
 main()

@@ -1,36 +1,115 @@
 """The ``ulens`` command: dashboard, build-samples, precompute, analyze, report and the experiment
 commands (train, unlearn, references, shadows, runs, scenario: :mod:`dashboard.cli_runs`).
 
-Bad input exits non-zero with a one-line message; unknown exceptions keep their traceback.
+Bad input exits with code 2 and one line naming the argument, what was expected and what was
+received; unknown exceptions keep their traceback. Every subcommand accepts the trust opt-ins
+``--allow-code PKG`` and ``--allow-outside PATH`` (repeatable); they reach the command and its
+child processes (the dashboard's server) through ``ULENS_ALLOW_CODE`` / ``ULENS_ALLOW_OUTSIDE``.
 
 Example:
     $ ulens build-samples sample_data/digits
     $ ulens dashboard sample_data/digits --port 8501
+    $ ulens analyze ws --a retrain --b salun --out results --allow-outside /data/shared
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
-from analysis.errors import UlensError
-from analysis.workspace import MAX_UPLOAD_BYTES
+from analysis.errors import UlensError, ValidationError, describe
+from analysis.trust import trust_policy
+from dashboard import procs
 from dashboard.cli_runs import COMMANDS as RUN_COMMANDS
 
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "sample_data" / "digits"
+DEFAULT_MAX_UPLOAD_MB = 200
+MAX_UPLOAD_MB_LIMIT = 4096
+STOP_GRACE_SECONDS = 15.0
+_LOOPBACK = ("localhost",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``ulens CMD: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.strip().lstrip("-").isdigit() else 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 65535, received {text!r}")
+    return value
+
+
+def _upload_mb(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else 0
+    if not 1 <= value <= MAX_UPLOAD_MB_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 1 to {MAX_UPLOAD_MB_LIMIT} (MiB), received {text!r}"
+        )
+    return value
+
+
+def _package(text: str) -> str:
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"expected a top-level package name (e.g. mylab_models), received {text!r}"
+        )
+    return text
+
+
+def _folder(text: str) -> str:
+    path = Path(text).expanduser()
+    if not text or not path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected an existing folder, received {text!r}")
+    return str(path.resolve())
+
+
+def _host(text: str) -> str:
+    if not text or any(c.isspace() or c in "/@#?" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"expected a host name or IP address to listen on, received {text!r}"
+        )
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ulens", description="Unlearning Lens")
+    parser = _Parser(prog="ulens", description="Unlearning Lens")
     sub = parser.add_subparsers(dest="command", required=True)
     dash = sub.add_parser("dashboard", help="open the Streamlit dashboard")
     dash.add_argument("workspace", nargs="?", default=str(DEFAULT_WORKSPACE))
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--port", type=_port, default=8501)
     dash.add_argument("--headless", action="store_true", help="do not open a browser")
+    dash.add_argument(
+        "--workspaces",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="further workspaces the switcher may open (nothing else can be opened)",
+    )
+    dash.add_argument(
+        "--host",
+        type=_host,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
+    dash.add_argument(
+        "--max-upload-mb",
+        type=_upload_mb,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        metavar="N",
+        help=f"largest weights upload in MiB (default {DEFAULT_MAX_UPLOAD_MB})",
+    )
     build = sub.add_parser("build-samples", help="retrain the embedded sample models")
     build.add_argument("workspace", nargs="?", default=str(DEFAULT_WORKSPACE))
     build.add_argument("--references", type=int, default=8, help="number of reference models")
@@ -40,9 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     ana = sub.add_parser("analyze", help="compare two models headlessly and write the results")
     _pair_arguments(ana)
     ana.add_argument("--out", required=True, help="output folder")
+    ana.add_argument("--force", action="store_true", help="overwrite earlier results in --out")
     rep = sub.add_parser("report", help="write a one-file offline HTML report of a pair")
     _pair_arguments(rep)
     rep.add_argument("--out", required=True, help="output .html file")
+    rep.add_argument("--force", action="store_true", help="overwrite an existing report")
     rep.add_argument(
         "--pages",
         default="models,classes,layers,instances,privacy",
@@ -52,6 +133,31 @@ def _parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand the trust opt-ins (``--allow-code``, ``--allow-outside``)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for command in action.choices.values():
+            group = command.add_argument_group("trust opt-ins (see README: Security)")
+            group.add_argument(
+                "--allow-code",
+                action="append",
+                default=[],
+                type=_package,
+                metavar="PKG",
+                help="allow code references (module:function) into this installed package",
+            )
+            group.add_argument(
+                "--allow-outside",
+                action="append",
+                default=[],
+                type=_folder,
+                metavar="PATH",
+                help="allow workspace paths under this folder (e.g. a shared data set)",
+            )
 
 
 def _pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,37 +170,175 @@ def _pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ulens`` console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    _add_global_options(parser)
+    args = parser.parse_args(argv)
     try:
-        return int(_COMMANDS[args.command](args))
+        with _command_environment(args):
+            return int(_COMMANDS[args.command](args))
     except UlensError as exc:
         print(f"ulens {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
+@contextlib.contextmanager
+def _command_environment(args: argparse.Namespace) -> Iterator[None]:
+    """The trust opt-ins and numba's cache folder, for the command and its children."""
+    allow_code = list(getattr(args, "allow_code", []) or [])
+    allow_outside = list(getattr(args, "allow_outside", []) or [])
+    for package in allow_code:
+        print(f"ulens: allowing code from package {package!r}", file=sys.stderr)
+    for folder in allow_outside:
+        print(f"ulens: allowing workspace paths under {folder}", file=sys.stderr)
+    with (
+        trust_policy(allow_code=allow_code, allow_outside=allow_outside),
+        _env(NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR") or str(numba_cache_dir())),
+    ):
+        yield
+
+
+def numba_cache_dir() -> Path:
+    """Where numba (used by umap) caches compiled code: the user's cache, never a workspace.
+
+    numba's cache index files are pickles that numba loads on import of a cached function, so
+    a cache folder inside a downloaded workspace would run the workspace author's code. The
+    folder is ``$XDG_CACHE_HOME/unlearning-lens/numba`` (default ``~/.cache/...``); an explicit
+    ``NUMBA_CACHE_DIR`` in the environment wins.
+
+    Example:
+        >>> numba_cache_dir().parts[-2:]
+        ('unlearning-lens', 'numba')
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "unlearning-lens" / "numba"
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _dashboard(args: argparse.Namespace) -> int:
     from analysis.spec import find_spec_file
+    from dashboard.state import MAX_UPLOAD_ENV, WORKSPACE_ENV, WORKSPACES_ENV
 
     workspace = find_spec_file(args.workspace).parent
+    listed = [str(_listed_workspace(w)) for w in args.workspaces]
+    if not _is_loopback(args.host):
+        print(
+            f"ulens dashboard: warning: listening on {args.host}: anyone who can reach this "
+            f"machine on port {args.port} can open the dashboard and add models to its "
+            "workspaces. Use the default (127.0.0.1) unless you mean it.",
+            file=sys.stderr,
+        )
+    env = {
+        # glibc keeps freed blocks below a threshold it raises up to 32 MiB: a few uploads of
+        # a model would stay in the server's memory. Blocks of 16 MiB and more go back at once.
+        "MALLOC_MMAP_THRESHOLD_": str(16 * 2**20),
+        **os.environ,
+        WORKSPACE_ENV: str(workspace),
+        WORKSPACES_ENV: os.pathsep.join(listed),
+        MAX_UPLOAD_ENV: str(args.max_upload_mb),
+    }
     app = Path(__file__).resolve().parent / "app.py"
-    env = {**os.environ, "ULENS_WORKSPACE": str(workspace)}
-    env.setdefault("NUMBA_CACHE_DIR", str(workspace / ".ulens_cache" / "numba"))
-    cmd = [
-        sys.executable,
-        "-m",
-        "dashboard.serve",
-        "run",
-        str(app),
-        "--server.port",
-        str(args.port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.maxUploadSize",
-        str(MAX_UPLOAD_BYTES // 2**20),
-    ]
+    cmd = [sys.executable, "-m", "dashboard.serve", "run", str(app)]
+    cmd += _streamlit_options(args)
+    return _run_server(cmd, env)
+
+
+def _listed_workspace(text: str) -> Path:
+    from analysis.spec import find_spec_file
+
+    try:
+        return find_spec_file(text).parent
+    except UlensError:
+        raise ValidationError(
+            describe("--workspaces", "folders containing experiment.toml", text)
+        ) from None
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this machine lacks before any work (cached results would hide it)."""
+    from analysis.device import resolve_device
+
+    try:
+        resolve_device(device)
+    except UlensError as exc:
+        raise ValidationError(str(exc).replace("device:", "--device:", 1)) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _streamlit_options(args: argparse.Namespace) -> list[str]:
+    """The server's settings: local address, upload limit, no telemetry, no file watching."""
+    options = {
+        "server.address": args.host,
+        "server.port": str(args.port),
+        "server.maxUploadSize": str(args.max_upload_mb),
+        "server.enableXsrfProtection": "true",
+        "server.fileWatcherType": "none",
+        "server.runOnSave": "false",
+        "browser.gatherUsageStats": "false",
+        "client.showErrorDetails": "type",
+        "client.toolbarMode": "minimal",
+        "global.developmentMode": "false",
+    }
     if args.headless or os.environ.get("CI"):
-        cmd += ["--server.headless", "true"]
-    return subprocess.call(cmd, env=env)
+        options["server.headless"] = "true"
+    return [part for key, value in options.items() for part in (f"--{key}", value)]
+
+
+def _run_server(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the server in its own process group; Ctrl-C / SIGTERM / SIGHUP stop all of it."""
+    child = subprocess.Popen(cmd, env=env, start_new_session=True)
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    handled = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)]
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
+    try:
+        while not received:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return child.wait(timeout=0.2)
+        _stop_server(child)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            _stop_server(child)
+
+
+def _stop_server(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server, wait, then kill its group and anything it left behind."""
+    family = procs.descendants(child.pid)
+    with contextlib.suppress(OSError):
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    procs.stop_processes(family, grace=2.0)
 
 
 def _build_samples(args: argparse.Namespace) -> int:
@@ -125,6 +369,7 @@ def _precompute(args: argparse.Namespace) -> int:
     from analysis.compare import compare, models_table
     from analysis.experiment import load_experiment
 
+    _check_device(args.device)
     base = load_experiment(args.workspace)
     for scenario in base.scenarios:
         exp = base.with_scenario(scenario)
@@ -140,22 +385,67 @@ def _analyze(args: argparse.Namespace) -> int:
     from analysis.experiment import load_experiment
     from analysis.outputs import write_analysis
 
+    out = _analysis_folder(args.out, force=args.force)
+    _check_device(args.device)
     exp = load_experiment(args.workspace, scenario=args.scenario)
     cmp = compare(exp, args.a, args.b, device=args.device, progress=_Bar(f"{args.a} vs {args.b}"))
-    for path in write_analysis(cmp, Path(args.out)):
+    for path in write_analysis(cmp, out):
         print(path)
     return 0
+
+
+_ANALYSIS_FILES = ("summary.json", "instances.parquet", "cka.json")
+
+
+def _analysis_folder(text: str, *, force: bool) -> Path:
+    """``analyze --out``: a folder (new or existing), never a file; no overwrite without force."""
+    out = Path(text).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValidationError(
+            describe("--out", "a folder for the results", f"{text!r} (a file)", raw=True)
+        )
+    earlier = [name for name in _ANALYSIS_FILES if (out / name).exists()]
+    if earlier and not force:
+        raise ValidationError(
+            describe(
+                "--out",
+                "a folder without earlier results (pass --force to overwrite them)",
+                f"{text!r} (holds {', '.join(earlier)})",
+                raw=True,
+            )
+        )
+    return out
+
+
+def _report_file(text: str, *, force: bool) -> Path:
+    """``report --out``: a file path, not a folder; an existing report only with force."""
+    out = Path(text).expanduser()
+    if out.is_dir():
+        raise ValidationError(
+            describe("--out", "a file path such as report.html", f"{text!r} (a folder)", raw=True)
+        )
+    if out.exists() and not force:
+        raise ValidationError(
+            describe(
+                "--out",
+                "a new file (pass --force to overwrite it)",
+                f"{text!r} (exists)",
+                raw=True,
+            )
+        )
+    return out
 
 
 def _report(args: argparse.Namespace) -> int:
     from analysis.compare import compare, models_table
     from analysis.experiment import load_experiment
-    from dashboard.export import default_context, write_report
+    from dashboard.export import default_context, validate_pages, write_report
 
+    out = _report_file(args.out, force=args.force)
+    pages = validate_pages(args.pages, argument="--pages")
+    _check_device(args.device)
     exp = load_experiment(args.workspace, scenario=args.scenario)
     cmp = compare(exp, args.a, args.b, device=args.device, progress=_Bar(f"{args.a} vs {args.b}"))
-    pages = [p.strip() for p in args.pages.split(",") if p.strip()]
-    out = Path(args.out)
     context = default_context(exp, cmp, table=models_table(exp, device=args.device))
     write_report(out, cmp, pages, context=context)
     print(out)

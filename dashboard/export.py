@@ -40,7 +40,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.compare import Comparison, summary_dict
-from analysis.errors import UlensError
+from analysis.errors import UlensError, ValidationError, describe
 from dashboard.figures import FigureSpec
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
     "file_name",
     "page_figures",
     "renderer_problem",
+    "stop_renderer",
+    "validate_pages",
     "write_report",
     "zip_bytes",
 ]
@@ -115,6 +117,28 @@ def page_module(page: str) -> ModuleType | None:
 def available_pages() -> list[str]:
     """The pages of :data:`PAGES` whose figure module offers ``page_figures``."""
     return [p for p in PAGES if page_module(p) is not None]
+
+
+def validate_pages(pages: str | Sequence[str], *, argument: str = "pages") -> list[str]:
+    """The requested pages (comma-separated text or a list), checked against the known ones.
+
+    Raises:
+        ValidationError: No page, or a page that is not one of :func:`available_pages` (the
+            message lists the valid ones).
+
+    Example:
+        >>> validate_pages("privacy, models,privacy")
+        ['privacy', 'models']
+    """
+    items = pages.split(",") if isinstance(pages, str) else list(pages)
+    wanted = list(dict.fromkeys(p.strip() for p in items if isinstance(p, str) and p.strip()))
+    valid = available_pages()
+    unknown = [p for p in wanted if p not in valid]
+    if not wanted or unknown:
+        raise ValidationError(
+            describe(argument, f"one or more of {', '.join(valid)} (comma-separated)", pages)
+        )
+    return wanted
 
 
 def _accepted(function: Callable[..., Any], context: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,6 +257,20 @@ class _Renderer:
             self._start()
             return self._run(fig, fmt, width, height, scale)
 
+    def stop(self, timeout: float) -> bool:
+        """Stop the kaleido server (and its Chromium); False when it did not stop in time."""
+        if not self.started:
+            return True
+        import kaleido
+
+        closer = threading.Thread(
+            target=kaleido.stop_sync_server, kwargs={"silence_warnings": True}, daemon=True
+        )
+        closer.start()
+        closer.join(timeout)
+        self.started = closer.is_alive()
+        return not self.started
+
     def _start(self) -> None:
         if not self.started:
             import kaleido
@@ -276,6 +314,20 @@ _RENDERER = _Renderer()
 def renderer_problem() -> str | None:
     """None when PNG/SVG/PDF export works here, else what to install or do."""
     return _RENDERER.problem()
+
+
+def stop_renderer(timeout: float = 10.0) -> bool:
+    """Stop the process's kaleido server and its Chromium (a no-op when none was started).
+
+    kaleido stops its server at interpreter exit by joining its thread, which never returns
+    when a render hung; servers and test sessions call this, bounded by ``timeout`` seconds,
+    and kill what is left when it returns False.
+
+    Example:
+        >>> stop_renderer()
+        True
+    """
+    return _RENDERER.stop(timeout)
 
 
 def figure_size(
@@ -460,7 +512,10 @@ def build_report(
     if experiment is not None:
         context = {**default_context(experiment, cmp), **(context or {})}
     collected = collect_figures(cmp, pages, presentation=presentation, context=context)
-    nav = " ".join(f"<a href='#page-{p}'>{html.escape(PAGES.get(p, p))}</a>" for p in collected)
+    nav = " ".join(
+        f"<a href='#page-{html.escape(p, quote=True)}'>{html.escape(PAGES.get(p, p))}</a>"
+        for p in collected
+    )
     body = [
         _header(cmp, title, generated),
         f"<nav>{nav}</nav>",
@@ -469,7 +524,8 @@ def build_report(
     ]
     plotly_pending = True
     for page, result in collected.items():
-        body.append(f"<h2 id='page-{html.escape(page)}'>{html.escape(PAGES.get(page, page))}</h2>")
+        anchor = html.escape(page, quote=True)
+        body.append(f"<h2 id='page-{anchor}'>{html.escape(PAGES.get(page, page))}</h2>")
         if isinstance(result, str):
             body.append(
                 f"<p class='note'>This page could not be exported: {html.escape(result)}</p>"

@@ -10,7 +10,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -19,6 +21,49 @@ from analysis.experiment import Experiment
 
 _REGISTRY_KEY = "_ulens_bound_keys"
 _LOADED_KEY = "_ulens_query_loaded"
+
+WORKSPACE_ENV = "ULENS_WORKSPACE"
+"""Environment variable: the workspace ``ulens dashboard`` was started on."""
+WORKSPACES_ENV = "ULENS_WORKSPACES"
+"""Environment variable: further workspaces listed with ``--workspaces`` (``os.pathsep``)."""
+MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
+"""Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
+DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" / "digits")
+
+
+def allowed_workspaces() -> list[str]:
+    """The workspaces this server may open: the launch workspace first, then the listed ones.
+
+    Nothing else: a URL (``?ws=``) or the switcher can only pick one of these folders.
+
+    Example:
+        >>> allowed_workspaces()[0] == str(Path(os.environ.get(WORKSPACE_ENV,
+        ...     DEFAULT_WORKSPACE)).resolve())
+        True
+    """
+    launch = os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE
+    listed = [p for p in os.environ.get(WORKSPACES_ENV, "").split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys(str(Path(p).expanduser().resolve()) for p in [launch, *listed]))
+
+
+def workspace_labels(paths: list[str]) -> dict[str, str]:
+    """A short, unique label per workspace (its folder name; ``name~2`` for a repeat).
+
+    Labels, not server paths, go into the URL and the switcher.
+
+    Example:
+        >>> workspace_labels(["/a/digits", "/b/digits", "/c/cifar"])
+        {'digits': '/a/digits', 'digits~2': '/b/digits', 'cifar': '/c/cifar'}
+    """
+    labels: dict[str, str] = {}
+    for path in paths:
+        name = Path(path).name or "workspace"
+        label, n = name, 1
+        while label in labels:
+            n += 1
+            label = f"{name}~{n}"
+        labels[label] = path
+    return labels
 
 
 def encode(value: Any) -> str:

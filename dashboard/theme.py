@@ -12,8 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from PIL import Image
 
 ROLE_COLORS = {"A": "#0072B2", "B": "#D55E00", "retrain": "#8C8C8C", "original": "#222222"}
 FORGET_MARK = "✖"
@@ -97,3 +101,24 @@ pio.templates["ulens_presentation"] = _template(20)
 def template(presentation: bool = False) -> str:
     """Name of the plotly template for normal or presentation (projector) mode."""
     return "ulens_presentation" if presentation else "ulens"
+
+
+@functools.cache
+def app_icon(size: int = 64) -> Image.Image:
+    """The page icon (a lens in Model A's blue), drawn here so no icon is fetched online.
+
+    Streamlit turns a ``:material/...:`` or emoji page icon into a favicon URL on a public font
+    or emoji server; an image array is served by the dashboard itself.
+
+    Example:
+        >>> app_icon(32).size, app_icon(32).mode
+        ((32, 32), 'RGBA')
+    """
+    y, x = np.mgrid[0:size, 0:size] / size
+    rgb = [int(ROLE_COLORS["A"][i : i + 2], 16) for i in (1, 3, 5)]
+    ring = np.abs(np.hypot(x - 0.42, y - 0.42) - 0.27) < 0.07
+    handle = (np.abs(x - y) < 0.09) & (x > 0.62) & (x < 0.92)
+    icon = np.zeros((size, size, 4), dtype=np.uint8)
+    icon[..., :3] = rgb
+    icon[..., 3] = np.where(ring | handle, 255, 0)
+    return Image.fromarray(icon, mode="RGBA")

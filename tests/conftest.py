@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,44 @@ def tiny_workspace_factory(tmp_path_factory: pytest.TempPathFactory) -> Workspac
         return make_tiny_workspace(tmp_path_factory.mktemp("workspace"), **options)
 
     return build
+
+
+# multiprocessing's own helpers live until the interpreter exits; they are not leaks.
+_PYTHON_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _leftover_children() -> list[str]:
+    """Processes started by this test session that are still running (kaleido's Chromium,
+    servers, workers), after stopping the in-process image renderer."""
+    from dashboard import procs
+
+    export = sys.modules.get("dashboard.export")
+    if export is not None:
+        export.stop_renderer(timeout=10.0)
+
+    def running() -> list[int]:
+        return [
+            pid
+            for pid in procs.descendants(os.getpid())
+            if not any(helper in procs.command_line(pid) for helper in _PYTHON_HELPERS)
+        ]
+
+    deadline = time.monotonic() + 5.0
+    while (pids := running()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # give children that are already exiting a moment
+    return [f"{pid}: {procs.command_line(pid)[:160]}" for pid in pids]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_processes_left_behind() -> Iterator[None]:
+    """The suite leaves nothing running: a child process alive at the end fails the session.
+
+    Survivors are listed and killed, so one leak does not outlive the run either.
+    """
+    yield
+    leftovers = _leftover_children()
+    if leftovers:
+        from dashboard import procs
+
+        procs.stop_processes([int(line.split(":")[0]) for line in leftovers], grace=2.0)
+        pytest.fail("processes left running by the test session:\n" + "\n".join(leftovers))

@@ -15,8 +15,9 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import classes as figs
+from dashboard.messages import md
 
 _SPLIT_KEY, _MODE_KEY, _CELL_KEY = "cls_split", "cls_mode", "cls_cell"
 _MATRIX_KEY = "cls_matrix"
@@ -79,7 +80,7 @@ def render() -> None:
     try:
         cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or check both models' weights and experiment.toml."
         )
@@ -146,7 +147,7 @@ def _controls() -> tuple[str, str]:
 def _samples(cmp: Comparison, split: str, cell: tuple[int, int] | None) -> None:
     if cell is None:
         return
-    st.subheader(cell_title(cmp, split, cell))
+    st.subheader(md(cell_title(cmp, split, cell)))
     rows = figs.cell_samples(cmp, split, *cell)
     if rows.empty:
         st.info("Neither model predicts any sample of this true class as this column.")

@@ -15,7 +15,7 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from dashboard import cached, export, state
+from dashboard import cached, export, messages, state
 from dashboard.figures import FigureSpec
 
 
@@ -26,7 +26,7 @@ def render() -> None:
     try:
         cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or fix the models' entries in experiment.toml."
         )
@@ -39,7 +39,7 @@ def render() -> None:
     context = _context(ctx, cmp)
     problem = export.renderer_problem()
     if problem:
-        st.error(problem)
+        messages.error(problem)
     size = _size_controls()
     collected = export.collect_figures(cmp, pages, presentation=ctx.presentation, context=context)
     _report_section(cmp, pages, context, ctx.presentation)
@@ -164,7 +164,7 @@ def _page_section(
 ) -> None:
     st.markdown(f"#### {export.PAGES.get(page, page)}")
     if isinstance(result, str):
-        st.error(f"The {page} figures could not be built: {result}")
+        messages.error(f"The {page} figures could not be built: {result}")
         return
     if not result:
         st.caption("No figures on this page.")

@@ -19,9 +19,10 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import images
 from dashboard.figures import instances as figs
+from dashboard.messages import md
 
 MAP_KEYS = {"A": "inst_map_a", "B": "inst_map_b"}
 TABLE_KEYS = ("inst_sel_table", "inst_top_table")
@@ -154,7 +155,7 @@ def _comparison(ctx: state.Context) -> Comparison | None:
     try:
         return cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or check the models' weights and architecture in experiment.toml."
         )
@@ -287,12 +288,12 @@ def _most_changed_section(cmp: Comparison) -> None:
 def _prediction_lines(cmp: Comparison, row: pd.Series, roles: Mapping[str, str]) -> list[str]:
     names = cmp.class_names
     lines = [
-        f"**True label:** {names[int(row['label'])]}"
+        f"**True label:** {md(names[int(row['label'])])}"
         + (" — ✖ forget sample" if bool(row["is_forget"]) else "")
     ]
     for name, role in roles.items():
         lines.append(
-            f"**{role} ({name}) predicts:** {names[int(row[f'{name}__pred'])]} "
+            f"**{role} ({md(name)}) predicts:** {md(names[int(row[f'{name}__pred'])])} "
             f"(p(true) = {float(row[f'{name}__true_prob']):.3f})"
         )
     return lines

@@ -10,7 +10,7 @@ import streamlit as st
 
 from analysis.compare import Comparison
 from analysis.errors import UlensError
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import layers as figs
 
 _AGAINST_LABELS = {"retrain": "retrain model", "original": "original model"}
@@ -36,7 +36,7 @@ def _comparison(ctx: state.Context) -> Comparison | None:
     try:
         return cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or check the models' weights and architecture in experiment.toml."
         )

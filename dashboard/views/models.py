@@ -19,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from analysis.errors import UlensError
-from dashboard import cached, state, uploads
+from dashboard import cached, messages, state, uploads
 from dashboard.figures import models as figs
+from dashboard.messages import md
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
 _METHODS_KEY, _ROLES_KEY = "mdl_methods", "mdl_roles"
@@ -97,7 +98,7 @@ def render() -> None:
     try:
         table = cached.table(ctx.workspace, ctx.scenario)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not evaluate the models of scenario {ctx.scenario!r}: {exc}. Check the "
             "weights files and experiment.toml, or choose another scenario."
         )
@@ -201,8 +202,8 @@ def _assign_buttons(ctx: state.Context, name: str | None) -> None:
         args=("B", name),
         type="primary",
     )
-    hint = f"Selected: **{name}**. " if name else "Select a row (left edge) to choose it. "
-    c3.markdown(f"{hint}Now: Model A = **{ctx.a}**, Model B = **{ctx.b}**.")
+    hint = f"Selected: **{md(name)}**. " if name else "Select a row (left edge) to choose it. "
+    c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
 
 
 def _tradeoff_section(ctx: state.Context, table: pd.DataFrame) -> None:
@@ -234,13 +235,13 @@ def _history_section(ctx: state.Context) -> None:
             histories[name] = None
             problems.append(f"{name}: {exc}")
     for problem in problems:
-        st.warning(
+        messages.warning(
             f"Could not read a history file ({problem}); fix or remove the `history` "
             "entry in experiment.toml."
         )
     if all(h is None or h.empty for h in histories.values()):
         st.info(
-            f"No per-epoch history recorded for {ctx.a} or {ctx.b}: add "
+            f"No per-epoch history recorded for {md(ctx.a)} or {md(ctx.b)}: add "
             '`history = "models/<name>.history.json"` to their entries in experiment.toml.'
         )
         return

@@ -17,8 +17,9 @@ import streamlit as st
 from analysis.compare import Comparison
 from analysis.errors import UlensError
 from analysis.mia import MAX_FORM_NOTE, Direction, ThresholdChoice, threshold_max_attack
-from dashboard import cached, state
+from dashboard import cached, messages, state
 from dashboard.figures import privacy as figs
+from dashboard.messages import md
 
 _LAST = "_prv_last_thresholds"
 
@@ -41,7 +42,7 @@ def render() -> None:
     try:
         cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
     except UlensError as exc:
-        st.error(
+        messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "
             "sidebar, or fix the models' entries in experiment.toml."
         )
@@ -238,9 +239,9 @@ def _role_columns(page_sides: Sequence[figs.Side]) -> list[tuple[Any, figs.Side 
 
 def _retrain_note(cmp: Comparison, role: str) -> None:
     name = cmp.a if role == "A" else cmp.b
-    st.markdown(f"#### {name} (Model {role})")
+    st.markdown(f"#### {md(name)} (Model {role})")
     st.info(
-        f"{name} is the retrain model: it is indistinguishable from itself (PS = 1 by "
+        f"{md(name)} is the retrain model: it is indistinguishable from itself (PS = 1 by "
         f"definition), so there is nothing to attack. Pick an unlearned Model {role} in the "
         "sidebar to compare two unlearning methods."
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +26,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 needs_browser = pytest.mark.skipif(
     export.renderer_problem() is not None, reason="no Chromium for kaleido"
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def renderer_stopped_after_module() -> Iterator[None]:
+    """The kaleido server (and its Chromium) started by these tests ends with the module."""
+    yield
+    assert export.stop_renderer(timeout=30.0), "kaleido's server did not stop"
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +201,30 @@ def test_write_report_is_atomic(
         export.write_report(out, cmp, ["privacy"])
     assert out.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temporary left
+
+
+@needs_browser
+def test_stopping_the_renderer_ends_its_chromium_and_it_restarts_on_demand() -> None:
+    from dashboard import procs
+
+    export.figure_bytes(_spec().figure, "svg")
+    assert any("chrom" in procs.command_line(p) for p in procs.descendants(os.getpid()))
+    assert export.stop_renderer(timeout=30.0)
+    assert not [p for p in procs.descendants(os.getpid()) if "chrom" in procs.command_line(p)]
+    assert b"<svg" in export.figure_bytes(_spec().figure, "svg")[:200]  # starts again
+
+
+@pytest.mark.parametrize(
+    "page", ["x' onmouseover='alert(1)", '"><script>alert(1)</script>', "a b&c"]
+)
+def test_report_escapes_page_keys_in_links_and_anchors(cmp: Comparison, page: str) -> None:
+    text = export.build_report(cmp, [page])
+    assert "onmouseover='" not in text and "<script>alert" not in text
+    assert f"href='#page-{html.escape(page, quote=True)}'" in text
+
+
+def test_validate_pages_names_the_valid_pages() -> None:
+    assert export.validate_pages(" privacy ,models,privacy") == ["privacy", "models"]
+    for bad in ("", " , ", "models,nope", ["<b>"]):
+        with pytest.raises(analysis.errors.ValidationError, match="models, classes"):
+            export.validate_pages(bad)

@@ -26,7 +26,7 @@ def app(
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> None:
-    at.file_uploader(key="upload_file").set_value(
+    at.file_uploader(key="upload_file_0").set_value(
         (f"{name}.safetensors", data, "application/octet-stream")
     )
     at.text_input(key="upload_name").set_value(name)

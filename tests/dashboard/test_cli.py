@@ -1,0 +1,215 @@
+"""The ``ulens`` command: trust opt-ins reach every command, the server is local and stops cleanly,
+outputs are never overwritten by accident. (Bad arguments: tests/dashboard/test_hostile_inputs.py.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis.trust import ALLOW_CODE_ENV, ALLOW_OUTSIDE_ENV, current_policy
+from dashboard import cli, procs
+from tests.dashboard.servers import free_port, port_is_free, wait_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = cli._parser()
+    cli._add_global_options(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("no subcommands")
+
+
+def test_every_subcommand_offers_the_trust_opt_ins() -> None:
+    for name, command in _subcommands().items():
+        options = {s for a in command._actions for s in a.option_strings}
+        assert {"--allow-code", "--allow-outside"} <= options, name
+
+
+_MINIMAL = {
+    "dashboard": [],
+    "build-samples": [],
+    "precompute": [],
+    "analyze": ["ws", "--a", "x", "--b", "y", "--out", "o"],
+    "report": ["ws", "--a", "x", "--b", "y", "--out", "r.html"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(_MINIMAL))
+def test_opt_ins_reach_the_command_and_its_children_then_are_restored(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ALLOW_CODE_ENV, raising=False)
+    monkeypatch.delenv(ALLOW_OUTSIDE_ENV, raising=False)
+    monkeypatch.setenv("ULENS_CONFIG", str(tmp_path / "no-config.toml"))
+    seen: dict[str, Any] = {}
+
+    def record(args: argparse.Namespace) -> int:
+        seen["env"] = dict(os.environ)
+        seen["policy"] = current_policy()
+        child = [sys.executable, "-c", f"import os; print(os.environ['{ALLOW_CODE_ENV}'])"]
+        seen["child"] = subprocess.run(child, capture_output=True, text=True).stdout.strip()
+        return 0
+
+    monkeypatch.setitem(cli._COMMANDS, command, record)
+    argv = [command, *_MINIMAL[command], "--allow-code", "mylab", "--allow-outside", str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert seen["policy"].allow_code == ("mylab",)
+    assert seen["policy"].allow_outside == (tmp_path.resolve(),)
+    assert seen["child"] == "mylab"
+    assert ALLOW_CODE_ENV not in os.environ and ALLOW_OUTSIDE_ENV not in os.environ
+
+
+def test_numba_caches_in_the_users_cache_never_in_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_workspace: Path
+) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    seen: list[str] = []
+    monkeypatch.setitem(
+        cli._COMMANDS, "precompute", lambda args: seen.append(os.environ["NUMBA_CACHE_DIR"]) or 0
+    )
+    assert cli.main(["precompute", str(tiny_workspace)]) == 0
+    assert seen == [str(tmp_path / "xdg" / "unlearning-lens" / "numba")]
+    assert "NUMBA_CACHE_DIR" not in os.environ  # restored after the command
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert cli.main(["precompute", str(tiny_workspace)]) == 0
+    assert seen[-1] == str(tmp_path / "mine")  # an explicit setting wins
+
+
+def _dashboard_call(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def fake_run(cmd: list[str], env: dict[str, str]) -> int:
+        seen["options"] = dict(zip(cmd[5::2], cmd[6::2], strict=True))
+        seen["env"] = env
+        return 0
+
+    monkeypatch.setattr(cli, "_run_server", fake_run)
+    assert cli.main(["dashboard", *argv]) == 0
+    return seen
+
+
+def test_the_server_listens_locally_fetches_nothing_and_caps_uploads(
+    monkeypatch: pytest.MonkeyPatch, tiny_workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen = _dashboard_call(monkeypatch, [str(tiny_workspace)])
+    options = seen["options"]
+    assert options["--server.address"] == "127.0.0.1"
+    assert options["--browser.gatherUsageStats"] == "false"
+    assert options["--server.maxUploadSize"] == "200" == seen["env"]["ULENS_MAX_UPLOAD_MB"]
+    assert options["--client.showErrorDetails"] == "type"  # tracebacks carry server paths
+    assert seen["env"]["ULENS_WORKSPACE"] == str(tiny_workspace.resolve())
+    assert seen["env"]["ULENS_WORKSPACES"] == ""
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_listed_workspaces_and_upload_limit_reach_the_server(
+    monkeypatch: pytest.MonkeyPatch, tiny_workspace: Path
+) -> None:
+    sample = ROOT / "sample_data" / "digits"
+    seen = _dashboard_call(
+        monkeypatch,
+        [str(tiny_workspace), "--workspaces", str(sample), "--max-upload-mb", "64"],
+    )
+    assert seen["env"]["ULENS_WORKSPACES"] == str(sample.resolve())
+    assert seen["options"]["--server.maxUploadSize"] == "64" == seen["env"]["ULENS_MAX_UPLOAD_MB"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::"])
+def test_a_non_local_address_is_explicit_and_warned_about(
+    host: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seen = _dashboard_call(monkeypatch, [str(tiny_workspace), "--host", host])
+    assert seen["options"]["--server.address"] == host
+    err = capsys.readouterr().err
+    assert f"warning: listening on {host}" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.2", "::1"])
+def test_loopback_addresses_need_no_warning(
+    host: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _dashboard_call(monkeypatch, [str(tiny_workspace), "--host", host])
+    assert "warning" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- outputs are not clobbered
+
+
+def test_report_overwrites_only_with_force(
+    tiny_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    out.write_text("an earlier report", encoding="utf-8")
+    argv = ["report", str(tiny_workspace), "--a", "finetune_classwise"]
+    argv += ["--b", "gradascent_classwise", "--out", str(out), "--pages", "classes"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--force" in err and str(out) in err and err.count("\n") == 0
+    assert out.read_text(encoding="utf-8") == "an earlier report"
+    assert cli.main([*argv, "--force"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_analyze_keeps_earlier_results_unless_forced(
+    tiny_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
+    argv = ["analyze", str(tiny_workspace), "--a", "finetune_classwise"]
+    argv += ["--b", "gradascent_classwise", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "summary.json" in capsys.readouterr().err
+    assert (tmp_path / "summary.json").read_text(encoding="utf-8") == "{}"
+    assert cli.main([*argv, "--force"]) == 0
+    assert (tmp_path / "summary.json").stat().st_size > 2
+
+
+# ------------------------------------------------------------------------ stopping the server
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_stopping_ulens_dashboard_frees_the_port_and_leaves_no_child(
+    sig: signal.Signals, tiny_workspace: Path, tmp_path: Path
+) -> None:
+    ws = Path(shutil.copytree(tiny_workspace, tmp_path / "ws"))
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    cmd = [sys.executable, "-m", "dashboard.cli", "dashboard", str(ws), "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--headless"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(port, proc)
+        family = procs.descendants(proc.pid)
+        assert family, "the server runs as a child process"
+        assert not port_is_free(port)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0
+        assert not [p for p in family if procs.is_running(p)]
+        assert port_is_free(port)
+    finally:
+        procs.stop_processes([proc.pid, *procs.descendants(proc.pid)], grace=2.0)
+        proc.wait()
