@@ -42,6 +42,15 @@ from analysis.errors import (
     WeightsError,
 )
 from analysis.experiment import Experiment, load_experiment
+from analysis.groups import (
+    WelchTest,
+    assign_groups,
+    compare_groups,
+    group_key,
+    group_table,
+    model_seeds,
+    welch_test,
+)
 from analysis.inference import PassOutputs, forward_pass
 from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
 from analysis.mia import (
@@ -126,8 +135,10 @@ __all__ = [
     "ValidationError",
     "WeightChange",
     "WeightsError",
+    "WelchTest",
     "accuracy",
     "accuracy_metrics",
+    "assign_groups",
     "audit_sets",
     "audit_table",
     "available_architectures",
@@ -135,11 +146,14 @@ __all__ = [
     "build_model",
     "class_metrics",
     "compare",
+    "compare_groups",
     "discover_layers",
     "embed_pair",
     "forget_holdout_auc",
     "forward_pass",
     "get_method",
+    "group_key",
+    "group_table",
     "ks_forget_quality",
     "linear_cka",
     "load_dataset",
@@ -147,6 +161,7 @@ __all__ = [
     "load_spec",
     "load_weights_into",
     "make_method",
+    "model_seeds",
     "models_table",
     "offline_lira",
     "offline_rmia",
@@ -174,4 +189,5 @@ __all__ = [
     "tpr_at_fpr",
     "train_model",
     "weight_change",
+    "welch_test",
 ]
