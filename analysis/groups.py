@@ -286,22 +286,37 @@ def welch_test(a: Iterable[Any], b: Iterable[Any], *, metric: str = "value") -> 
 
     xa, xb = _finite_values(a), _finite_values(b)
     (mean_a, std_a), (mean_b, std_b) = _stats(xa), _stats(xb)
-    base = {"metric": metric, "n_a": len(xa), "n_b": len(xb), "mean_a": mean_a,
-            "mean_b": mean_b, "std_a": std_a, "std_b": std_b}  # fmt: skip
-    for which, n in (("first", len(xa)), ("second", len(xb))):
+    reason = _untestable(len(xa), len(xb), std_a, std_b)
+    statistic = df = p_value = math.nan
+    if not reason:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = ttest_ind(xa, xb, equal_var=False)
+        statistic, df, p_value = float(result.statistic), float(result.df), float(result.pvalue)
+    return WelchTest(
+        metric=metric,
+        n_a=len(xa),
+        n_b=len(xb),
+        mean_a=mean_a,
+        mean_b=mean_b,
+        std_a=std_a,
+        std_b=std_b,
+        statistic=statistic,
+        df=df,
+        p_value=p_value,
+        testable=not reason,
+        reason=reason,
+    )
+
+
+def _untestable(n_a: int, n_b: int, std_a: float, std_b: float) -> str:
+    """Why Welch's test cannot be computed ("" when it can)."""
+    for which, n in (("first", n_a), ("second", n_b)):
         if n < 2:
-            reason = f"fewer than 2 seeds in the {which} group ({n}): cannot be tested"
-            return WelchTest(**base, statistic=math.nan, df=math.nan, p_value=math.nan,
-                             testable=False, reason=reason)  # fmt: skip
+            return f"fewer than 2 seeds in the {which} group ({n}): cannot be tested"
     if std_a == 0 and std_b == 0:
-        reason = "no variation within either group: the t statistic is undefined"
-        return WelchTest(**base, statistic=math.nan, df=math.nan, p_value=math.nan,
-                         testable=False, reason=reason)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = ttest_ind(xa, xb, equal_var=False)
-    return WelchTest(**base, statistic=float(result.statistic), df=float(result.df),
-                     p_value=float(result.pvalue), testable=True)  # fmt: skip
+        return "no variation within either group: the t statistic is undefined"
+    return ""
 
 
 def compare_groups(

@@ -398,11 +398,14 @@ def tradeoff_figure(
     a: str | None = None,
     b: str | None = None,
     presentation: bool = False,
+    groups: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Accuracy gap (x) vs privacy score (y) vs run time (colour), Pareto front connected.
 
     Every point carries its model name as ``customdata`` (click selection -> name). Retrain is a
     grey star, the original a black diamond; Models A and B get a ring in their colour.
+    ``groups`` (:func:`analysis.groups.group_table`): each group of two or more seeds is drawn
+    at its mean with error bars of ± one sample standard deviation on both axes.
     """
     ok = table["acc_gap"].notna() & table["PS"].notna()
     data = table.loc[ok].assign(label=lambda d: point_labels(d["acc_gap"], d["PS"], d["name"]))
@@ -414,6 +417,8 @@ def tradeoff_figure(
         ("original", "diamond", "Original (before unlearning)"),
     ):
         _role_trace(fig, data.loc[data["role"] == role], role, symbol, label, presentation)
+    if groups is not None:
+        _group_trace(fig, groups)
     for role, name in (("A", a), ("B", b)):
         _ring_trace(fig, data.loc[data["name"] == name], role)
     _tradeoff_layout(fig, table, int((~ok).sum()), presentation)
@@ -558,6 +563,37 @@ def _role_trace(
                 "color": ROLE_COLORS[role],
                 "line": {"color": "white", "width": 1},
             },
+        )
+    )
+
+
+def _group_trace(fig: go.Figure, groups: pd.DataFrame) -> None:
+    """Seed groups (n >= 2 with finite means): mean point with ± 1 std error bars."""
+    needed = {"n", "acc_gap_mean", "acc_gap_std", "PS_mean", "PS_std", "label"}
+    if groups.empty or not needed <= set(groups.columns):
+        return
+    rows = groups.loc[
+        (groups["n"] >= 2) & groups["acc_gap_mean"].notna() & groups["PS_mean"].notna()
+    ]
+    if rows.empty:
+        return
+    hover = [
+        f"<b>{r['label']}</b><br>{r['n']} seeds {r['seeds']}<br>"
+        f"acc. gap {r['acc_gap_mean']:.3f} ± {r['acc_gap_std']:.3f}<br>"
+        f"PS {r['PS_mean']:.3f} ± {r['PS_std']:.3f}"
+        for _, r in rows.iterrows()
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=rows["acc_gap_mean"],
+            y=rows["PS_mean"],
+            mode="markers",
+            name="Seed group: mean ± 1 std",
+            error_x={"type": "data", "array": rows["acc_gap_std"].fillna(0), "thickness": 1.5},
+            error_y={"type": "data", "array": rows["PS_std"].fillna(0), "thickness": 1.5},
+            hovertext=hover,
+            hoverinfo="text",
+            marker={"symbol": "square-open", "size": 16, "color": "#444", "line": {"width": 2}},
         )
     )
 

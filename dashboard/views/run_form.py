@@ -159,7 +159,7 @@ def parse_field_values(spec: ParamField, text: str) -> list[Any]:
     """
     hint: Any = {"int": int, "float": float, "bool": bool}.get(spec.type, str)
     if spec.type == "choice":
-        hint = Literal[spec.choices]  # type: ignore[valid-type]
+        hint = Literal[spec.choices]
     parts = [p.strip() for p in str(text).split(",")]
     if not any(parts) or any(not p for p in parts):
         raise ValidationError(
