@@ -45,17 +45,17 @@ def _experiment(workspace: str, scenario: str | None) -> Experiment:
 def runs_signature(workspace: str) -> tuple[Any, ...]:
     """What the experiment takes from the registry: done runs (id, name) and added scenarios.
 
-    Empty when there is no (readable) registry. One small SQLite read.
+    Two empty tuples when there is no (readable) registry. One small SQLite read.
     """
     path = Path(workspace) / REGISTRY_FILE
     if not path.exists():
-        return ()
+        return (), ()
     try:
         registry = RunRegistry(path, timeout=2.0)
         done = tuple((r.id, r.name) for r in registry.list(states=("done",)))
         return done, tuple(registry.scenarios())
     except CacheError:
-        return ()
+        return (), ()
 
 
 @st.cache_resource(show_spinner=False)

@@ -33,6 +33,7 @@ __all__ = [
     "group_display",
     "queue_rows",
     "run_metrics_json",
+    "short_labels",
     "welch_display",
 ]
 
@@ -220,6 +221,40 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def short_labels(keys: Sequence[str]) -> list[str]:
+    """Group labels naming only the hyperparameters that vary among groups of the same
+    method and base (a model's own group keeps its name).
+
+    Example:
+        >>> from analysis.groups import group_key
+        >>> keys = [group_key(role="unlearned", method="ga", base="o", params={"lr": lr, "e": 1})
+        ...         for lr in (0.1, 0.2)]
+        >>> short_labels([*keys, "model:ft"])
+        ['ga from o (lr=0.1)', 'ga from o (lr=0.2)', 'ft']
+    """
+    parsed = {k: json.loads(k) for k in keys if not k.startswith("model:")}
+    families: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for parts in parsed.values():
+        families.setdefault((parts["role"], parts["method"], parts["base"]), []).append(
+            parts["params"]
+        )
+    out = []
+    for key in keys:
+        if key not in parsed:
+            out.append(key.removeprefix("model:"))
+            continue
+        parts = parsed[key]
+        family = families[(parts["role"], parts["method"], parts["base"])]
+        names = sorted({n for p in family for n in p})
+        varying = [n for n in names if len({json.dumps(p.get(n)) for p in family}) > 1]
+        head = (parts["method"] or parts["role"]) + (
+            f" from {parts['base']}" if parts["base"] else ""
+        )
+        shown = ", ".join(f"{n}={parts['params'].get(n)}" for n in varying)
+        out.append(f"{head} ({shown})" if shown else head)
+    return out
+
+
 def group_display(groups: pd.DataFrame) -> pd.DataFrame:
     """:func:`analysis.groups.group_table` as text: ``"0.512 ± 0.034"`` (mean ± sample std,
     one value without ±), with the group size and seeds.
@@ -233,7 +268,7 @@ def group_display(groups: pd.DataFrame) -> pd.DataFrame:
     """
     out = pd.DataFrame(
         {
-            "group": groups["label"],
+            "group": short_labels(list(groups["group"])) if "group" in groups else groups["label"],
             "role": groups["role"],
             "n": groups["n"].astype(int),
             "seeds": [", ".join(str(s) for s in seeds) or "?" for seeds in groups["seeds"]],

@@ -75,7 +75,7 @@ def render_comparison(grouped: pd.DataFrame, groups: pd.DataFrame) -> None:
             "with several seeds (Run experiments → Grid → Seeds)."
         )
         return
-    labels = dict(zip(groups["group"], groups["label"], strict=True))
+    labels = dict(zip(groups["group"], run_figs.short_labels(list(groups["group"])), strict=True))
     sizes = dict(zip(groups["group"], groups["n"], strict=True))
     order = list(groups.sort_values("n", ascending=False, kind="stable")["group"])
     c1, c2 = st.columns(2)
