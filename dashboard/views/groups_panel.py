@@ -64,17 +64,11 @@ def render_table(groups: pd.DataFrame) -> None:
 
 
 def render_comparison(grouped: pd.DataFrame, groups: pd.DataFrame) -> None:
-    """Choose two groups; report Welch's t-test of PS and UA between them."""
+    """Choose two groups; report Welch's t-test of PS and UA between them (the section appears
+    once some group has two or more seeds: run a grid with several seeds)."""
+    if len(groups) < 2 or int(groups["n"].max()) < 2:
+        return
     st.subheader("Compare two seed groups")
-    if len(groups) < 2:
-        st.info("Only one group of models: nothing to compare.")
-        return
-    if int(groups["n"].max()) < 2:
-        st.info(
-            "No group has two or more seeds yet, so no difference can be tested: run a grid "
-            "with several seeds (Run experiments → Grid → Seeds)."
-        )
-        return
     labels = dict(zip(groups["group"], run_figs.short_labels(list(groups["group"])), strict=True))
     sizes = dict(zip(groups["group"], groups["n"], strict=True))
     order = list(groups.sort_values("n", ascending=False, kind="stable")["group"])

@@ -46,7 +46,9 @@ def offer_retrain(workspace: str, scenario: str, *, key: str) -> None:
     """Say that ``scenario`` has no retrain model, with a button queueing it (or its run's
     state when one is already queued or running)."""
     record = retrain_run(workspace, scenario)
-    if record is not None and record.state != "done":
+    if record is not None and record.state == "done":
+        return  # trained: the experiment lists it from the next rerun on
+    if record is not None:
         row = run_figs.queue_rows([record])[0]
         st.info(
             f"Scenario {scenario!r} has no retrain model yet: run {record.name} is "
@@ -67,7 +69,8 @@ def offer_retrain(workspace: str, scenario: str, *, key: str) -> None:
         except UlensError as exc:
             st.error(f"Not queued: {exc}. Fix the recipe in experiment.toml and try again.")
             return
-        st.success(f"Queued {len(ids)} run(s); the queue on the Models page shows its progress.")
+        st.toast(f"Queued {len(ids)} run(s): the retrain model of {scenario}.")
+        st.rerun()  # the notice now follows the run
 
 
 def no_retrain(ctx: state.Context) -> None:

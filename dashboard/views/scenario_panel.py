@@ -28,6 +28,7 @@ KINDS = {
     "indices": "Index file (.npy)",
 }
 _PENDING = "scn_pending_retrain"
+_FLASH = "scn_flash"
 
 
 def read_indices(data: bytes) -> np.ndarray:
@@ -81,7 +82,10 @@ def _spec(kind: str, class_names: list[str]) -> dict[str, Any]:
 
 def render(ctx: state.Context) -> None:
     """Draw the panel and, after a scenario was added, the retrain offer."""
-    with st.expander("New forget scenario"):
+    flash = st.session_state.pop(_FLASH, None)
+    with st.expander("New forget scenario", expanded=flash is not None):
+        if flash:
+            st.success(flash)
         st.caption(
             "Stored in the workspace's runs.sqlite (experiment.toml is not changed); "
             "every page can use it once it has models."
@@ -110,4 +114,8 @@ def _add(workspace: str, name: str, spec: dict[str, Any]) -> None:
         return
     cached.clear()
     st.session_state[_PENDING] = name
-    st.success(f"Added scenario {name!r}: choose it in the sidebar once it has models.")
+    st.session_state[_FLASH] = (
+        f"Added scenario {name!r}: it is in the sidebar's scenario list; queue its retrain "
+        "model below, and unlearning runs with the Run panel."
+    )
+    st.rerun()  # the sidebar and the Run panel list the new scenario
