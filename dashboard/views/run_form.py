@@ -140,10 +140,13 @@ def format_values(values: Sequence[Any]) -> str:
         '0.0005, 3, true, cosine'
     """
     return ", ".join(
-        ("true" if v else "false") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float)
+        ("true" if v else "false")
+        if isinstance(v, bool)
+        else f"{v:g}"
+        if isinstance(v, float)
         else str(v)
         for v in values
-    )  # fmt: skip
+    )
 
 
 def parse_field_values(spec: ParamField, text: str) -> list[Any]:

@@ -144,8 +144,15 @@ def test_grid_runs_progress_cancel_results_and_model_b(
     registry = RunRegistry(ws / "runs.sqlite")
     claimed = registry.claim(pid=os.getpid())
     assert claimed is not None
-    registry.report(claimed.id, stage="unlearning", step=3, steps=6, epoch=1, epochs=1,
-                    current={"UA": 0.25, "RA": 0.9})  # fmt: skip
+    registry.report(
+        claimed.id,
+        stage="unlearning",
+        step=3,
+        steps=6,
+        epoch=1,
+        epochs=1,
+        current={"UA": 0.25, "RA": 0.9},
+    )
     at.run()
     text = _texts(at)
     assert "unlearning · epoch 1/1 · step 3/6" in text
@@ -286,8 +293,9 @@ def test_two_sessions_starting_runs_at_once_lose_nothing(
 
 
 def test_concurrent_start_calls_queue_every_run(ws: Path, launches: list[Any]) -> None:
-    jobs = form.build_jobs(form.RunRequest("unlearn", method="ga", values={"epochs": [1]},
-                                           seeds=[0, 1, 2]))  # fmt: skip
+    jobs = form.build_jobs(
+        form.RunRequest("unlearn", method="ga", values={"epochs": [1]}, seeds=[0, 1, 2])
+    )
     errors: list[BaseException] = []
 
     def submit() -> None:
@@ -328,8 +336,9 @@ def test_start_launches_the_background_pool_and_the_run_finishes(
     assert not pool_running(ws)
 
 
-def test_runs_on_an_npz_mlp_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      launches: list[Any]) -> None:  # fmt: skip
+def test_runs_on_an_npz_mlp_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, launches: list[Any]
+) -> None:
     """A workspace the panel was not designed for: 20-d vectors, an mlp, 4 classes."""
     ws = runnable_tiny(tmp_path / "tiny")
     at = _app(ws, monkeypatch)
