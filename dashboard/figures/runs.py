@@ -38,13 +38,15 @@ __all__ = [
 ]
 
 STATE_ICONS = {
-    "queued": "⏳",
-    "running": "▶️",
-    "done": "✅",
-    "failed": "❌",
-    "cancelled": "⏹️",
-    "interrupted": "⚠️",
+    "queued": ":material/schedule:",
+    "running": ":material/play_circle:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "interrupted": ":material/warning:",
 }
+"""Streamlit markdown icons of the run states (the Material Symbols font ships with Streamlit:
+no emoji font needed, nothing fetched)."""
 _GROUP_METRICS = ("UA", "RA", "TUA", "TRA", "PS", "RT", "acc_gap")
 
 
@@ -79,7 +81,7 @@ class QueueRow:
     Attributes:
         id: Run id.
         name: Model name.
-        title: ``"✅ ga_classwise_1"`` (state icon and name).
+        title: ``":material/check_circle: ga_classwise_1 · done"`` (icon, name, state).
         what: ``"unlearn · ga on classwise from original · seed 0"``.
         state: Run state.
         fraction: Share of steps done, for the progress bar.
@@ -157,7 +159,7 @@ def queue_rows(records: Sequence[RunRecord], *, now: float | None = None) -> lis
             QueueRow(
                 id=record.id,
                 name=record.name,
-                title=f"{STATE_ICONS.get(record.state, '')} {record.name}".strip(),
+                title=f"{STATE_ICONS.get(record.state, '')} {record.name} · {record.state}".strip(),
                 what=_what(record),
                 state=record.state,
                 fraction=record.fraction,

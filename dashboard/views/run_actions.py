@@ -32,7 +32,8 @@ def cancel(workspace: str, run_id: int | None) -> None:
     except UlensError as exc:
         st.session_state[_MESSAGE] = ("error", f"Not cancelled: {exc}")
         return
-    st.toast(f"Cancel requested for {len(ids)} run(s)." if ids else "Nothing left to cancel.")
+    text = f"Cancel requested for {len(ids)} run(s)." if ids else "Nothing left to cancel."
+    st.session_state[_MESSAGE] = ("info", text)
 
 
 def _make_b(name: str, scenario: str | None) -> None:
@@ -44,12 +45,16 @@ def _make_b(name: str, scenario: str | None) -> None:
     state.set_value("a", a)
     state.set_value("b", name)
     st.session_state[APP_RERUN] = True
-    st.toast(f"Model B = {name}")
+    st.session_state[_MESSAGE] = ("info", f"Model B = {name}.")
 
 
 def make_b_button(record: RunRecord, current_scenario: str | None, *, key: str) -> None:
     """A "Make Model B" button for a finished run (switches the scenario to the run's)."""
-    usable = record.state == "done" and record.role not in AUXILIARY_ROLES
+    usable = (
+        record.state == "done"
+        and record.role not in AUXILIARY_ROLES
+        and st.session_state.get("b") != record.name
+    )
     target = record.forget if record.forget is not None else current_scenario
     label = "Make Model B" if target == current_scenario else f"Make Model B ({target})"
     st.button(
@@ -58,7 +63,9 @@ def make_b_button(record: RunRecord, current_scenario: str | None, *, key: str) 
         disabled=not usable,
         on_click=_make_b,
         args=(record.name, target),
-        help=None if usable else "reference and shadow models are not compared as A/B",
+        help=None
+        if usable or record.role not in AUXILIARY_ROLES
+        else "reference and shadow models are not compared as A/B",
     )
 
 
@@ -80,7 +87,7 @@ def _delete(workspace: str, run_id: int, key: str, in_fragment: bool) -> None:
     cached.clear()
     if in_fragment:
         st.session_state[APP_RERUN] = True
-    st.toast(f"Deleted {record.name} and its files.")
+    st.session_state[_MESSAGE] = ("info", f"Deleted {record.name} and its files.")
 
 
 def delete_controls(
@@ -104,14 +111,16 @@ def delete_controls(
             args=(workspace, record.id, confirm, in_fragment),
         )
         c2.button("Keep", key=f"{key}_no", on_click=_forget, args=(confirm,))
-    show_message()
 
 
 def show_message() -> None:
-    """Show (once) the error a callback left."""
+    """Show (once) what the last action's callback reported (callbacks draw nothing: a
+    callback of a fragment rerun must not display elements)."""
     message = st.session_state.pop(_MESSAGE, None)
-    if message is not None:
-        st.error(message[1])
+    if message is None:
+        return
+    kind, text = message
+    (st.error if kind == "error" else st.caption)(text)
 
 
 def _read(path: Path) -> bytes:
@@ -161,3 +170,4 @@ def render(ctx: state.Context, name: str | None) -> None:
             download_controls(record, key=f"mdl_run_{record.id}")
         with c2:
             delete_controls(ctx.workspace, record, key=f"mdl_run_del_{record.id}")
+        show_message()

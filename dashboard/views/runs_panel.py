@@ -282,7 +282,7 @@ def _request(ctx: state.Context) -> tuple[form.RunRequest | None, dict[str, Any]
 def render(ctx: state.Context) -> None:
     """Draw the panel (form, run count, Start) and the queue."""
     st.subheader("Runs")
-    with st.expander("Run experiments: unlearn, train, references, shadows", expanded=False):
+    with st.expander("Run experiments: unlearn, train, references, shadows", key="run_open"):
         request, options, problems = _request(ctx)
         jobs: list[Job] = []
         if request is not None:
@@ -325,6 +325,7 @@ def _queue_body(workspace: str, scenario: str | None, live: bool) -> None:
     if live and not any(r.active for r in rows):
         st.rerun(scope="app")  # everything finished: stop polling, show the results
     st.markdown("**Queue**")
+    run_actions.show_message()
     _queue_header(workspace, records, rows)
     show_all = st.toggle("Show all runs", key=f"{_PREFIX}show_all") if rows else False
     finished = [r for r in rows if not r.active]

@@ -83,9 +83,7 @@ def _spec(kind: str, class_names: list[str]) -> dict[str, Any]:
 def render(ctx: state.Context) -> None:
     """Draw the panel and, after a scenario was added, the retrain offer."""
     flash = st.session_state.pop(_FLASH, None)
-    with st.expander("New forget scenario", expanded=flash is not None):
-        if flash:
-            st.success(flash)
+    with st.expander("New forget scenario", key="scn_open"):
         st.caption(
             "Stored in the workspace's runs.sqlite (experiment.toml is not changed); "
             "every page can use it once it has models."
@@ -101,6 +99,8 @@ def render(ctx: state.Context) -> None:
             spec = {}
         if st.button("Add scenario", key="scn_add", disabled=not (name.strip() and spec)):
             _add(ctx.workspace, name.strip(), spec)
+    if flash:
+        st.success(flash)
     pending = st.session_state.get(_PENDING)
     if pending in ctx.experiment.scenarios:
         notices.offer_retrain(ctx.workspace, pending, key="scn_retrain")
