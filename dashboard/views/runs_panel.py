@@ -257,7 +257,7 @@ def _request(ctx: state.Context) -> tuple[form.RunRequest | None, dict[str, Any]
         fields, default_seed = _fields(ctx, kind, targets)
     except UlensError as exc:
         return None, {}, [str(exc)]
-    scope = f"{kind}_{targets.get('method', targets.get('role', ''))}"
+    scope = "_".join(filter(None, [kind, targets.get("method", targets.get("role"))]))
     values, problems = _field_values(fields, grid=grid, scope=scope)
     seeds, seed_problem = _seeds(grid, default_seed, scope)
     options = _options(kind)

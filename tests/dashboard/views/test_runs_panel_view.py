@@ -355,3 +355,46 @@ def test_runs_on_an_npz_mlp_workspace(
     at.run()
     assert not at.exception
     assert {r.name for r in list_runs(ws)} <= set(_names(at))
+
+
+def test_references_and_shadows_are_queued_from_the_panel(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, launches: list[Any]
+) -> None:
+    at = _app(ws, monkeypatch)
+    at.radio(key="run_kind").set_value("references").run()
+    at.number_input(key="run_count_references").set_value(2)
+    at.number_input(key="run_f_references_epochs").set_value(1).run()
+    assert "2 runs: 2 reference model(s), seed 0" in at.info[0].value
+    at.button(key="run_start").click().run()
+    at.radio(key="run_kind").set_value("shadows").run()
+    at.number_input(key="run_count_shadows").set_value(1)
+    at.number_input(key="run_f_shadows_ga_epochs").set_value(1).run()
+    assert "up to 3 runs: 1 shadow triple(s) of ga on classwise" in at.info[0].value
+    at.button(key="run_start").click().run()
+    assert not at.exception
+    roles = sorted(r.role for r in list_runs(ws))
+    assert roles == ["reference", "reference", "shadow", "shadow"]  # the base ref is reused
+    fresh = AppTest.from_file(APP, default_timeout=180).run()  # another browser session
+    assert {r.id for r in list_runs(ws)} == {
+        int(b.key.rsplit("_", 1)[1])
+        for b in fresh.button
+        if b.key.startswith("run_cancel_") and b.key[-1].isdigit()
+    }
+
+
+def test_a_refused_submission_is_an_error_and_the_app_keeps_running(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, launches: list[Any]
+) -> None:
+    from analysis.runs import ReadOnlyWorkspaceError
+
+    def refuse(*_: Any, **__: Any) -> list[int]:
+        raise ReadOnlyWorkspaceError(
+            "runs.sqlite: expected a writable workspace, received a read-only one"
+        )
+
+    monkeypatch.setattr(runs_api, "submit", refuse)
+    at = _app(ws, monkeypatch)
+    at.button(key="run_start").click().run()
+    assert not at.exception
+    assert any("Nothing was started" in e.value and "read-only" in e.value for e in at.error)
+    assert launches == [] and at.sidebar.selectbox(key="b").value == "ga"
