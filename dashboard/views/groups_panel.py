@@ -9,12 +9,13 @@ when a group has fewer than two seeds and cannot be tested.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import streamlit as st
 
-import analysis.runs as runs_api
-from analysis.errors import UlensError
 from analysis.groups import assign_groups, compare_groups, group_table, model_seeds
+from analysis.runs.registry import RunRecord
 from dashboard import state
 from dashboard.figures import runs as run_figs
 
@@ -27,13 +28,12 @@ TEST_TEXT = (
 )
 
 
-def grouped_table(ctx: state.Context, table: pd.DataFrame) -> pd.DataFrame:
-    """The models table with ``seed`` and ``group`` columns (seeds from the run registry)."""
-    try:
-        run_seeds = {r.name: r.seed for r in runs_api.list_runs(ctx.workspace)}
-    except UlensError:
-        run_seeds = {}
-    seeds = model_seeds(ctx.experiment.models, run_seeds)
+def grouped_table(
+    ctx: state.Context, table: pd.DataFrame, records: Mapping[str, RunRecord]
+) -> pd.DataFrame:
+    """The models table with ``seed`` and ``group`` columns (seeds of runs from ``records``,
+    the registry's runs by name)."""
+    seeds = model_seeds(ctx.experiment.models, {n: r.seed for n, r in records.items()})
     return assign_groups(table, seeds, scenario=ctx.scenario)
 
 

@@ -17,7 +17,7 @@ The selection logic is in plain functions (:func:`assign`, :func:`selected_name`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -110,15 +110,16 @@ def render() -> None:
             "weights files and experiment.toml, or choose another scenario."
         )
         return
-    grouped = groups_panel.grouped_table(ctx, table)
+    records = _records(ctx)
+    grouped = groups_panel.grouped_table(ctx, table, records)
     groups = groups_panel.groups_of(grouped)
-    _table_section(ctx, figs.display_table(table), ctx.experiment.retrain_name, groups)
+    _table_section(ctx, figs.display_table(table), groups, records)
     uploads.render(ctx)
     runs_panel.render(ctx)
     scenario_panel.render(ctx)
     _tradeoff_section(ctx, table, groups)
     groups_panel.render_comparison(grouped, groups)
-    curves.render(ctx, _records(ctx))
+    curves.render(ctx, records)
 
 
 def _records(ctx: state.Context) -> dict[str, RunRecord]:
@@ -183,9 +184,13 @@ def _column_config() -> dict[str, Any]:
 
 
 def _table_section(
-    ctx: state.Context, full: pd.DataFrame, retrain: str | None, groups: pd.DataFrame
+    ctx: state.Context,
+    full: pd.DataFrame,
+    groups: pd.DataFrame,
+    records: Mapping[str, RunRecord],
 ) -> None:
     st.subheader("All models")
+    retrain = ctx.experiment.retrain_name
     if groups_panel.toggle():
         groups_panel.render_table(groups)
         return
@@ -206,7 +211,7 @@ def _table_section(
         st.caption(figs.LEGEND_TEXT if retrain is not None else figs.LEGEND_TEXT_NO_RETRAIN)
     name = selected_name(shown, event.selection.rows)
     _assign_buttons(ctx, name)
-    run_actions.render(ctx, name)
+    run_actions.render(ctx, records.get(name) if name else None, name)
 
 
 def _assign_buttons(ctx: state.Context, name: str | None) -> None:

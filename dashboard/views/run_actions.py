@@ -149,18 +149,14 @@ def download_controls(record: RunRecord, *, key: str) -> None:
     )
 
 
-def render(ctx: state.Context, name: str | None) -> None:
-    """Row actions of the models table's selected model when it is a registry run."""
+def render(ctx: state.Context, record: RunRecord | None, name: str | None) -> None:
+    """Row actions of the models table's selected model ``name`` when it is a registry run
+    (``record``; None for a model of experiment.toml)."""
     if name is None:
         return
-    try:
-        found = [r for r in runs_api.list_runs(ctx.workspace) if r.name == name]
-    except UlensError:
-        return
-    if not found:
+    if record is None:
         st.caption(f"{name} is declared in experiment.toml: edit the file to change it.")
         return
-    record = found[0]
     rows = run_figs.queue_rows([record])
     what = rows[0].what if rows else "uploaded model"
     with st.container(border=True):
