@@ -293,8 +293,8 @@ def group_display(groups: pd.DataFrame) -> pd.DataFrame:
 
 def welch_display(tests: Mapping[str, WelchTest], first: str, second: str) -> pd.DataFrame:
     """One row per metric: both groups' mean ± std (n) (columns ``1: first``, ``2: second``),
-    the difference (2 − 1), Welch's t, df, the two-sided p-value and a verdict at α = 0.05
-    ("cannot be tested" with fewer than two seeds in a group)."""
+    the difference of the means (1 − 2, the sign of Welch's t), Welch's t, df, the two-sided
+    p-value and a verdict at α = 0.05 ("cannot be tested" with < 2 seeds in a group)."""
     rows = []
     for metric, test in tests.items():
         if test.testable:
@@ -308,7 +308,7 @@ def welch_display(tests: Mapping[str, WelchTest], first: str, second: str) -> pd
                 "metric": metric,
                 f"1: {first}": f"{_pm(test.mean_a, test.std_a, test.n_a)} (n={test.n_a})",
                 f"2: {second}": f"{_pm(test.mean_b, test.std_b, test.n_b)} (n={test.n_b})",
-                "difference": format_number(test.mean_b - test.mean_a)
+                "difference (1 − 2)": format_number(test.mean_a - test.mean_b)
                 if _finite(test.mean_a) and _finite(test.mean_b)
                 else "N/A",
                 "Welch t": format_number(test.statistic),

@@ -120,6 +120,7 @@ def test_welch_display_states_the_test_and_the_sizes() -> None:
     ps, ua = table.iloc[0], table.iloc[1]
     assert ps["1: ga"] == "0.700 ± 0.100 (n=3)" and ps["2: ga"].endswith("(n=2)")
     assert ps["p-value"] == f"{tests['PS'].p_value:.3g}"
+    assert ps["difference (1 − 2)"] == "0.550" and float(ps["Welch t"]) > 0  # same sign
     assert ps["verdict"].startswith("significant") == (tests["PS"].p_value < 0.05)
     assert ua["p-value"] == "N/A" and "cannot be tested" in ua["verdict"]
 
