@@ -39,6 +39,7 @@ from analysis.training import TrainConfig
 __all__ = [
     "JOB_KINDS",
     "MAX_GRID_VALUES",
+    "MAX_RUNS",
     "MAX_SEEDS",
     "RunRequest",
     "build_jobs",
@@ -64,6 +65,8 @@ MAX_GRID_VALUES = 5
 """Values per hyperparameter in grid mode."""
 MAX_SEEDS = 20
 """Seeds per submission."""
+MAX_RUNS = 500
+"""Runs one Start may queue (a grid is counted before any job is built)."""
 GRID_KINDS = ("unlearn", "train")
 """Kinds with a grid mode (the others take one value per field)."""
 
@@ -270,12 +273,24 @@ def _train_jobs(request: RunRequest) -> list[TrainJob]:
     return jobs
 
 
+def _check_size(request: RunRequest) -> None:
+    size = len(request.seeds)
+    for values in request.values.values():
+        size *= max(1, len(values))
+    if request.kind in GRID_KINDS and size > MAX_RUNS:
+        raise ValidationError(
+            describe("grid", f"at most {MAX_RUNS} runs per start", f"{size} runs", raw=True)
+        )
+
+
 def build_jobs(request: RunRequest) -> list[Job]:
     """The jobs of a form (a grid × seeds for unlearn and train).
 
     Raises:
-        UlensError: Unknown method, a bad value or combination (the field is named).
+        UlensError: Unknown method, a bad value or combination (the field is named), or more
+            than :data:`MAX_RUNS` runs.
     """
+    _check_size(request)
     if request.kind == "unlearn":
         if not request.method:
             raise ValidationError(describe("method", "a method name", request.method))

@@ -84,12 +84,12 @@ def _single_widget(spec: ParamField, key: str) -> Any:
     low, high = form.field_bounds(spec)
     if spec.type == "int":
         return st.number_input(
-            spec.name, value=int(spec.default), step=1, min_value=low, max_value=high, key=key
+            spec.name, value=int(spec.default or 0), step=1, min_value=low, max_value=high, key=key
         )
     if spec.type == "float":
         return st.number_input(
             spec.name,
-            value=float(spec.default),
+            value=float(spec.default or 0.0),
             step=_number_step(spec.default),
             min_value=None if low is None else float(low),
             max_value=None if high is None else float(high),

@@ -113,3 +113,9 @@ def test_train_references_and_shadows_jobs() -> None:
     assert isinstance(shadows, ShadowsJob) and form.run_count([shadows]) == 6
     with pytest.raises(ValidationError, match="one value per field"):
         form.build_jobs(form.RunRequest("shadows", method="ga", values={"epochs": [1, 2]}))
+
+
+def test_huge_grids_are_refused_before_any_job_is_built() -> None:
+    values = {f"f{i}": [1, 2, 3, 4, 5] for i in range(6)}  # 15,625 combinations
+    with pytest.raises(ValidationError, match="at most 500 runs"):
+        form.build_jobs(form.RunRequest("unlearn", method="ga", values=values))
