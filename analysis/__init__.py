@@ -42,6 +42,15 @@ from analysis.errors import (
     WeightsError,
 )
 from analysis.experiment import Experiment, load_experiment
+from analysis.groups import (
+    WelchTest,
+    assign_groups,
+    compare_groups,
+    group_key,
+    group_table,
+    model_seeds,
+    welch_test,
+)
 from analysis.inference import PassOutputs, forward_pass
 from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
 from analysis.mia import (
@@ -169,9 +178,11 @@ __all__ = [
     "ValidationError",
     "WeightChange",
     "WeightsError",
+    "WelchTest",
     "accuracy",
     "accuracy_metrics",
     "add_scenario",
+    "assign_groups",
     "audit_sets",
     "audit_table",
     "available_architectures",
@@ -180,6 +191,7 @@ __all__ = [
     "cancel",
     "class_metrics",
     "compare",
+    "compare_groups",
     "confine",
     "current_policy",
     "delete_run",
@@ -191,6 +203,8 @@ __all__ = [
     "forward_pass",
     "get_method",
     "grid_jobs",
+    "group_key",
+    "group_table",
     "import_reference",
     "ks_forget_quality",
     "linear_cka",
@@ -200,6 +214,7 @@ __all__ = [
     "load_spec",
     "load_weights_into",
     "make_method",
+    "model_seeds",
     "models_table",
     "offline_lira",
     "offline_rmia",
@@ -231,4 +246,5 @@ __all__ = [
     "trust_policy",
     "u_lira",
     "weight_change",
+    "welch_test",
 ]

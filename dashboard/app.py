@@ -15,7 +15,7 @@ from analysis.errors import UlensError
 from analysis.experiment import Experiment
 from analysis.spec import AUXILIARY_ROLES
 from dashboard import cached, messages, state, theme
-from dashboard.views import classes, export, instances, layers, models, privacy
+from dashboard.views import classes, export, instances, layers, models, notices, privacy
 
 _PRESENTATION_CSS = """
 <style>
@@ -62,10 +62,7 @@ def sidebar() -> state.Context | None:
     names = [n for n, m in exp.models.items() if m.role not in AUXILIARY_ROLES]
     roles = {n: exp.models[n].role for n in names}
     if len(names) < 2:
-        messages.error(
-            "This scenario has fewer than two models to compare: add models to "
-            "experiment.toml (or register runs with roles retrain/unlearned for it)."
-        )
+        notices.too_few_models(workspace, exp)
         return None
     default_a, default_b = exp.default_pair()
     a = st.sidebar.selectbox(
@@ -152,6 +149,7 @@ def _run() -> None:
     if ctx.presentation:
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
     state.set_context(ctx)
+    notices.no_retrain(ctx)
     page.run()
     state.sync()
 

@@ -3,12 +3,18 @@
 Heavy results come from the analysis library's disk cache (content-hash keyed); these wrappers
 keep one in-memory copy per process, show a progress bar while something computes (once), and
 make concurrent sessions wait for the same computation instead of repeating it.
+
+Runs finish in the background pool (and other sessions or the CLI add scenarios or delete
+runs), so :func:`experiment` first compares the workspace's registry signature (done runs and
+added scenarios, :func:`runs_signature`) with the one it last saw and clears every in-memory
+copy when it changed (:func:`refresh`): finished runs join the models table on the next rerun.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,15 +23,56 @@ import streamlit as st
 import torch
 
 from analysis.compare import CompareOptions, Comparison, compare, models_table
+from analysis.errors import CacheError
 from analysis.experiment import Experiment, load_experiment
+from analysis.runs.registry import REGISTRY_FILE, RunRegistry
 
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False)
 def experiment(workspace: str, scenario: str | None) -> Experiment:
-    """The workspace's experiment for ``scenario`` (parsed and loaded once per process)."""
+    """The workspace's experiment for ``scenario`` (parsed and loaded once per process, again
+    after runs finished or were deleted: see :func:`refresh`)."""
+    refresh(workspace)
+    return _experiment(workspace, scenario)
+
+
+@st.cache_resource(show_spinner=False)
+def _experiment(workspace: str, scenario: str | None) -> Experiment:
     return load_experiment(workspace, scenario=scenario)
+
+
+def runs_signature(workspace: str) -> tuple[Any, ...]:
+    """What the experiment takes from the registry: done runs (id, name) and added scenarios.
+
+    Two empty tuples when there is no (readable) registry. One small SQLite read.
+    """
+    path = Path(workspace) / REGISTRY_FILE
+    if not path.exists():
+        return (), ()
+    try:
+        registry = RunRegistry(path, timeout=2.0)
+        done = tuple((r.id, r.name) for r in registry.list(states=("done",)))
+        return done, tuple(registry.scenarios())
+    except CacheError:
+        return (), ()
+
+
+@st.cache_resource(show_spinner=False)
+def _seen() -> dict[str, tuple[Any, ...]]:
+    return {}
+
+
+def refresh(workspace: str) -> bool:
+    """Clear every in-memory copy when the workspace's registry signature changed since this
+    process last looked; return whether it did."""
+    signature = runs_signature(workspace)
+    seen = _seen()
+    changed = workspace in seen and seen[workspace] != signature
+    seen[workspace] = signature
+    if changed:
+        clear()
+    return changed
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,7 +128,7 @@ def clear() -> None:
     """Forget the in-memory copies (after a model is added or removed)."""
     values, _ = _memo()
     values.clear()
-    experiment.clear()
+    _experiment.clear()
     probabilities.clear()
 
 
@@ -102,3 +149,12 @@ def probabilities(
             device = next(model.parameters()).device
             out[name] = torch.softmax(model(x.to(device)).double(), dim=1)[0].cpu().numpy()
     return out
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def methods() -> list[str]:
+    """Every registered unlearning method (built-ins, ``register_method`` and entry-point
+    plug-ins), re-read at most once a minute."""
+    from analysis.unlearn import available_methods
+
+    return available_methods()

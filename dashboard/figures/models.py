@@ -1,4 +1,5 @@
-"""Models page figures: the heat-coloured models table, the trade-off scatter, per-epoch curves.
+"""Models page figures: the heat-coloured models table, the trade-off scatter (seed groups with
+error bars), and the per-epoch curves (built in :mod:`dashboard.figures.history`).
 
 Data helpers turn :func:`analysis.compare.models_table` into what the page shows (filtered and
 sorted rows, hyperparameters as text, per-cell colours); builders return plotly figures.
@@ -21,17 +22,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from analysis.compare import Comparison, pareto_mask
 from dashboard.figures import FigureSpec
+from dashboard.figures.history import history_figure
+from dashboard.figures.history import load_history as load_history  # re-exported
+from dashboard.figures.history import metric_label as metric_label  # re-exported
 from dashboard.theme import ROLE_COLORS, template
 
 ACCURACY_COLUMNS = ("UA", "RA", "TUA", "TRA")
@@ -260,24 +262,6 @@ def legend_html(has_retrain: bool = True) -> str:
     )
 
 
-def load_history(path: str | Path | None) -> pd.DataFrame | None:
-    """A model's per-epoch history JSON (list of dicts with ``epoch``) as a DataFrame, or None.
-
-    Raises:
-        ValueError: The file is not a list of objects with an ``epoch`` field.
-        OSError: The file cannot be read.
-    """
-    if path is None or not Path(path).is_file():
-        return None
-    rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "epoch" in r for r in rows):
-        raise ValueError(f"{path}: expected a JSON list of objects with an 'epoch' field")
-    if not rows:
-        return None
-    frame = pd.DataFrame(rows).apply(pd.to_numeric, errors="coerce")
-    return frame.sort_values("epoch").reset_index(drop=True)
-
-
 def table_from_comparison(cmp: Comparison) -> pd.DataFrame:
     """A models table of the comparison's models only (RT unknown), for exports without one."""
     rows = []
@@ -414,11 +398,14 @@ def tradeoff_figure(
     a: str | None = None,
     b: str | None = None,
     presentation: bool = False,
+    groups: pd.DataFrame | None = None,
 ) -> go.Figure:
     """Accuracy gap (x) vs privacy score (y) vs run time (colour), Pareto front connected.
 
     Every point carries its model name as ``customdata`` (click selection -> name). Retrain is a
     grey star, the original a black diamond; Models A and B get a ring in their colour.
+    ``groups`` (:func:`analysis.groups.group_table`): each group of two or more seeds is drawn
+    at its mean with error bars of ± one sample standard deviation on both axes.
     """
     ok = table["acc_gap"].notna() & table["PS"].notna()
     data = table.loc[ok].assign(label=lambda d: point_labels(d["acc_gap"], d["PS"], d["name"]))
@@ -430,6 +417,8 @@ def tradeoff_figure(
         ("original", "diamond", "Original (before unlearning)"),
     ):
         _role_trace(fig, data.loc[data["role"] == role], role, symbol, label, presentation)
+    if groups is not None:
+        _group_trace(fig, groups)
     for role, name in (("A", a), ("B", b)):
         _ring_trace(fig, data.loc[data["name"] == name], role)
     _tradeoff_layout(fig, table, int((~ok).sum()), presentation)
@@ -578,6 +567,37 @@ def _role_trace(
     )
 
 
+def _group_trace(fig: go.Figure, groups: pd.DataFrame) -> None:
+    """Seed groups (n >= 2 with finite means): mean point with ± 1 std error bars."""
+    needed = {"n", "acc_gap_mean", "acc_gap_std", "PS_mean", "PS_std", "label"}
+    if groups.empty or not needed <= set(groups.columns):
+        return
+    rows = groups.loc[
+        (groups["n"] >= 2) & groups["acc_gap_mean"].notna() & groups["PS_mean"].notna()
+    ]
+    if rows.empty:
+        return
+    hover = [
+        f"<b>{r['label']}</b><br>{r['n']} seeds {r['seeds']}<br>"
+        f"acc. gap {r['acc_gap_mean']:.3f} ± {r['acc_gap_std']:.3f}<br>"
+        f"PS {r['PS_mean']:.3f} ± {r['PS_std']:.3f}"
+        for _, r in rows.iterrows()
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=rows["acc_gap_mean"],
+            y=rows["PS_mean"],
+            mode="markers",
+            name="Seed group: mean ± 1 std",
+            error_x={"type": "data", "array": rows["acc_gap_std"].fillna(0), "thickness": 1.5},
+            error_y={"type": "data", "array": rows["PS_std"].fillna(0), "thickness": 1.5},
+            hovertext=hover,
+            hoverinfo="text",
+            marker={"symbol": "square-open", "size": 16, "color": "#444", "line": {"width": 2}},
+        )
+    )
+
+
 def _ring_trace(fig: go.Figure, rows: pd.DataFrame, role: str) -> None:
     if rows.empty:
         return
@@ -627,92 +647,6 @@ def _tradeoff_layout(fig: go.Figure, table: pd.DataFrame, missing: int, presenta
             xanchor="right",
             font={"size": 11, "color": "#666"},
         )
-
-
-_METRIC_LABELS = {
-    "loss": "Objective (loss)",
-    "train_loss": "Training loss",
-    "test_loss": "Test loss",
-    "train_accuracy": "Training accuracy",
-    "test_accuracy": "Test accuracy",
-    "forget_kl": "Forget-set KL",
-    "mask_share": "Saliency mask share",
-}
-
-
-def metric_label(metric: str) -> str:
-    """Readable name of a history metric.
-
-    Example:
-        >>> metric_label("test_accuracy"), metric_label("my_metric")
-        ('Test accuracy', 'My metric')
-    """
-    return _METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
-
-
-def history_figure(
-    histories: Mapping[str, pd.DataFrame | None],
-    *,
-    roles: Mapping[str, str] | None = None,
-    presentation: bool = False,
-) -> go.Figure:
-    """Per-epoch curves, one panel per metric, one line per model (A blue, B vermillion).
-
-    Args:
-        histories: Model name -> its history (None or empty = not recorded).
-        roles: Model name -> ``"A"``, ``"B"``, ``"retrain"`` or ``"original"`` (line colour).
-        presentation: Larger type.
-    """
-    roles = roles or {}
-    present = {n: h for n, h in histories.items() if h is not None and not h.empty}
-    metrics = list(dict.fromkeys(c for h in present.values() for c in h.columns if c != "epoch"))
-    cols = max(1, len(metrics) if len(metrics) <= 4 else 3)
-    rows = max(1, -(-len(metrics) // cols))
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=[metric_label(m) for m in metrics],
-        horizontal_spacing=0.08,
-        vertical_spacing=0.18,
-    )
-    for i, metric in enumerate(metrics):
-        for name, hist in present.items():
-            if metric in hist and hist[metric].notna().any():
-                _history_line(fig, name, hist, metric, roles.get(name), i, cols)
-    fig.update_xaxes(title_text="Epoch")
-    missing = [n for n in histories if n not in present]
-    title = "Per-epoch training / unlearning curves" + (
-        f" (none recorded for {', '.join(missing)})" if missing else ""
-    )
-    fig.update_layout(
-        template=template(presentation),
-        title=title,
-        height=320 * rows + 110,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25 / rows, "x": 0},
-        margin={"b": 100},
-    )
-    return fig
-
-
-def _history_line(
-    fig: go.Figure, name: str, hist: pd.DataFrame, metric: str, role: str | None, i: int, cols: int
-) -> None:
-    shown = {tr.name for tr in fig.data}
-    label = f"Model {role}: {name}" if role in ("A", "B") else name
-    fig.add_trace(
-        go.Scatter(
-            x=hist["epoch"],
-            y=hist[metric],
-            mode="lines+markers",
-            name=label,
-            legendgroup=name,
-            showlegend=label not in shown,
-            line={"color": ROLE_COLORS.get(role or "", None), "width": 2},
-            hovertemplate=f"{name}<br>epoch %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
-        ),
-        row=i // cols + 1,
-        col=i % cols + 1,
-    )
 
 
 def page_figures(

@@ -1,10 +1,15 @@
 """The Models page: every model's accuracy, time and privacy; choose Model A and Model B.
 
-* the heat-coloured models table (filter by method and role, sort by any column); select a row
-  and press "Set as Model A" / "Set as Model B";
-* the trade-off scatter (accuracy gap vs PS vs RT, Pareto front) where clicking a point makes
-  that model Model B;
-* the per-epoch curves of A and B when their entries declare a ``history`` file.
+* the heat-coloured models table (filter by method and role, sort by any column, or one row
+  per seed group with mean ± std); select a row and press "Set as Model A" / "Set as Model B";
+  a registry run's row also offers its downloads and deletion (:mod:`~dashboard.views.run_actions`);
+* adding models: upload weights (:mod:`dashboard.uploads`), run experiments with a live queue
+  (:mod:`~dashboard.views.runs_panel`), add a forget scenario
+  (:mod:`~dashboard.views.scenario_panel`);
+* the trade-off scatter (accuracy gap vs PS vs RT, Pareto front, seed groups with error bars)
+  where clicking a point makes that model Model B;
+* the comparison of two seed groups (:mod:`~dashboard.views.groups_panel`);
+* the per-epoch curves of A and B on one chart (:mod:`~dashboard.views.curves`).
 
 The selection logic is in plain functions (:func:`assign`, :func:`selected_name`,
 :func:`bound_options`) so it is tested without Streamlit.
@@ -12,16 +17,19 @@ The selection logic is in plain functions (:func:`assign`, :func:`selected_name`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+import analysis.runs as runs_api
 from analysis.errors import UlensError
+from analysis.runs.registry import RunRecord
 from dashboard import cached, messages, state, uploads
 from dashboard.figures import models as figs
 from dashboard.messages import md
+from dashboard.views import curves, groups_panel, run_actions, runs_panel, scenario_panel
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
 _METHODS_KEY, _ROLES_KEY = "mdl_methods", "mdl_roles"
@@ -103,12 +111,24 @@ def render() -> None:
             "weights files and experiment.toml, or choose another scenario."
         )
         return
-    full = figs.display_table(table)
-    retrain = ctx.experiment.retrain_name
-    _table_section(ctx, full, retrain)
+    records = _records(ctx)
+    grouped = groups_panel.grouped_table(ctx, table, records)
+    groups = groups_panel.groups_of(grouped)
+    _table_section(ctx, figs.display_table(table), groups, records)
     uploads.render(ctx)
-    _tradeoff_section(ctx, table)
-    _history_section(ctx)
+    runs_panel.render(ctx)
+    scenario_panel.render(ctx)
+    _tradeoff_section(ctx, table, groups)
+    groups_panel.render_comparison(grouped, groups)
+    curves.render(ctx, records)
+
+
+def _records(ctx: state.Context) -> dict[str, RunRecord]:
+    """The workspace's registry runs by name (empty when the registry cannot be read)."""
+    try:
+        return {r.name: r for r in runs_api.list_runs(ctx.workspace)}
+    except UlensError:
+        return {}
 
 
 def _multiselect(label: str, key: str, options: list[str]) -> list[str]:
@@ -164,8 +184,17 @@ def _column_config() -> dict[str, Any]:
     }
 
 
-def _table_section(ctx: state.Context, full: pd.DataFrame, retrain: str | None) -> None:
+def _table_section(
+    ctx: state.Context,
+    full: pd.DataFrame,
+    groups: pd.DataFrame,
+    records: Mapping[str, RunRecord],
+) -> None:
     st.subheader("All models")
+    retrain = ctx.experiment.retrain_name
+    if groups_panel.toggle():
+        groups_panel.render_table(groups)
+        return
     shown = figs.filter_table(full, **_filters(full))
     if shown.empty:
         st.info("No model matches the filters: clear the Method / Role filters.")
@@ -181,7 +210,9 @@ def _table_section(ctx: state.Context, full: pd.DataFrame, retrain: str | None) 
     st.markdown(figs.legend_html(retrain is not None), unsafe_allow_html=True)
     if not ctx.presentation:
         st.caption(figs.LEGEND_TEXT if retrain is not None else figs.LEGEND_TEXT_NO_RETRAIN)
-    _assign_buttons(ctx, selected_name(shown, event.selection.rows))
+    name = selected_name(shown, event.selection.rows)
+    _assign_buttons(ctx, name)
+    run_actions.render(ctx, records.get(name) if name else None, name)
 
 
 def _assign_buttons(ctx: state.Context, name: str | None) -> None:
@@ -206,9 +237,11 @@ def _assign_buttons(ctx: state.Context, name: str | None) -> None:
     c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
 
 
-def _tradeoff_section(ctx: state.Context, table: pd.DataFrame) -> None:
+def _tradeoff_section(ctx: state.Context, table: pd.DataFrame, groups: pd.DataFrame) -> None:
     st.subheader("Trade-off")
-    fig = figs.tradeoff_figure(table, a=ctx.a, b=ctx.b, presentation=ctx.presentation)
+    fig = figs.tradeoff_figure(
+        table, a=ctx.a, b=ctx.b, presentation=ctx.presentation, groups=groups
+    )
     st.plotly_chart(
         fig,
         width="stretch",
@@ -221,31 +254,6 @@ def _tradeoff_section(ctx: state.Context, table: pd.DataFrame) -> None:
         st.caption(
             "Click a point to make that model Model B. Lower-left is the goal for "
             "accuracy, top for privacy; colour is the method's run time. The Pareto front "
-            "joins unlearned models no other unlearned model beats on all three."
+            "joins unlearned models no other unlearned model beats on all three. Open squares "
+            "with error bars: seed groups (mean ± 1 sample std over their seeds)."
         )
-
-
-def _history_section(ctx: state.Context) -> None:
-    st.subheader("Per-epoch curves of A and B")
-    histories, problems = {}, []
-    for name in (ctx.a, ctx.b):
-        try:
-            histories[name] = figs.load_history(ctx.experiment.models[name].history)
-        except (ValueError, OSError) as exc:
-            histories[name] = None
-            problems.append(f"{name}: {exc}")
-    for problem in problems:
-        messages.warning(
-            f"Could not read a history file ({problem}); fix or remove the `history` "
-            "entry in experiment.toml."
-        )
-    if all(h is None or h.empty for h in histories.values()):
-        st.info(
-            f"No per-epoch history recorded for {md(ctx.a)} or {md(ctx.b)}: add "
-            '`history = "models/<name>.history.json"` to their entries in experiment.toml.'
-        )
-        return
-    fig = figs.history_figure(
-        histories, roles={ctx.a: "A", ctx.b: "B"}, presentation=ctx.presentation
-    )
-    st.plotly_chart(fig, width="stretch", theme=None, key="mdl_history")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -182,39 +181,6 @@ def test_point_labels_merge_coincident_points() -> None:
 )
 def test_names_from_selection(event: dict | None, expected: list[str]) -> None:
     assert figs.names_from_selection(event) == expected
-
-
-# --------------------------------------------------------------------------- history
-
-
-def _write(path: Path, rows: object) -> Path:
-    path.write_text(json.dumps(rows), encoding="utf-8")
-    return path
-
-
-def test_load_history(tmp_path: Path) -> None:
-    hist = figs.load_history(
-        _write(tmp_path / "h.json", [{"epoch": 2, "loss": 0.5}, {"epoch": 1, "loss": 1.0}])
-    )
-    assert hist is not None and hist["epoch"].tolist() == [1, 2]
-    assert figs.load_history(None) is None
-    assert figs.load_history(tmp_path / "missing.json") is None
-    with pytest.raises(ValueError, match="epoch"):
-        figs.load_history(_write(tmp_path / "bad.json", {"loss": [1, 2]}))
-
-
-def test_history_figure_one_panel_per_metric_in_role_colours() -> None:
-    ha = pd.DataFrame(
-        {"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5], "test_accuracy": [0.3, 0.6, 0.8]}
-    )
-    hb = pd.DataFrame({"epoch": [1, 2], "loss": [-0.1, -1.0]})
-    fig = figs.history_figure({"r": ha, "g": hb, "x": None}, roles={"r": "A", "g": "B"})
-    titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["Training loss", "Test accuracy", "Objective (loss)"]
-    colours = {t.name: t.line.color for t in fig.data}
-    assert colours == {"Model A: r": ROLE_COLORS["A"], "Model B: g": ROLE_COLORS["B"]}
-    assert sum(t.showlegend is not False for t in fig.data) == 2  # one legend entry per model
-    assert "none recorded for x" in fig.layout.title.text
 
 
 # --------------------------------------------------------------------------- exports

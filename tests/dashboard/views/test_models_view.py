@@ -86,12 +86,15 @@ def test_page_renders_table_scatter_and_history_note(app: AppTest) -> None:
     assert [h.value for h in app.header] == ["Models"]
     assert [s.value for s in app.subheader] == [
         "All models",
+        "Runs",
         "Trade-off",
         "Per-epoch curves of A and B",
     ]
     assert sorted(_names(app)) == sorted(["original", A, B, GA])
-    assert [b.label for b in app.button] == ["Set as Model A", "Set as Model B", "Add model"]
-    assert all(b.disabled for b in app.button)  # nothing selected yet
+    labels = [b.label for b in app.button]
+    assert labels[:3] == ["Set as Model A", "Set as Model B", "Add model"]
+    assert {"Start", "Cancel all", "Add scenario"} <= set(labels)
+    assert all(b.disabled for b in app.button[:2])  # nothing selected yet
     assert any("same as retrain" in m.value for m in app.markdown)  # colour legend
     assert any("No per-epoch history" in i.value for i in app.info)
     scatter = _chart(app, "mdl_scatter")
@@ -155,7 +158,7 @@ def test_history_curves_are_drawn_when_declared(
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     history = _chart(at, "mdl_history")
-    assert [t["name"] for t in history["data"]] == [f"Model A: {A}"]
+    assert [t["name"] for t in history["data"]] == [f"Objective (loss) · A: {A}"]
     assert "none recorded for finetune_classwise" in history["layout"]["title"]["text"]
 
 
