@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import analysis
+from analysis.compare import CompareOptions
 from analysis.runs.registry import REGISTRY_FILE, RunRegistry
 from dashboard.cli import main
 from tests.analysis.runs.workspaces import copy_sample, make_mlp_workspace
@@ -92,6 +93,12 @@ def test_fresh_npz_workspace_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     assert exp.with_scenario("two").forget_classes == (2,)
     table = analysis.models_table(exp, device="cpu")
     assert {"original", "retrain_classwise", *unlearned} <= set(table["name"])
+    # the audit of a workspace that had no reference models: LiRA, RMIA and U-LiRA are computed
+    options = CompareOptions.from_experiment(exp, embedding_method="pca")
+    cmp = analysis.compare(exp, unlearned[0], "retrain_classwise", device="cpu", options=options)
+    audit = analysis.audit_table(cmp).set_index(["model", "metric"])["value"]
+    for metric in ("lira_offline_auc", "rmia_offline_auc", "ulira_auc"):
+        assert np.isfinite(float(audit[(unlearned[0], metric)])), metric
     # delete one run: its record and its files go
     victim = RunRegistry(ws / REGISTRY_FILE).get(unlearned[1])
     assert victim is not None and main(["runs", w, "--delete", str(victim.id)]) == 0
