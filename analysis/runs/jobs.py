@@ -345,12 +345,15 @@ class ParamField:
         type: ``int``, ``float``, ``bool``, ``str`` or ``choice``.
         default: Default value.
         choices: Allowed values of a ``choice`` field.
+        bounds: Inclusive (low, high) of a numeric field from the method's ``Params.BOUNDS``
+            (None: open on that side); the ``Params`` validation stays the authority.
     """
 
     name: str
     type: str
     default: Any
     choices: tuple[Any, ...] = ()
+    bounds: tuple[float | None, float | None] = (None, None)
 
 
 def _hint_kind(hint: Any) -> str:
@@ -373,15 +376,18 @@ def method_fields(method: str, *, workspace: str | Path | None = None) -> list[P
         [('epochs', 'int'), ('lr', 'float')]
     """
     from analysis.unlearn import get_method
+    from analysis.unlearn.base import param_bounds
 
     cls = get_method(method, workspace=workspace)
     hints = typing.get_type_hints(cls.Params)
+    bounds = param_bounds(cls.Params)
     out = []
     for f in fields(cls.Params):
         hint = hints.get(f.name, str)
         default = f.default if f.default is not dataclasses.MISSING else None
         choices = tuple(get_args(hint)) if get_origin(hint) is Literal else ()
-        out.append(ParamField(f.name, _hint_kind(hint), default, choices))
+        limits = bounds.get(f.name, (None, None))
+        out.append(ParamField(f.name, _hint_kind(hint), default, choices, limits))
     return out
 
 

@@ -83,6 +83,7 @@ from analysis.trust import current_policy, import_reference
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Bounds",
     "ProgressEvent",
     "ProgressTracker",
     "SGDParams",
@@ -92,12 +93,16 @@ __all__ = [
     "available_methods",
     "get_method",
     "make_method",
+    "param_bounds",
     "register_method",
     "require",
     "validate_params",
 ]
 
 ENTRY_POINT_GROUP = "unlearning_lens.methods"
+
+Bounds = tuple[float | None, float | None]
+"""Inclusive (low, high) of a numeric hyperparameter; None = unbounded on that side."""
 
 
 # --------------------------------------------------------------------------- results and context
@@ -278,6 +283,17 @@ class SGDParams:
     momentum: float = 0.9
     weight_decay: float = 5e-4
 
+    BOUNDS: ClassVar[Mapping[str, Bounds]] = {
+        "epochs": (1, None),
+        "lr": (0.0, None),
+        "batch_size": (1, None),
+        "momentum": (0.0, 1.0),
+        "weight_decay": (0.0, None),
+    }
+    """Inclusive (low, high) hints per field for forms (None: open); ``__post_init__`` is the
+    authority (e.g. ``lr`` must be > 0). Subclasses add their fields' bounds; see
+    :func:`param_bounds`."""
+
     def __post_init__(self) -> None:
         validate_params(self)
         require(self, "epochs", self.epochs >= 1, "a positive integer")
@@ -290,6 +306,20 @@ class SGDParams:
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,
             "a non-negative number",
         )
+
+
+def param_bounds(params_cls: type) -> dict[str, Bounds]:
+    """The (low, high) bounds declared by a ``Params`` class and its bases (``BOUNDS``).
+
+    Example:
+        >>> from analysis.unlearn.salun import SalUnParams
+        >>> param_bounds(SalUnParams)["mask_share"], param_bounds(SalUnParams)["epochs"]
+        ((0.0, 1.0), (1, None))
+    """
+    merged: dict[str, Bounds] = {}
+    for klass in reversed(params_cls.__mro__):
+        merged.update(getattr(klass, "__dict__", {}).get("BOUNDS", {}))
+    return merged
 
 
 def _build_params(cls: type[UnlearningMethod], params: Any, overrides: Mapping[str, Any]) -> Any:

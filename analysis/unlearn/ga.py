@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 from torch.nn import functional as F
 
 from analysis.data import ArrayDataset
 from analysis.unlearn.base import (
+    Bounds,
     SGDParams,
     UnlearningContext,
     UnlearningMethod,
@@ -42,6 +44,8 @@ class GAParams(SGDParams):
     epochs: int = 6
     lr: float = 0.007
     clip_norm: float = 1.0
+
+    BOUNDS: ClassVar[Mapping[str, Bounds]] = {"clip_norm": (0.0, None)}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from torch.nn import functional as F
 from analysis.data import ArrayDataset
 from analysis.training import count_train_batches
 from analysis.unlearn.base import (
+    Bounds,
     SGDParams,
     UnlearningContext,
     UnlearningMethod,
@@ -62,6 +64,8 @@ class L1Params(SGDParams):
     epochs: int = 5
     lr: float = 0.02
     alpha: float = 5e-4
+
+    BOUNDS: ClassVar[Mapping[str, Bounds]] = {"alpha": (0.0, None)}
 
     def __post_init__(self) -> None:
         super().__post_init__()

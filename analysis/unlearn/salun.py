@@ -18,14 +18,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from analysis.data import ArrayDataset, iterate_batches
-from analysis.unlearn.base import UnlearningContext, UnlearningMethod, register_method, require
+from analysis.unlearn.base import (
+    Bounds,
+    UnlearningContext,
+    UnlearningMethod,
+    register_method,
+    require,
+)
 from analysis.unlearn.rl import RLParams, relabel
 
 __all__ = ["SalUn", "SalUnParams", "saliency_mask"]
@@ -48,6 +54,8 @@ class SalUnParams(RLParams):
     """
 
     mask_share: float = 0.5
+
+    BOUNDS: ClassVar[Mapping[str, Bounds]] = {"mask_share": (0.0, 1.0)}
     mask_scope: MaskScope = "global"
 
     def __post_init__(self) -> None:

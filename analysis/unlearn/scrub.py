@@ -21,6 +21,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ from torch.nn import functional as F
 from analysis.data import ArrayDataset
 from analysis.training import ProgressTracker, count_train_batches, make_optimizer
 from analysis.unlearn.base import (
+    Bounds,
     SGDParams,
     UnlearningContext,
     UnlearningMethod,
@@ -80,6 +82,14 @@ class SCRUBParams(SGDParams):
     alpha: float = 1.0
     gamma: float = 1.0
     temperature: float = 4.0
+
+    BOUNDS: ClassVar[Mapping[str, Bounds]] = {
+        "max_epochs": (0, None),
+        "forget_batch_size": (1, None),
+        "alpha": (0.0, None),
+        "gamma": (0.0, None),
+        "temperature": (0.0, None),
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

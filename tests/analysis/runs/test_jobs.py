@@ -117,3 +117,25 @@ def test_recipe_parsing() -> None:
         parse_recipe(["optimizer=rmsprop"])
     with pytest.raises(ValidationError, match=r"^recipe field 'epoch'"):
         parse_recipe(["epoch=2"])
+
+
+@pytest.mark.parametrize("method", ["retrain", "ft", "ga", "rl", "scrub", "salun", "l1sparse"])
+def test_declared_bounds_reach_the_form_and_are_enforced(method: str) -> None:
+    """Every numeric bound the form shows is one the method refuses to cross."""
+    from analysis.errors import MethodError
+    from analysis.unlearn import make_method
+
+    specs = {f.name: f for f in method_fields(method)}
+    assert specs["epochs"].bounds == (1, None) and specs["momentum"].bounds == (0.0, 1.0)
+    for spec in specs.values():
+        if spec.type not in ("int", "float"):
+            assert spec.bounds == (None, None), spec
+            continue
+        low, high = spec.bounds
+        assert low is not None, f"{method}.{spec.name} declares no lower bound"
+        below = low - 1 if spec.type == "int" else low - 0.5
+        with pytest.raises(MethodError, match=spec.name):
+            make_method(method, {spec.name: below})
+        if high is not None:
+            with pytest.raises(MethodError, match=spec.name):
+                make_method(method, {spec.name: high + (1 if spec.type == "int" else 0.5)})
