@@ -14,6 +14,7 @@ import streamlit as st
 from analysis.runs.registry import RunRecord
 from dashboard import messages, state
 from dashboard.figures import history as figs
+from dashboard.messages import md
 
 
 def model_history(
@@ -41,14 +42,14 @@ def render(ctx: state.Context, records: Mapping[str, RunRecord]) -> None:
         except (ValueError, OSError) as exc:
             histories[name] = None
             messages.warning(
-                f"Could not read the history of {name} ({exc}); fix or remove the `history` "
+                f"Could not read the history of {md(name)} ({exc}); fix or remove the `history` "
                 "entry in experiment.toml."
             )
     shared, every = figs.history_metrics(histories)
     if not every:
         st.info(
-            f"No per-epoch history recorded for {ctx.a} or {ctx.b}: runs started from the Run "
-            "panel record one; for hand-written models add "
+            f"No per-epoch history recorded for {md(ctx.a)} or {md(ctx.b)}: runs started "
+            "from the Run panel record one; for hand-written models add "
             '`history = "models/<name>.history.json"` to their entries in experiment.toml.'
         )
         return

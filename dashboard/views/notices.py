@@ -18,6 +18,7 @@ from analysis.runs.registry import RunRecord
 from analysis.spec import AUXILIARY_ROLES
 from dashboard import messages, state
 from dashboard.figures import runs as run_figs
+from dashboard.messages import md
 from dashboard.views import runs_panel
 
 
@@ -51,14 +52,14 @@ def offer_retrain(workspace: str, scenario: str, *, key: str) -> None:
     if record is not None:
         row = run_figs.queue_rows([record])[0]
         st.info(
-            f"Scenario {scenario!r} has no retrain model yet: run {record.name} is "
+            f"Scenario {md(scenario)} has no retrain model yet: run {record.name} is "
             f"{row.progress} ({row.timing}). Metrics that compare with the retrain model "
             "show N/A until it finishes; the page updates then."
         )
         return
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
     c1.info(
-        f"Scenario {scenario!r} has no retrain model (trained without the forget set, the "
+        f"Scenario {md(scenario)} has no retrain model (trained without the forget set, the "
         "target of exact unlearning), so the accuracy gap, the retrain-coloured cells, PS and "
         "the retrain gaps of the privacy audit are N/A. Queue it here, or run "
         f"`ulens train WORKSPACE --role retrain --scenario {scenario}`."

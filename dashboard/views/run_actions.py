@@ -19,6 +19,7 @@ from analysis.runs.registry import RunRecord
 from analysis.spec import AUXILIARY_ROLES
 from dashboard import cached, messages, state
 from dashboard.figures import runs as run_figs
+from dashboard.messages import md
 
 APP_RERUN = "_run_app_rerun"
 """Session key: a callback asks the queue fragment to rerun the whole page."""
@@ -155,12 +156,12 @@ def render(ctx: state.Context, record: RunRecord | None, name: str | None) -> No
     if name is None:
         return
     if record is None:
-        st.caption(f"{name} is declared in experiment.toml: edit the file to change it.")
+        st.caption(f"{md(name)} is declared in experiment.toml: edit the file to change it.")
         return
     rows = run_figs.queue_rows([record])
     what = rows[0].what if rows else "uploaded model"
     with st.container(border=True):
-        st.markdown(f"**{name}** — {what}")
+        st.markdown(f"**{md(name)}** — {what}")
         c1, c2 = st.columns([2, 1])
         with c1:
             download_controls(record, key=f"mdl_run_{record.id}")

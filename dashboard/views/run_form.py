@@ -188,7 +188,13 @@ def _check_bounds(spec: ParamField, values: Sequence[Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ValidationError(describe(spec.name, f"a value in [{low}, {high}]", value))
+            raise ValidationError(describe(spec.name, _range_text(low, high), value))
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f"a value ≥ {low}"
+    return f"a value ≤ {high}" if low is None else f"a value in [{low}, {high}]"
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -18,6 +18,7 @@ import streamlit as st
 import analysis.runs as runs_api
 from analysis.errors import UlensError, ValidationError, describe
 from dashboard import cached, messages, state
+from dashboard.messages import md
 from dashboard.views import notices
 
 MAX_INDEX_BYTES = 64 * 2**20
@@ -115,7 +116,7 @@ def _add(workspace: str, name: str, spec: dict[str, Any]) -> None:
     cached.clear()
     st.session_state[_PENDING] = name
     st.session_state[_FLASH] = (
-        f"Added scenario {name!r}: it is in the sidebar's scenario list; queue its retrain "
+        f"Added scenario {md(name)}: it is in the sidebar's scenario list; queue its retrain "
         "model below, and unlearning runs with the Run panel."
     )
     st.rerun()  # the sidebar and the Run panel list the new scenario

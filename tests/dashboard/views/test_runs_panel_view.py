@@ -110,7 +110,7 @@ def test_bad_values_show_the_field_and_disable_start(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = _grid(_app(ws, monkeypatch), lrs="0.01, -1", seeds="0")
-    assert any("lr" in e.value and "positive" in e.value for e in at.error), at.error
+    assert any("lr" in e.value and "-1" in e.value for e in at.error), at.error
     assert at.button(key="run_start").disabled
     at = _grid(at, lrs="1, 2, 3, 4, 5, 6", seeds="0")
     assert any("at most 5 values" in e.value for e in at.error)
