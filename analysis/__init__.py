@@ -14,6 +14,13 @@ Example:
 
 from __future__ import annotations
 
+from analysis.bootstrap import (
+    DEFAULT_N_BOOTSTRAP,
+    centred_interval,
+    class_mean_interval,
+    mean_interval,
+    percentile_interval,
+)
 from analysis.cka import CKAAccumulator, CKAMatrix, linear_cka, rbf_cka
 from analysis.compare import (
     CompareOptions,
@@ -42,8 +49,15 @@ from analysis.errors import (
     WeightsError,
 )
 from analysis.experiment import Experiment, load_experiment
+from analysis.exposure import EXPOSURE_SCORES, ExposureScore, most_exposed
 from analysis.inference import PassOutputs, forward_pass
-from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
+from analysis.metrics import (
+    AccuracyMetrics,
+    ClassMetrics,
+    accuracy_intervals,
+    accuracy_metrics,
+    class_metrics,
+)
 from analysis.mia import (
     KSResult,
     PopulationResult,
@@ -51,12 +65,15 @@ from analysis.mia import (
     RocReport,
     forget_holdout_auc,
     ks_forget_quality,
+    ks_interval,
     offline_lira,
     offline_rmia,
     online_lira,
     population_attacks,
     privacy_score,
+    privacy_score_interval,
     privleak,
+    privleak_interval,
     roc_auc,
     roc_curve,
     roc_report,
@@ -79,6 +96,7 @@ from analysis.privacy import (
     AuditSets,
     PrivacyReport,
     ReferenceLogits,
+    SampleScores,
     ShadowLogits,
     audit_sets,
     privacy_report,
@@ -97,6 +115,8 @@ from analysis.unlearn import (
 from analysis.weight_change import WeightChange, weight_change
 
 __all__ = [
+    "DEFAULT_N_BOOTSTRAP",
+    "EXPOSURE_SCORES",
     "AccuracyMetrics",
     "ArchitectureSpec",
     "ArrayDataset",
@@ -113,6 +133,7 @@ __all__ = [
     "Embedding",
     "Experiment",
     "ExperimentSpec",
+    "ExposureScore",
     "ForgetSet",
     "KSResult",
     "LayerSimilarity",
@@ -128,6 +149,7 @@ __all__ = [
     "ResultCache",
     "RocReport",
     "RunRegistry",
+    "SampleScores",
     "ShadowLogits",
     "SpecError",
     "TrainConfig",
@@ -139,12 +161,15 @@ __all__ = [
     "WeightChange",
     "WeightsError",
     "accuracy",
+    "accuracy_intervals",
     "accuracy_metrics",
     "audit_sets",
     "audit_table",
     "available_architectures",
     "available_methods",
     "build_model",
+    "centred_interval",
+    "class_mean_interval",
     "class_metrics",
     "compare",
     "discover_layers",
@@ -153,22 +178,28 @@ __all__ = [
     "forward_pass",
     "get_method",
     "ks_forget_quality",
+    "ks_interval",
     "linear_cka",
     "load_dataset",
     "load_experiment",
     "load_spec",
     "load_weights_into",
     "make_method",
+    "mean_interval",
     "models_table",
+    "most_exposed",
     "offline_lira",
     "offline_rmia",
     "online_lira",
     "pareto_mask",
+    "percentile_interval",
     "population_attacks",
     "predict_logits",
     "privacy_report",
     "privacy_score",
+    "privacy_score_interval",
     "privleak",
+    "privleak_interval",
     "rbf_cka",
     "read_weights",
     "register_architecture",
