@@ -558,7 +558,8 @@ def models_table(
     for step, name in enumerate(names):
         _emit(progress, f"privacy audit ({name})", step / len(names))
         report = _model_report(experiment, plan, name, outputs, used, store)
-        rows.append({**_table_row(experiment, report), **(_ci_columns(report) if intervals else {})})
+        extra = _ci_columns(report) if intervals else {}
+        rows.append({**_table_row(experiment, report), **extra})
     return _with_tradeoff(pd.DataFrame(rows), experiment.retrain_name)
 
 

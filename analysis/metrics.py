@@ -221,12 +221,14 @@ def accuracy_intervals(
         train_labels, test_labels, forget_indices, forget_classes, num_classes
     ).items():
         values = correct["train" if name in ("UA", "RA") else "test"][mask]
-        options = {"n_bootstrap": n_boot, "seed": rng_seed, "level": lvl, "name": name}
-        out[name] = (
-            class_mean_interval(values, labels[mask], **options)
-            if by_class
-            else mean_interval(values, **options)
-        )
+        if by_class:
+            out[name] = class_mean_interval(
+                values, labels[mask], n_bootstrap=n_boot, seed=rng_seed, level=lvl, name=name
+            )
+        else:
+            out[name] = mean_interval(
+                values, n_bootstrap=n_boot, seed=rng_seed, level=lvl, name=name
+            )
     return out
 
 

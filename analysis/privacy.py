@@ -498,8 +498,9 @@ def privacy_report(
     n_boot, seed, ci_level = validate_bootstrap(n_bootstrap, seed, ci_level)
     f_logits, f_labels = logits["train"][sets.forget], labels["train"][sets.forget]
     h_logits, h_labels = logits["test"][sets.holdout], labels["test"][sets.holdout]
-    boot = {"n_bootstrap": n_boot, "seed": seed, "ci": ci_level}
-    forget_auc = forget_holdout_auc(f_logits, f_labels, h_logits, h_labels, **boot)
+    forget_auc = forget_holdout_auc(
+        f_logits, f_labels, h_logits, h_labels, n_bootstrap=n_boot, seed=seed, ci=ci_level
+    )
     population = population_attacks(
         logits["train"][sets.retain],
         labels["train"][sets.retain],
@@ -509,7 +510,9 @@ def privacy_report(
         forget_labels=f_labels,
         svc_retain=svc_retain,
         bootstrap_thresholds=bootstrap_thresholds,
-        **boot,
+        n_bootstrap=n_boot,
+        seed=seed,
+        ci=ci_level,
     )
     ctx = _Ctx(logits, labels, sets, retrain, seed, n_boot, lira_centre, ci_level)
     vs_retrain = _retrain_numbers(ctx, forget_auc, ps_grid)
@@ -524,7 +527,10 @@ def privacy_report(
         forget_auc,
         vs_retrain.leak,
         population,
-        *(results[k][0] for k in REFERENCE_ATTACKS),
+        results["lira"][0],
+        results["rmia"][0],
+        results["lira_online"][0],
+        results["ulira"][0],
         info=MappingProxyType({k: v[1] for k, v in results.items()}),
         intervals=_intervals(ctx, vs_retrain, population),
         sample_scores={k: v[2] for k, v in results.items() if v[2] is not None},
@@ -577,18 +583,26 @@ def _intervals(
     """Bootstrap intervals of the headline numbers that have no ROC report."""
     if ctx.n_bootstrap == 0:
         return {}
-    boot = {"n_bootstrap": ctx.n_bootstrap, "seed": ctx.seed, "level": ctx.ci_level}
+    n, seed, level = ctx.n_bootstrap, ctx.seed, ctx.ci_level
     out: dict[str, Interval] = {}
     if population.svc is not None:
         forgotten = ~population.svc.forget_predicted_member
-        out["mia_efficacy"] = mean_interval(forgotten, name="mia_efficacy", **boot)
+        out["mia_efficacy"] = mean_interval(
+            forgotten, n_bootstrap=n, seed=seed, level=level, name="mia_efficacy"
+        )
     if vs.ps is not None:
-        out["PS"], out["PS_max_form"] = privacy_score_interval(vs.ps, **boot)
+        out["PS"], out["PS_max_form"] = privacy_score_interval(
+            vs.ps, n_bootstrap=n, seed=seed, level=level
+        )
     if vs.losses is not None:
-        out["ks_d"], out["ks_p"] = ks_interval(*vs.losses, **boot)
+        out["ks_d"], out["ks_p"] = ks_interval(*vs.losses, n_bootstrap=n, seed=seed, level=level)
     if vs.holdout_scores is not None:
         finite = vs.leak is not None and np.isfinite(vs.leak)
-        out["privleak"] = privleak_interval(*vs.holdout_scores, **boot) if finite else NAN_INTERVAL
+        out["privleak"] = (
+            privleak_interval(*vs.holdout_scores, n_bootstrap=n, seed=seed, level=level)
+            if finite
+            else NAN_INTERVAL
+        )
     return out
 
 

@@ -94,7 +94,7 @@ def ks_p_value(d: float, n: int) -> float:
         >>> ks_p_value(ks_2samp(a, b).statistic, 30) == float(ks_2samp(a, b).pvalue)
         True
     """
-    return _p_at(int(round(float(d) * n)), int(n))
+    return _p_at(round(float(d) * n), int(n))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -394,7 +394,8 @@ def population_attacks(
     split = _split(m_sig, m_labels, n_sig, n_labels, rng_seed)
     forget_sig = None if forget is None else (signals_from_logits(*forget), forget[1])
     if not isinstance(bootstrap_thresholds, bool):
-        raise ValidationError(describe("bootstrap_thresholds", "True or False", bootstrap_thresholds))
+        expected = "True or False"
+        raise ValidationError(describe("bootstrap_thresholds", expected, bootstrap_thresholds))
     ctx = _Context(split, forget_sig, n_classes, n_boot, rng_seed, rule, ci, bootstrap_thresholds)
     return _run_attacks(ctx, names, (m_logits, m_labels, n_logits, n_labels), forget)
 

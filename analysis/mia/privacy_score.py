@@ -514,9 +514,7 @@ def _at_or_above(codes: IntArray, n_bins: int) -> IntArray:
     return out
 
 
-def _uniform_columns(
-    thresholds: FloatArray, code_m: IntArray, code_r: IntArray
-) -> IntArray:
+def _uniform_columns(thresholds: FloatArray, code_m: IntArray, code_r: IntArray) -> IntArray:
     """Per row, the columns of :func:`_at_or_above` at the 51 evenly spaced thresholds between
     that replicate's smallest and largest value (``"uniform51"``)."""
     lo = thresholds[np.minimum(code_m.min(axis=1), code_r.min(axis=1))]
@@ -636,10 +634,11 @@ def privacy_score_interval(
     The intervals are :func:`analysis.bootstrap.centred_interval`: the percentile interval's
     spread around the bootstrap median, placed at the estimate (PS is a worst case over
     thresholds, and a resample's worst case is biased towards distinguishability, so the plain
-    percentile interval of a PS near 1 can lie entirely below it). With as many model as retrain values the resampling is paired (a drawn sample brings its
-    value under both models); otherwise each side is resampled on its own. Every replicate is
-    the exact worst case over signals, directions and thresholds (no approximation), evaluated
-    for all replicates at once from per-row histograms and log tables of the rates.
+    percentile interval of a PS near 1 can lie entirely below it). With as many model as
+    retrain values the resampling is paired (a drawn sample brings its value under both
+    models); otherwise each side is resampled on its own. Every replicate is the exact worst
+    case over signals, directions and thresholds (no approximation), evaluated for all
+    replicates at once from per-row histograms and log tables of the rates.
 
     Args:
         result: The point estimate of :func:`privacy_score` / :func:`privacy_score_from_values`.

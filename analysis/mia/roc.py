@@ -49,6 +49,7 @@ __all__ = [
 #: The FPRs at which :func:`roc_report` reports the TPR (1%, 0.1%, 0.01%).
 DEFAULT_FPR_TARGETS: tuple[float, ...] = (0.01, 0.001, 0.0001)
 
+
 @dataclass(frozen=True)
 class RocCurve:
     """ROC points at every distinct score, from threshold +inf (0, 0) down to the minimum (1, 1).

@@ -291,7 +291,8 @@ def test_intervals_for_a_b_and_retrain_only(cmp: analysis.Comparison) -> None:
 
 def test_every_interval_of_the_comparison_covers_its_estimate(cmp: analysis.Comparison) -> None:
     s = summary_dict(cmp)
-    assert s["bootstrap"]["n_bootstrap"] == cmp.options.n_bootstrap and set(s["bootstrap"]["models"]) == {A, B}
+    assert s["bootstrap"]["n_bootstrap"] == cmp.options.n_bootstrap
+    assert set(s["bootstrap"]["models"]) == {A, B}
     for name, doc in s["models"].items():
         for metric, (lo, hi) in doc["ci"].items():
             value = doc[metric]
@@ -312,9 +313,7 @@ def test_models_table_intervals_on_demand_reuse_the_comparisons(
     assert not any(c.endswith("_ci_low") for c in plain.columns)
     row = table.set_index("name").loc[B]
     for metric in ("UA", "RA", "PS", "forget_auc", "privleak"):
-        assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == cmp.models[B].interval(
-            metric
-        )
+        assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == cmp.models[B].interval(metric)
     assert table["UA_ci_low"].notna().all()  # every model on demand, the original too
     with pytest.raises(ValidationError, match=r"^intervals: expected"):
         analysis.models_table(exp, device="cpu", intervals="yes")  # type: ignore[arg-type]

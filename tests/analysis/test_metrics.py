@@ -7,8 +7,8 @@ import pytest
 from scipy.special import softmax as scipy_softmax
 from sklearn.metrics import confusion_matrix
 
-from analysis.errors import ValidationError
 from analysis.bootstrap import class_mean_interval, mean_interval
+from analysis.errors import ValidationError
 from analysis.metrics import accuracy_metrics, class_metrics, softmax
 
 

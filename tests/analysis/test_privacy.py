@@ -169,15 +169,16 @@ def test_headline_intervals_cover_their_estimates_and_are_exact_for_the_retrain_
 
 def test_no_bootstrap_means_no_intervals() -> None:
     model, retrain = _synthetic()
+    sets = analysis.AuditSets(
+        np.arange(30), np.arange(30, 120), np.arange(80), np.arange(80),
+        np.arange(40), np.arange(40, 80),
+    )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         report = privacy_report(
             {"train": model, "test": model[:80]},
             {"train": np.zeros(120, int), "test": np.zeros(80, int)},
-            analysis.AuditSets(
-                np.arange(30), np.arange(30, 120), np.arange(80), np.arange(80),
-                np.arange(40), np.arange(40, 80),
-            ),  # fmt: skip
+            sets,
             retrain={"train": retrain, "test": retrain[:80]},
             references=None,
             n_bootstrap=0,

@@ -288,7 +288,10 @@ def test_replicates_equal_a_direct_recomputation_on_the_resample(
     n: int, n_r: int, ties: int, grid: str, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    draw = (lambda k: rng.integers(0, ties + 2, k).astype(float)) if ties else (lambda k: rng.normal(size=k))
+
+    def draw(k: int) -> np.ndarray:
+        return rng.integers(0, ties + 2, k).astype(float) if ties else rng.normal(size=k)
+
     model, retrain = draw(n), draw(n_r) + rng.normal()
     result = privacy_score_from_values(
         {"s": model, "t": -(model**2)}, {"s": retrain, "t": -(retrain**2)}, grid=grid
