@@ -460,6 +460,6 @@ def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
         st.caption(f"No per-sample scores here: {', '.join(missing)}.")
     card = int(st.session_state.get("inst_card", -1))
     if card >= 0:
-        instances_view.instance_card(ctx, cmp, card, key="prv_card")
+        instances_view.instance_card(ctx, cmp, card, key="prv")
         if st.button("Open this sample on the Instances page", key="prv_open_instances"):
             st.switch_page(st.Page(instances_view.render, title="Instances", url_path="instances"))
