@@ -388,8 +388,8 @@ def mean_interval(
         (low, high); NaN with a warning for fewer than 2 values.
 
     Example:
-        >>> mean_interval([1.0], n_bootstrap=10)  # doctest: +SKIP
-        (nan, nan)
+        >>> mean_interval([1.0, 1.0, 1.0], n_bootstrap=10)  # no variation, no width
+        (1.0, 1.0)
     """
     n_boot, rng_seed, lvl = validate_bootstrap(n_bootstrap, seed, level)
     data = np.asarray(values, dtype=np.float64).ravel()

@@ -258,10 +258,13 @@ class PrivacyReport:
         """The bootstrap interval of a :meth:`headline` number (NaN when it has none).
 
         Example:
-            >>> import numpy as np, analysis
-            >>> exp = analysis.load_experiment("sample_data/digits")
-            >>> rep = analysis.compare(exp, "retrain", "ga").models["ga"].privacy  # doctest: +SKIP
-            >>> lo, hi = rep.interval("PS")  # doctest: +SKIP
+            >>> z, y = np.random.default_rng(0).normal(size=(40, 3)), np.zeros(40, int)
+            >>> rows = np.arange(40)
+            >>> sets = AuditSets(rows[:10], rows[10:], rows, rows, rows[:20], rows[20:])
+            >>> logits, labels = {"train": z, "test": z}, {"train": y, "test": y}
+            >>> rep = privacy_report(logits, labels, sets, retrain=logits, references=None)
+            >>> rep.interval("PS"), rep.interval("ks_d")  # the retrain model vs itself
+            ((1.0, 1.0), (0.0, 0.0))
         """
         if metric in self.intervals:
             return tuple(self.intervals[metric])  # type: ignore[return-value]
