@@ -609,7 +609,7 @@ def pareto_mask(points: np.ndarray, *, maximise: Sequence[bool]) -> np.ndarray:
     """Rows not dominated by any other row (rows with NaN are never on the front).
 
     Example:
-        >>> pareto_mask(np.array([[1.0, 1], [2, 2], [0, 3]]), maximise=(False, True)).tolist()
+        >>> pareto_mask(np.array([[1.0, 3], [2, 2], [0, 1]]), maximise=(False, True)).tolist()
         [True, False, True]
     """
     signed = np.where(np.asarray(maximise), -points, points)  # now: lower is better
