@@ -155,6 +155,8 @@ def ks_interval(
     if model.size < 2:
         warn_degenerate("bootstrap of KS: fewer than 2 samples; intervals are NaN")
         return NAN_INTERVAL, NAN_INTERVAL
+    if np.array_equal(model, retrain):  # every paired resample has D = 0, p = 1
+        return (0.0, 0.0), (1.0, 1.0)
     d = ks_replicates(model, retrain, n_boot, generator(rng_seed, "ks"))
     counts, inverse = np.unique(np.round(d * model.size).astype(np.int64), return_inverse=True)
     p_of = np.array([_p_at(int(c), model.size) for c in counts])

@@ -669,6 +669,10 @@ def privacy_score_interval(
             stacklevel=2,
         )
         return NAN_INTERVAL, NAN_INTERVAL
+    if n_m == n_r and all(
+        np.array_equal(v, result.retrain_values[s]) for s, v in result.model_values.items()
+    ):  # paired resamples of identical values are identical: every replicate is PS = 1
+        return (1.0, 1.0), (1.0, 1.0)
     rng = generator(rng_seed, "PS")
     width = 2 * (n_m + n_r) * len(result.model_values)
     parts = []

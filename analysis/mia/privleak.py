@@ -223,6 +223,8 @@ def privleak_interval(
     if min(n_f, n_h) < 2:
         warn_degenerate("bootstrap of PrivLeak: a side has fewer than 2 samples; NaN interval")
         return NAN_INTERVAL
+    if np.array_equal(model, retrain):  # one draw for both models: every replicate is 0
+        return (0.0, 0.0)
     (mf, mh, m_bins), (rf, rh, r_bins) = _codes(model, mask), _codes(retrain, mask)
     rng, parts = generator(rng_seed, "privleak"), []
     for rows in chunks(n_boot, max(n_f, n_h, m_bins, r_bins)):
