@@ -14,6 +14,13 @@ Example:
 
 from __future__ import annotations
 
+from analysis.bootstrap import (
+    DEFAULT_N_BOOTSTRAP,
+    centred_interval,
+    class_mean_interval,
+    mean_interval,
+    percentile_interval,
+)
 from analysis.cka import CKAAccumulator, CKAMatrix, linear_cka, rbf_cka
 from analysis.compare import (
     CompareOptions,
@@ -42,6 +49,7 @@ from analysis.errors import (
     WeightsError,
 )
 from analysis.experiment import Experiment, load_experiment
+from analysis.exposure import EXPOSURE_SCORES, ExposureScore, most_exposed
 from analysis.groups import (
     WelchTest,
     assign_groups,
@@ -52,7 +60,13 @@ from analysis.groups import (
     welch_test,
 )
 from analysis.inference import PassOutputs, forward_pass
-from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
+from analysis.metrics import (
+    AccuracyMetrics,
+    ClassMetrics,
+    accuracy_intervals,
+    accuracy_metrics,
+    class_metrics,
+)
 from analysis.mia import (
     KSResult,
     PopulationResult,
@@ -60,12 +74,15 @@ from analysis.mia import (
     RocReport,
     forget_holdout_auc,
     ks_forget_quality,
+    ks_interval,
     offline_lira,
     offline_rmia,
     online_lira,
     population_attacks,
     privacy_score,
+    privacy_score_interval,
     privleak,
+    privleak_interval,
     roc_auc,
     roc_curve,
     roc_report,
@@ -88,6 +105,7 @@ from analysis.privacy import (
     AuditSets,
     PrivacyReport,
     ReferenceLogits,
+    SampleScores,
     ShadowLogits,
     audit_sets,
     privacy_report,
@@ -128,6 +146,8 @@ from analysis.unlearn import (
 from analysis.weight_change import WeightChange, weight_change
 
 __all__ = [
+    "DEFAULT_N_BOOTSTRAP",
+    "EXPOSURE_SCORES",
     "AccuracyMetrics",
     "ArchitectureSpec",
     "ArrayDataset",
@@ -144,6 +164,7 @@ __all__ = [
     "Embedding",
     "Experiment",
     "ExperimentSpec",
+    "ExposureScore",
     "ForgetSet",
     "KSResult",
     "LayerSimilarity",
@@ -162,6 +183,7 @@ __all__ = [
     "ResultCache",
     "RocReport",
     "RunRegistry",
+    "SampleScores",
     "ShadowLogits",
     "ShadowsJob",
     "SpecError",
@@ -180,6 +202,7 @@ __all__ = [
     "WeightsError",
     "WelchTest",
     "accuracy",
+    "accuracy_intervals",
     "accuracy_metrics",
     "add_scenario",
     "assign_groups",
@@ -189,6 +212,8 @@ __all__ = [
     "available_methods",
     "build_model",
     "cancel",
+    "centred_interval",
+    "class_mean_interval",
     "class_metrics",
     "compare",
     "compare_groups",
@@ -207,6 +232,7 @@ __all__ = [
     "group_table",
     "import_reference",
     "ks_forget_quality",
+    "ks_interval",
     "linear_cka",
     "list_runs",
     "load_dataset",
@@ -214,17 +240,22 @@ __all__ = [
     "load_spec",
     "load_weights_into",
     "make_method",
+    "mean_interval",
     "model_seeds",
     "models_table",
+    "most_exposed",
     "offline_lira",
     "offline_rmia",
     "online_lira",
     "pareto_mask",
+    "percentile_interval",
     "population_attacks",
     "predict_logits",
     "privacy_report",
     "privacy_score",
+    "privacy_score_interval",
     "privleak",
+    "privleak_interval",
     "rbf_cka",
     "read_weights",
     "register_architecture",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from typing import Any
 
@@ -34,12 +34,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analysis.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOTSTRAP,
+    validate_bootstrap,
+)
 from analysis.cka import CKAAccumulator, CKAMatrix
 from analysis.embedding import embed_pair, stratified_subset
 from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment
+from analysis.exposure import attack_columns
 from analysis.inference import PassOutputs, forward_pass
-from analysis.metrics import AccuracyMetrics, ClassMetrics, accuracy_metrics, class_metrics
+from analysis.metrics import (
+    ACCURACY_NAMES,
+    AccuracyMetrics,
+    ClassMetrics,
+    accuracy_metrics,
+    class_metrics,
+)
 from analysis.mia import signals_from_logits
 from analysis.models import discover_layers
 from analysis.privacy import (
@@ -86,7 +98,12 @@ class CompareOptions:
         embedding_method: ``"umap"`` or ``"pca"``.
         embedding_align: ``"aligned"``, ``"procrustes"`` or ``"independent"``.
         seed: Seed of every subsample, split, bootstrap and projection.
-        n_bootstrap: Bootstrap replicates of the ROC intervals.
+        n_bootstrap: Bootstrap replicates of every interval (accuracies, PS, KS, PrivLeak,
+            MIA-efficacy, every AUC and TPR); 0 turns intervals off. :func:`compare` computes
+            them for Model A, Model B and the retrain model; :func:`models_table` for every
+            model when asked (``intervals=True``).
+        ci_level: Coverage of the intervals (percentile bootstrap; PS and KS centred on the
+            estimate, see :mod:`analysis.bootstrap`).
         ps_grid: ``"exact"`` (every observed value) or ``"uniform51"``.
         svc_retain: Retain samples of SalUn's SVC: ``"salun"`` (its code) or ``"random"``.
         balance_references: Match test samples' OUT-reference counts to forget samples' in
@@ -101,11 +118,15 @@ class CompareOptions:
     embedding_method: str = "umap"
     embedding_align: str = "aligned"
     seed: int = 0
-    n_bootstrap: int = 200
+    n_bootstrap: int = DEFAULT_N_BOOTSTRAP
+    ci_level: float = DEFAULT_LEVEL
     ps_grid: str = "exact"
     svc_retain: str = "salun"
     balance_references: bool = True
     lira_centre: str = "median"
+
+    def __post_init__(self) -> None:
+        validate_bootstrap(self.n_bootstrap, self.seed, self.ci_level)
 
     @classmethod
     def from_experiment(cls, experiment: Experiment, **overrides: Any) -> CompareOptions:
@@ -143,7 +164,11 @@ class ModelOutputs:
 
 @dataclass(frozen=True)
 class ModelReport:
-    """Accuracy, class-wise metrics and the privacy audit of one model."""
+    """Accuracy, class-wise metrics and the privacy audit of one model.
+
+    Its bootstrap intervals (when computed: ``privacy.n_bootstrap > 0``) are read with
+    :meth:`interval` / :meth:`intervals`, keyed like the models table's columns.
+    """
 
     name: str
     role: str
@@ -151,6 +176,18 @@ class ModelReport:
     classes_train: ClassMetrics
     classes_test: ClassMetrics
     privacy: PrivacyReport
+
+    def interval(self, metric: str) -> tuple[float, float]:
+        """The interval of a headline number (``"UA"``, ``"PS"``, ``"forget_auc"``, ...);
+        NaN when it was not computed or the number is N/A."""
+        if metric in ACCURACY_NAMES:
+            return self.accuracy.interval(metric)
+        return self.privacy.interval(metric)
+
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """Every headline number's interval: UA, RA, TUA, TRA, then the privacy headline."""
+        names = [*ACCURACY_NAMES, *self.privacy.headline()]
+        return {name: self.interval(name) for name in names}
 
 
 @dataclass(frozen=True)
@@ -242,6 +279,19 @@ class _Plan:
     cka_groups: Mapping[str, Mapping[str, np.ndarray]]
     hashes: Mapping[str, str]
     data: str
+    masks: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, compare=False)
+
+    def members(self, exp: Experiment, name: str) -> np.ndarray:
+        """``exp.members_mask(name)``, read once per plan."""
+        if ("members", name) not in self.masks:
+            self.masks[("members", name)] = exp.members_mask(name)
+        return self.masks[("members", name)]
+
+    def shadow_forget(self, exp: Experiment, name: str) -> np.ndarray:
+        """``exp.shadow_forget_mask(name)``, read once per plan."""
+        if ("forget", name) not in self.masks:
+            self.masks[("forget", name)] = exp.shadow_forget_mask(name)
+        return self.masks[("forget", name)]
 
 
 _DATA_HASHES: dict[tuple[str, str], str] = {}
@@ -484,26 +534,40 @@ def models_table(
     options: CompareOptions | None = None,
     progress: Progress | None = None,
     cache: ResultCache | None = None,
+    intervals: bool = False,
 ) -> pd.DataFrame:
     """One row per model of the scenario: role, method, hyperparameters, accuracies, privacy.
 
     Columns: name, role, method, base, params (JSON text), epochs, lr, batch_size, UA, RA, TUA,
     TRA, RT, every :meth:`PrivacyReport.headline` number, ``acc_gap`` (mean absolute gap of
     UA/RA/TUA/TRA to the retrain model) and ``pareto`` (an unlearned model that no other
-    unlearned model beats on accuracy gap, PS and RT at once).
+    unlearned model beats on accuracy gap, PS and RT at once). With ``intervals=True`` (on
+    demand: it bootstraps every model, ``options.n_bootstrap`` replicates), also
+    ``<metric>_ci_low`` and ``<metric>_ci_high`` for UA, RA, TUA, TRA and every headline
+    number (NaN where N/A); the reports are cached, so :func:`compare` reuses them.
     """
     opts = options or CompareOptions.from_experiment(experiment)
+    if not isinstance(intervals, bool):
+        raise ValidationError(describe("intervals", "True or False", intervals))
     store = cache or experiment.cache
     names = [n for n in experiment.models if experiment.models[n].role not in AUXILIARY_ROLES]
     plan = _plan(experiment, names, opts)
     outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
+    used = opts if intervals else replace(opts, n_bootstrap=0)
     rows = []
-    for name in names:
-        report = _model_report(
-            experiment, name, outputs[name], _privacy(experiment, plan, name, outputs, opts, store)
-        )
-        rows.append(_table_row(experiment, report))
+    for step, name in enumerate(names):
+        _emit(progress, f"privacy audit ({name})", step / len(names))
+        report = _model_report(experiment, plan, name, outputs, used, store)
+        extra = _ci_columns(report) if intervals else {}
+        rows.append({**_table_row(experiment, report), **extra})
     return _with_tradeoff(pd.DataFrame(rows), experiment.retrain_name)
+
+
+def _ci_columns(report: ModelReport) -> dict[str, float]:
+    out = {}
+    for metric, (lo, hi) in report.intervals().items():
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = lo, hi
+    return out
 
 
 def _table_row(exp: Experiment, report: ModelReport) -> dict[str, Any]:
@@ -545,7 +609,7 @@ def pareto_mask(points: np.ndarray, *, maximise: Sequence[bool]) -> np.ndarray:
     """Rows not dominated by any other row (rows with NaN are never on the front).
 
     Example:
-        >>> pareto_mask(np.array([[1.0, 1], [2, 2], [0, 3]]), maximise=(False, True)).tolist()
+        >>> pareto_mask(np.array([[1.0, 3], [2, 2], [0, 1]]), maximise=(False, True)).tolist()
         [True, False, True]
     """
     signed = np.where(np.asarray(maximise), -points, points)  # now: lower is better
@@ -561,14 +625,15 @@ def _labels(exp: Experiment) -> dict[str, np.ndarray]:
 
 
 def _references(
-    exp: Experiment, outputs: Mapping[str, ModelOutputs], refs: Sequence[str]
+    exp: Experiment, plan: _Plan, outputs: Mapping[str, ModelOutputs]
 ) -> ReferenceLogits | None:
+    refs = plan.references
     if not refs:
         return None
     return ReferenceLogits(
         np.stack([outputs[r].train for r in refs]),
         np.stack([outputs[r].test for r in refs]),
-        np.stack([exp.members_mask(r) for r in refs]),
+        np.stack([plan.members(exp, r) for r in refs]),
     )
 
 
@@ -601,15 +666,15 @@ def _shadows(
     return ShadowLogits(
         str(exp.entry(name).method),
         logits(unlearned),
-        masks(unlearned, exp.shadow_forget_mask),
+        masks(unlearned, lambda s: plan.shadow_forget(exp, s)),
         logits(retrained),
-        masks(retrained, lambda s: ~exp.members_mask(s)),
+        masks(retrained, lambda s: ~plan.members(exp, s)),
     )
 
 
-def _masks_hash(exp: Experiment, names: Sequence[str]) -> str:
-    parts = [exp.members_mask(n) for n in names]
-    parts += [exp.shadow_forget_mask(n) for n in names if exp.entry(n).role == "shadow"]
+def _masks_hash(exp: Experiment, plan: _Plan, names: Sequence[str]) -> str:
+    parts = [plan.members(exp, n) for n in names]
+    parts += [plan.shadow_forget(exp, n) for n in names if exp.entry(n).role == "shadow"]
     return hash_arrays(*parts) if parts else ""
 
 
@@ -630,7 +695,7 @@ def _privacy(
         retrain=plan.hashes.get(retrain or "", ""),
         refs=[plan.hashes[r] for r in plan.references],
         shadows=[plan.hashes[s] for s in shadow_names],
-        masks=_masks_hash(exp, [*plan.references, *shadow_names]),
+        masks=_masks_hash(exp, plan, [*plan.references, *shadow_names]),
         forget=hash_arrays(exp.forget_indices),
         opts=asdict(opts),
     )
@@ -645,10 +710,11 @@ def _privacy(
         retrain={"train": outputs[retrain].train, "test": outputs[retrain].test}
         if retrain
         else None,
-        references=_references(exp, outputs, plan.references),
+        references=_references(exp, plan, outputs),
         shadows=_shadows(exp, plan, name, outputs),
         seed=opts.seed,
         n_bootstrap=opts.n_bootstrap,
+        ci_level=opts.ci_level,
         ps_grid=opts.ps_grid,
         svc_retain=opts.svc_retain,
         balance_references=opts.balance_references,
@@ -659,9 +725,16 @@ def _privacy(
 
 
 def _model_report(
-    exp: Experiment, name: str, out: ModelOutputs, privacy: PrivacyReport
+    exp: Experiment,
+    plan: _Plan,
+    name: str,
+    outputs: Mapping[str, ModelOutputs],
+    opts: CompareOptions,
+    store: ResultCache,
 ) -> ModelReport:
-    labels = _labels(exp)
+    """Accuracies, class metrics and the privacy audit of ``name``, with intervals when
+    ``opts.n_bootstrap`` > 0 (pass ``replace(opts, n_bootstrap=0)`` to skip them)."""
+    labels, out = _labels(exp), outputs[name]
     acc = accuracy_metrics(
         out.train.argmax(1),
         labels["train"],
@@ -670,6 +743,9 @@ def _model_report(
         forget_indices=exp.forget_indices,
         forget_classes=exp.forget_classes,
         num_classes=exp.num_classes,
+        n_bootstrap=opts.n_bootstrap,
+        seed=opts.seed,
+        level=opts.ci_level,
     )
     return ModelReport(
         name,
@@ -677,8 +753,13 @@ def _model_report(
         acc,
         class_metrics(out.train, labels["train"], num_classes=exp.num_classes),
         class_metrics(out.test, labels["test"], num_classes=exp.num_classes),
-        privacy,
+        _privacy(exp, plan, name, outputs, opts, store),
     )
+
+
+def _bootstrapped(opts: CompareOptions, name: str, chosen: Sequence[str | None]) -> CompareOptions:
+    """``opts`` for a model among ``chosen`` (intervals computed), else without bootstrap."""
+    return opts if name in chosen else replace(opts, n_bootstrap=0)
 
 
 def _embedding(
@@ -773,9 +854,10 @@ def compare(
     outputs, layers = _collect(experiment, plan, opts, device, progress, store)
     timings["passes"] = time.perf_counter() - start
     _emit(progress, "privacy audit", 0.0)
+    with_intervals = (a, b, experiment.retrain_name)
     reports = {
         n: _model_report(
-            experiment, n, outputs[n], _privacy(experiment, plan, n, outputs, opts, store)
+            experiment, plan, n, outputs, _bootstrapped(opts, n, with_intervals), store
         )
         for n in plan.names
     }
@@ -783,7 +865,9 @@ def compare(
     _emit(progress, "embedding", 0.0)
     emb = _embedding(plan, a, b, outputs, opts, store)
     timings["embedding"] = emb.seconds
-    instances = instance_table(experiment, {n: outputs[n] for n in plan.names}, emb, a, b)
+    instances = instance_table(
+        experiment, {n: outputs[n] for n in plan.names}, emb, a, b, reports=reports
+    )
     _emit(progress, "done", 1.0)
     return Comparison(
         experiment.spec.name,
@@ -839,13 +923,33 @@ def _collect(
 # --------------------------------------------------------------------------- tables
 
 
-_SIGNAL_COLUMNS = ("true_prob", "max_prob", "entropy", "loss", "entropy_t2", "logit_conf")
+_SIGNAL_COLUMNS = (
+    "true_prob",
+    "max_prob",
+    "entropy",
+    "modified_entropy",
+    "loss",
+    "entropy_t2",
+    "logit_conf",
+)
 
 
 def instance_table(
-    exp: Experiment, outputs: Mapping[str, ModelOutputs], emb: Embedding, a: str, b: str
+    exp: Experiment,
+    outputs: Mapping[str, ModelOutputs],
+    emb: Embedding,
+    a: str,
+    b: str,
+    *,
+    reports: Mapping[str, ModelReport] | None = None,
 ) -> pd.DataFrame:
-    """One row per sample of both splits: identity, per-model outputs and signals, A-vs-B change."""
+    """One row per sample of both splits: identity, per-model outputs and signals, A-vs-B change.
+
+    Per model ``m``: ``m__pred``, the signals ``m__true_prob``, ``m__max_prob``, ``m__entropy``,
+    ``m__modified_entropy``, ``m__loss``, ``m__entropy_t2``, ``m__logit_conf``, the map
+    coordinates ``m__umap_x``/``m__umap_y`` and, with ``reports``, the reference attacks'
+    per-sample scores (:func:`analysis.exposure.attack_columns`; NaN where not computed).
+    """
     frames = []
     forget_mask = np.zeros(len(exp.dataset("train")), bool)
     forget_mask[exp.forget_indices] = True
@@ -868,6 +972,8 @@ def instance_table(
                 cols[f"{name}__{col}"] = getattr(sig, col)
             probs[name] = _softmax(logits)
             cols.update(_umap_columns(name, split, n, emb, a, b))
+            if reports is not None and name in reports:
+                cols.update(attack_columns(name, reports[name].privacy.sample_scores, split, n))
         cols["kl_a_b"] = np.sum(
             probs[a]
             * (np.log(np.clip(probs[a], 1e-30, None)) - np.log(np.clip(probs[b], 1e-30, None))),
@@ -899,11 +1005,13 @@ def _umap_columns(
 def summary_dict(cmp: Comparison) -> dict[str, Any]:
     """The ``summary.json`` document: headline numbers of A, B, original and retrain.
 
-    Per model: role, UA/RA/TUA/TRA, every :meth:`PrivacyReport.headline` number, the PS max
-    form's saturation flag and note, and ``attacks``: per attack (forget-vs-holdout loss,
-    population logistic, offline LiRA/RMIA, online LiRA, U-LiRA) its AUC with interval, the
-    TPR at 1 % and 0.1 % FPR each with ``below_floor`` and the ``floor`` 1/#negatives, the
-    sample counts, and why it is N/A when it is.
+    Per model: role, UA/RA/TUA/TRA, every :meth:`PrivacyReport.headline` number, ``ci``
+    (each of those numbers' bootstrap interval ``[low, high]``, null where not computed or
+    N/A), the PS max form's saturation flag and note, and ``attacks``: per attack
+    (forget-vs-holdout loss, population logistic, offline LiRA/RMIA, online LiRA, U-LiRA) its
+    AUC with interval, the TPR at 1 % and 0.1 % FPR each with ``below_floor`` and the
+    ``floor`` 1/#negatives, the sample counts, and why it is N/A when it is. ``bootstrap``
+    says how the intervals were computed (replicates, level, seed, method, which models).
     """
     models: dict[str, Any] = {}
     for name, rep in cmp.models.items():
@@ -915,6 +1023,7 @@ def summary_dict(cmp: Comparison) -> dict[str, Any]:
             "TUA": acc.tua,
             "TRA": acc.tra,
             **privacy.headline(),
+            "ci": {metric: list(ci) for metric, ci in rep.intervals().items()},
             "PS_max_form_saturated": privacy.ps.max_form_saturated if privacy.ps else None,
             "PS_max_form_note": privacy.ps_max_form_note(),
             "attacks": privacy.attacks_document(),
@@ -926,7 +1035,18 @@ def summary_dict(cmp: Comparison) -> dict[str, Any]:
         "b": cmp.b,
         "original": cmp.original,
         "retrain": cmp.retrain,
+        "bootstrap": _bootstrap_document(cmp),
         "models": _finite(models),
+    }
+
+
+def _bootstrap_document(cmp: Comparison) -> dict[str, Any]:
+    return {
+        "n_bootstrap": cmp.options.n_bootstrap,
+        "level": cmp.options.ci_level,
+        "seed": cmp.options.seed,
+        "method": "percentile (PS and KS: percentile spread centred on the estimate)",
+        "models": [n for n, rep in cmp.models.items() if rep.privacy.n_bootstrap > 0],
     }
 
 

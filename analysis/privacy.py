@@ -36,6 +36,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from analysis.bootstrap import NAN_INTERVAL, Interval, mean_interval, validate_bootstrap
 from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment
 from analysis.mia import (
@@ -45,13 +46,17 @@ from analysis.mia import (
     PrivacyScore,
     RocReport,
     forget_holdout_auc,
+    forget_holdout_scores,
     ks_forget_quality,
+    ks_interval,
     offline_lira,
     offline_rmia,
     online_lira,
     population_attacks,
     privacy_score,
+    privacy_score_interval,
     privleak,
+    privleak_interval,
     roc_report,
     signals_from_logits,
     u_lira,
@@ -66,6 +71,7 @@ __all__ = [
     "AuditSets",
     "PrivacyReport",
     "ReferenceLogits",
+    "SampleScores",
     "ShadowLogits",
     "audit_sets",
     "privacy_report",
@@ -190,6 +196,26 @@ class AttackInfo:
 
 
 @dataclass(frozen=True)
+class SampleScores:
+    """Per-sample scores of one reference-model attack on one model (higher = more member-like).
+
+    Arrays cover the whole splits; a sample the attack did not score (outside its sets, or
+    without enough reference/shadow models) is NaN.
+
+    Attributes:
+        train: (n_train,) scores of training samples (the forget samples).
+        test: (n_test,) scores of test samples (the attack's holdout negatives).
+        retrain_train: For the games against the retrain model (online LiRA, U-LiRA): the
+            retrain model's scores on the same forget samples in THIS model's game (its
+            negatives), else None.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    retrain_train: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class PrivacyReport:
     """Every privacy number of one model; ``*_retrain`` pairs are filled by the caller's table.
 
@@ -204,6 +230,13 @@ class PrivacyReport:
         lira_online: Online LiRA, this model vs the retrain model on the forget samples.
         ulira: U-LiRA with the model's method's shadows, same game; None when N/A.
         info: Per reference attack (keys of :data:`REFERENCE_ATTACKS`): how it was evaluated.
+        intervals: Bootstrap intervals of the headline numbers without a ROC report (``PS``,
+            ``PS_max_form``, ``ks_d``, ``ks_p``, ``privleak``, ``mia_efficacy``); the AUCs'
+            and TPRs' intervals live in their :class:`RocReport`. Empty without bootstrap.
+        sample_scores: Per reference attack that ran (keys of :data:`REFERENCE_ATTACKS`): its
+            per-sample scores.
+        n_bootstrap: Bootstrap replicates behind every interval (0: none).
+        ci_level: Coverage of the intervals.
     """
 
     ps: PrivacyScore | None
@@ -216,6 +249,27 @@ class PrivacyReport:
     lira_online: RocReport | None = None
     ulira: RocReport | None = None
     info: Mapping[str, AttackInfo] = field(default_factory=dict)
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    sample_scores: Mapping[str, SampleScores] = field(default_factory=dict)
+    n_bootstrap: int = 0
+    ci_level: float = 0.95
+
+    def interval(self, metric: str) -> tuple[float, float]:
+        """The bootstrap interval of a :meth:`headline` number (NaN when it has none).
+
+        Example:
+            >>> z, y = np.random.default_rng(0).normal(size=(40, 3)), np.zeros(40, int)
+            >>> rows = np.arange(40)
+            >>> sets = AuditSets(rows[:10], rows[10:], rows, rows, rows[:20], rows[20:])
+            >>> logits, labels = {"train": z, "test": z}, {"train": y, "test": y}
+            >>> rep = privacy_report(logits, labels, sets, retrain=logits, references=None)
+            >>> rep.interval("PS"), rep.interval("ks_d")  # the retrain model vs itself
+            ((1.0, 1.0), (0.0, 0.0))
+        """
+        if metric in self.intervals:
+            return tuple(self.intervals[metric])  # type: ignore[return-value]
+        report = self.reports().get(_AUC_SOURCE.get(metric, ""))
+        return NAN_INTERVAL if report is None else report.auc_ci
 
     def headline(self) -> dict[str, float | None]:
         """The numbers of the models table and ``summary.json`` (one float each, None = N/A)."""
@@ -258,14 +312,11 @@ class PrivacyReport:
         """Rows (metric, value, ci_low, ci_high, below_floor, fpr_floor, note) of the audit:
         every headline number, then each attack's TPR at 1 % and 0.1 % FPR."""
         reports = self.reports()
-        auc_source = {"forget_auc": "forget_auc", "population_auc": "population"}
-        auc_source.update({v: k for k, v in REFERENCE_ATTACKS.items()})
         rows = []
         for metric, value in self.headline().items():
-            report = reports.get(auc_source.get(metric, ""))
-            ci = report.auc_ci if report is not None else (None, None)
-            note = self._note(auc_source.get(metric), report, metric)
-            rows.append(_row(metric, value, ci, None, None, note))
+            report = reports.get(_AUC_SOURCE.get(metric, ""))
+            note = self._note(_AUC_SOURCE.get(metric), report, metric)
+            rows.append(_row(metric, value, self.interval(metric), None, None, note))
         for key, report in reports.items():
             for target, suffix in TPR_TARGETS:
                 entry = report.at(target) if report is not None else None
@@ -294,6 +345,16 @@ class PrivacyReport:
         extra = f"; RMIA population {info.n_population}" if info.n_population is not None else ""
         dropped = f"; {info.n_dropped} sample(s) dropped (too few models)" if info.n_dropped else ""
         return f"{info.n_models} models{extra}{dropped}"
+
+
+#: Headline AUC key -> the :meth:`PrivacyReport.reports` key whose ROC report holds it.
+_AUC_SOURCE: Mapping[str, str] = MappingProxyType(
+    {
+        "forget_auc": "forget_auc",
+        "population_auc": "population",
+        **{v: k for k, v in REFERENCE_ATTACKS.items()},
+    }
+)
 
 
 def _auc(report: RocReport | None) -> float | None:
@@ -399,10 +460,12 @@ def privacy_report(
     shadows: ShadowLogits | None = None,
     seed: int = 0,
     n_bootstrap: int = 200,
+    ci_level: float = 0.95,
     ps_grid: str = "exact",
     svc_retain: str = "salun",
     balance_references: bool = True,
     lira_centre: str = "median",
+    bootstrap_thresholds: bool = False,
 ) -> PrivacyReport:
     """Run the whole audit on one model's logits.
 
@@ -414,7 +477,12 @@ def privacy_report(
         references: Reference models' logits and membership masks, or None.
         shadows: Shadow models of the audited model's unlearning method (U-LiRA), or None.
         seed: Seed of every subsample, split and bootstrap.
-        n_bootstrap: Bootstrap replicates for the intervals.
+        n_bootstrap: Bootstrap replicates of every interval (0: no intervals, all NaN): the
+            ROC reports' AUC/TPR intervals and :attr:`PrivacyReport.intervals` (PS by
+            :func:`analysis.mia.privacy_score_interval`, KS by :func:`analysis.mia.ks_interval`,
+            PrivLeak by :func:`analysis.mia.privleak_interval`, MIA-efficacy resampling the
+            forget samples' SVC predictions, the SVC held fixed).
+        ci_level: Coverage of the intervals.
         ps_grid: ``"exact"`` (every observed value) or ``"uniform51"`` (the reference system).
         svc_retain: Which retain samples train SalUn's SVC: ``"salun"`` (its code: the first
             len(non-members) retain samples in index order) or ``"random"``.
@@ -424,14 +492,17 @@ def privacy_report(
             about half the references, a test sample for all of them). False uses them all.
         lira_centre: Centre of LiRA's and U-LiRA's Gaussians: ``"median"`` (the reference
             code) or ``"mean"``.
+        bootstrap_thresholds: Also bootstrap the population threshold attacks' ROC reports
+            (not reported by the audit; off by default to save time).
     """
     chosen_shadows = _validate_shadows(shadows)
     if not isinstance(balance_references, bool):
         raise ValidationError(describe("balance_references", "True or False", balance_references))
+    n_boot, seed, ci_level = validate_bootstrap(n_bootstrap, seed, ci_level)
     f_logits, f_labels = logits["train"][sets.forget], labels["train"][sets.forget]
     h_logits, h_labels = logits["test"][sets.holdout], labels["test"][sets.holdout]
     forget_auc = forget_holdout_auc(
-        f_logits, f_labels, h_logits, h_labels, n_bootstrap=n_bootstrap, seed=seed
+        f_logits, f_labels, h_logits, h_labels, n_bootstrap=n_boot, seed=seed, ci=ci_level
     )
     population = population_attacks(
         logits["train"][sets.retain],
@@ -440,40 +511,102 @@ def privacy_report(
         labels["test"][sets.nonmembers],
         forget_logits=f_logits,
         forget_labels=f_labels,
-        seed=seed,
-        n_bootstrap=n_bootstrap,
         svc_retain=svc_retain,
+        bootstrap_thresholds=bootstrap_thresholds,
+        n_bootstrap=n_boot,
+        seed=seed,
+        ci=ci_level,
     )
-    ps = ks = leak = None
-    if retrain is not None:
-        r_forget = retrain["train"][sets.forget]
-        ps = privacy_score(f_logits, r_forget, grid=ps_grid)  # type: ignore[arg-type]
-        ks = ks_forget_quality(
-            signals_from_logits(f_logits, f_labels).loss,
-            signals_from_logits(r_forget, f_labels).loss,
-        )
-        r_auc = forget_holdout_auc(
-            r_forget, f_labels, retrain["test"][sets.holdout], h_labels, n_bootstrap=0, seed=seed
-        )
-        leak = privleak(forget_auc.auc, r_auc.auc)
-    ctx = _Ctx(logits, labels, sets, retrain, seed, n_bootstrap, lira_centre)
+    ctx = _Ctx(logits, labels, sets, retrain, seed, n_boot, lira_centre, ci_level)
+    vs_retrain = _retrain_numbers(ctx, forget_auc, ps_grid)
     results = {
         **_offline_attacks(ctx, references, balance_references),
         "lira_online": _online_lira(ctx, references),
         "ulira": _ulira(ctx, chosen_shadows),
     }
     return PrivacyReport(
-        ps,
-        ks,
+        vs_retrain.ps,
+        vs_retrain.ks,
         forget_auc,
-        leak,
+        vs_retrain.leak,
         population,
         results["lira"][0],
         results["rmia"][0],
         results["lira_online"][0],
         results["ulira"][0],
-        MappingProxyType({k: v[1] for k, v in results.items()}),
+        info=MappingProxyType({k: v[1] for k, v in results.items()}),
+        intervals=_intervals(ctx, vs_retrain, population),
+        sample_scores={k: v[2] for k, v in results.items() if v[2] is not None},
+        n_bootstrap=n_boot,
+        ci_level=ci_level,
     )
+
+
+@dataclass(frozen=True)
+class _VsRetrain:
+    """The numbers measured against the retrain model, and the per-sample inputs of their
+    intervals."""
+
+    ps: PrivacyScore | None = None
+    ks: KSResult | None = None
+    leak: float | None = None
+    losses: tuple[np.ndarray, np.ndarray] | None = None  # model, retrain on the forget samples
+    holdout_scores: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # model, retrain, mask
+
+
+def _retrain_numbers(ctx: _Ctx, forget_auc: RocReport, ps_grid: str) -> _VsRetrain:
+    """PS, KS and PrivLeak against the retrain model (all None without one)."""
+    if ctx.retrain is None:
+        return _VsRetrain()
+    s, train = ctx.sets, ctx.logits["train"]
+    f_labels, h_labels = ctx.labels["train"][s.forget], ctx.labels["test"][s.holdout]
+    r_forget, r_holdout = ctx.retrain["train"][s.forget], ctx.retrain["test"][s.holdout]
+    ps = privacy_score(train[s.forget], r_forget, grid=ps_grid)  # type: ignore[arg-type]
+    losses = (
+        signals_from_logits(train[s.forget], f_labels).loss,
+        signals_from_logits(r_forget, f_labels).loss,
+    )
+    model_scores, is_forget = forget_holdout_scores(
+        train[s.forget], f_labels, ctx.logits["test"][s.holdout], h_labels
+    )
+    r_scores, _ = forget_holdout_scores(r_forget, f_labels, r_holdout, h_labels)
+    r_auc = roc_report(r_scores, is_forget, n_bootstrap=0)
+    return _VsRetrain(
+        ps,
+        ks_forget_quality(*losses),
+        privleak(forget_auc.auc, r_auc.auc),
+        losses,
+        (model_scores, r_scores, is_forget),
+    )
+
+
+def _intervals(
+    ctx: _Ctx, vs: _VsRetrain, population: PopulationResult
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of the headline numbers that have no ROC report."""
+    if ctx.n_bootstrap == 0:
+        return {}
+    n, seed, level = ctx.n_bootstrap, ctx.seed, ctx.ci_level
+    out: dict[str, Interval] = {}
+    if population.svc is not None:
+        forgotten = ~population.svc.forget_predicted_member
+        out["mia_efficacy"] = mean_interval(
+            forgotten, n_bootstrap=n, seed=seed, level=level, name="mia_efficacy"
+        )
+    if vs.ps is not None:
+        out["PS"], out["PS_max_form"] = privacy_score_interval(
+            vs.ps, n_bootstrap=n, seed=seed, level=level
+        )
+    if vs.losses is not None:
+        out["ks_d"], out["ks_p"] = ks_interval(*vs.losses, n_bootstrap=n, seed=seed, level=level)
+    if vs.holdout_scores is not None:
+        finite = vs.leak is not None and np.isfinite(vs.leak)
+        out["privleak"] = (
+            privleak_interval(*vs.holdout_scores, n_bootstrap=n, seed=seed, level=level)
+            if finite
+            else NAN_INTERVAL
+        )
+    return out
 
 
 # ---------------------------------------------------------------------- reference attacks
@@ -488,13 +621,35 @@ class _Ctx:
     seed: int
     n_bootstrap: int
     centre: str
+    ci_level: float = 0.95
+
+    def sample_scores(
+        self,
+        forget: np.ndarray,
+        test_rows: np.ndarray | None = None,
+        test: np.ndarray | None = None,
+        retrain_forget: np.ndarray | None = None,
+    ) -> SampleScores:
+        """Whole-split score arrays (NaN elsewhere) from scores of the forget samples, of some
+        test rows and, for the games against the retrain model, of its forget samples."""
+        n_train, n_test = self.logits["train"].shape[0], self.logits["test"].shape[0]
+        train_scores, test_scores = np.full(n_train, np.nan), np.full(n_test, np.nan)
+        train_scores[self.sets.forget] = forget
+        if test_rows is not None and test is not None:
+            test_scores[test_rows] = test
+        retrain_scores = None
+        if retrain_forget is not None:
+            retrain_scores = np.full(n_train, np.nan)
+            retrain_scores[self.sets.forget] = retrain_forget
+        return SampleScores(train_scores, test_scores, retrain_scores)
 
 
-_Result = tuple[RocReport | None, AttackInfo]
+#: An attack's ROC report (None when N/A), how it was evaluated, its per-sample scores.
+_Result = tuple[RocReport | None, AttackInfo, SampleScores | None]
 
 
 def _na(game: str, reason: str, n_models: int = 0) -> _Result:
-    return None, AttackInfo(game, n_models=n_models, reason=reason)
+    return None, AttackInfo(game, n_models=n_models, reason=reason), None
 
 
 def _test_availability(
@@ -534,6 +689,8 @@ def _offline_attacks(ctx: _Ctx, refs: ReferenceLogits | None, balance: bool) -> 
     target, y, ref, mask, member = stacked(s.holdout)
     lira = offline_lira(target, y, ref, mask, centre=ctx.centre)
     lira_result = _evaluate(lira.z, member, ctx, _GAME_HOLDOUT, n_refs)
+    n_f = len(s.forget)
+    lira_scores = ctx.sample_scores(lira.z[:n_f], s.holdout, lira.z[n_f:])
     target, y, ref, mask, member = stacked(s.rmia_holdout)
     rmia = offline_rmia(
         target,
@@ -546,7 +703,8 @@ def _offline_attacks(ctx: _Ctx, refs: ReferenceLogits | None, balance: bool) -> 
         population_in_mask=skip[:, s.population],
     )
     rmia_result = _evaluate(rmia.scores, member, ctx, game_rmia, n_refs, rmia.n_population)
-    return {"lira": lira_result, "rmia": rmia_result}
+    rmia_scores = ctx.sample_scores(rmia.scores[:n_f], s.rmia_holdout, rmia.scores[n_f:])
+    return {"lira": (*lira_result, lira_scores), "rmia": (*rmia_result, rmia_scores)}
 
 
 def _online_lira(ctx: _Ctx, refs: ReferenceLogits | None) -> _Result:
@@ -558,7 +716,8 @@ def _online_lira(ctx: _Ctx, refs: ReferenceLogits | None) -> _Result:
     y, ref, mask = ctx.labels["train"][f], refs.train[:, f], refs.members[:, f]
     model = online_lira(ctx.logits["train"][f], y, ref, mask, centre=ctx.centre).scores
     retrain = online_lira(ctx.retrain["train"][f], y, ref, mask, centre=ctx.centre).scores
-    return _evaluate_paired(model, retrain, ctx, refs.train.shape[0])
+    report, info = _evaluate_paired(model, retrain, ctx, refs.train.shape[0])
+    return report, info, ctx.sample_scores(model, retrain_forget=retrain)
 
 
 def _ulira(ctx: _Ctx, shadows: ShadowLogits | None) -> _Result:
@@ -580,10 +739,16 @@ def _ulira(ctx: _Ctx, shadows: ShadowLogits | None) -> _Result:
     y = ctx.labels["train"][f]
     model = u_lira(ctx.logits["train"][f], y, *args, centre=ctx.centre).scores
     retrain = u_lira(ctx.retrain["train"][f], y, *args, centre=ctx.centre).scores
-    return _evaluate_paired(model, retrain, ctx, n_models)
+    report, info = _evaluate_paired(model, retrain, ctx, n_models)
+    return report, info, ctx.sample_scores(model, retrain_forget=retrain)
 
 
-def _evaluate_paired(model: np.ndarray, retrain: np.ndarray, ctx: _Ctx, n_models: int) -> _Result:
+_Evaluated = tuple[RocReport | None, AttackInfo]
+
+
+def _evaluate_paired(
+    model: np.ndarray, retrain: np.ndarray, ctx: _Ctx, n_models: int
+) -> _Evaluated:
     """Positives: the model's scores; negatives: the retrain model's on the same samples."""
     scores = np.r_[model, retrain]
     member = np.r_[np.ones(model.size, bool), np.zeros(retrain.size, bool)]
@@ -599,7 +764,7 @@ def _evaluate(
     n_population: int | None = None,
     *,
     paired: bool = False,
-) -> _Result:
+) -> _Evaluated:
     """ROC of the finite scores; samples without a score are dropped and counted."""
     keep = np.isfinite(scores)
     dropped = int((~keep).sum()) // (2 if paired else 1)
@@ -619,5 +784,7 @@ def _evaluate(
             stacklevel=3,
         )
         return None, AttackInfo(game, n_models=n_models, n_dropped=dropped, reason=reason)
-    report = roc_report(scores[keep], member[keep], n_bootstrap=ctx.n_bootstrap, seed=ctx.seed)
+    report = roc_report(
+        scores[keep], member[keep], n_bootstrap=ctx.n_bootstrap, seed=ctx.seed, ci=ctx.ci_level
+    )
     return report, info

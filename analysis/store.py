@@ -69,7 +69,7 @@ __all__ = [
     "to_entry",
 ]
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 """Version of every cached result format; part of every :func:`cache_key`."""
 
 _CHUNK = 1 << 20

@@ -124,6 +124,16 @@ def table(workspace: str, scenario: str) -> pd.DataFrame:
     )
 
 
+def table_intervals(workspace: str, scenario: str) -> pd.DataFrame:
+    """The models table with every model's bootstrap intervals (on demand: bootstraps all)."""
+    exp = experiment(workspace, scenario)
+    return _once(
+        ("table_ci", workspace, scenario),
+        "Bootstrapping every model's intervals",
+        lambda p: models_table(exp, progress=p, intervals=True),
+    )
+
+
 def clear() -> None:
     """Forget the in-memory copies (after a model is added or removed)."""
     values, _ = _memo()

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from analysis.mia.ks import KSResult, ks_forget_quality
+from analysis.mia.ks import KSResult, ks_forget_quality, ks_interval, ks_p_value
 from analysis.mia.population import (
     DEFAULT_POPULATION_SIGNALS,
     SVC_RETAIN_RULES,
@@ -47,13 +47,20 @@ from analysis.mia.privacy_score import (
     epsilon_from_rates,
     privacy_score,
     privacy_score_from_values,
+    privacy_score_interval,
+    privacy_score_replicates,
     threshold_common,
     threshold_custom,
     threshold_max_attack,
     threshold_max_success,
     threshold_worst_case,
 )
-from analysis.mia.privleak import forget_holdout_auc, privleak
+from analysis.mia.privleak import (
+    forget_holdout_auc,
+    forget_holdout_scores,
+    privleak,
+    privleak_interval,
+)
 from analysis.mia.reference import (
     LIRA_CENTRES,
     LIRA_OWN_STD_MIN,
@@ -124,7 +131,10 @@ __all__ = [
     "entropy_at_temperature",
     "epsilon_from_rates",
     "forget_holdout_auc",
+    "forget_holdout_scores",
     "ks_forget_quality",
+    "ks_interval",
+    "ks_p_value",
     "logit_confidence",
     "member_score",
     "offline_lira",
@@ -133,7 +143,10 @@ __all__ = [
     "population_attacks",
     "privacy_score",
     "privacy_score_from_values",
+    "privacy_score_interval",
+    "privacy_score_replicates",
     "privleak",
+    "privleak_interval",
     "roc_auc",
     "roc_curve",
     "roc_report",

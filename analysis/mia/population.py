@@ -111,12 +111,14 @@ class PopulationResult:
         n_per_side: Members (= non-members) used after equalising the two sets.
         n_train_per_side: Of those, used to fit the attacks (the rest is held out).
         mia_efficacy: :func:`svc_mia_efficacy` on the forget samples (NaN without them).
+        svc: The whole SVC result (per-forget-sample predictions), None without forget samples.
     """
 
     attacks: tuple[AttackResult, ...]
     n_per_side: int
     n_train_per_side: int
     mia_efficacy: float
+    svc: SvcMiaResult | None = None
 
     def attack(self, name: str) -> AttackResult:
         """Return the attack called ``name`` (e.g. ``"threshold/loss"``, ``"logistic"``)."""
@@ -252,6 +254,8 @@ class _Context:
     n_bootstrap: int
     seed: int
     svc_retain: str = "salun"
+    ci: float = 0.95
+    bootstrap_thresholds: bool = True
 
 
 def _result(
@@ -263,7 +267,8 @@ def _result(
 ) -> AttackResult:
     """Evaluate an attack: ROC of its held-out score, accuracy of its fitted rule."""
     member = ctx.split.held_member
-    report = roc_report(held_score, member, n_bootstrap=ctx.n_bootstrap, seed=ctx.seed)
+    n_boot = ctx.n_bootstrap if name[1] == "logistic" or ctx.bootstrap_thresholds else 0
+    report = roc_report(held_score, member, n_bootstrap=n_boot, seed=ctx.seed, ci=ctx.ci)
     return AttackResult(
         name=name[0],
         kind=name[1],
@@ -326,6 +331,8 @@ def population_attacks(
     signals: Sequence[str] = DEFAULT_POPULATION_SIGNALS,
     n_bootstrap: int = 200,
     svc_retain: str = "salun",
+    ci: float = 0.95,
+    bootstrap_thresholds: bool = True,
 ) -> PopulationResult:
     """Threshold (global and per class) and logistic-regression attacks on one model.
 
@@ -350,6 +357,10 @@ def population_attacks(
         n_bootstrap: Bootstrap replicates of each held-out ROC report.
         svc_retain: Which members train the SVC of :func:`svc_mia_efficacy` (``"salun"``:
             the first ones in the order given, as many as there are non-members; ``"random"``).
+        ci: Coverage of the bootstrap intervals.
+        bootstrap_thresholds: Bootstrap the threshold attacks' ROC reports too (False: only
+            the logistic regression's, the one the audit reports; the others get NaN
+            intervals).
 
     Returns:
         The results. Fewer than 2 samples per side: a warning and NaN numbers. With forget
@@ -382,7 +393,10 @@ def population_attacks(
     m_sig, n_sig = signals_from_logits(m_logits, m_labels), signals_from_logits(n_logits, n_labels)
     split = _split(m_sig, m_labels, n_sig, n_labels, rng_seed)
     forget_sig = None if forget is None else (signals_from_logits(*forget), forget[1])
-    ctx = _Context(split, forget_sig, n_classes, n_boot, rng_seed, rule)
+    if not isinstance(bootstrap_thresholds, bool):
+        expected = "True or False"
+        raise ValidationError(describe("bootstrap_thresholds", expected, bootstrap_thresholds))
+    ctx = _Context(split, forget_sig, n_classes, n_boot, rng_seed, rule, ci, bootstrap_thresholds)
     return _run_attacks(ctx, names, (m_logits, m_labels, n_logits, n_labels), forget)
 
 
@@ -399,12 +413,11 @@ def _run_attacks(
         return PopulationResult((), n_train + n_held, n_train, float("nan"))
     attacks = [attack for name in names for attack in _threshold_attacks(ctx, name)]
     attacks.append(_logistic_attack(ctx, names))
-    efficacy = float("nan")
+    svc = None
     if forget is not None:
-        efficacy = svc_mia_efficacy(
-            *population, *forget, seed=ctx.seed, svc_retain=ctx.svc_retain
-        ).efficacy
-    return PopulationResult(tuple(attacks), n_train + n_held, n_train, efficacy)
+        svc = svc_mia_efficacy(*population, *forget, seed=ctx.seed, svc_retain=ctx.svc_retain)
+    efficacy = float("nan") if svc is None else svc.efficacy
+    return PopulationResult(tuple(attacks), n_train + n_held, n_train, efficacy, svc)
 
 
 # ---------------------------------------------------------------------------------- SVC MIA

@@ -30,14 +30,25 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from analysis.bootstrap import (
+    NAN_INTERVAL,
+    Interval,
+    centred_interval,
+    chunks,
+    generator,
+    resample_indices,
+    row_histograms,
+    validate_bootstrap,
+)
 from analysis.errors import ValidationError, describe
 from analysis.mia._common import (
     BoolArray,
@@ -65,6 +76,8 @@ __all__ = [
     "epsilon_from_rates",
     "privacy_score",
     "privacy_score_from_values",
+    "privacy_score_interval",
+    "privacy_score_replicates",
     "threshold_common",
     "threshold_custom",
     "threshold_max_attack",
@@ -479,6 +492,200 @@ def privacy_score(
         }
 
     return privacy_score_from_values(values(model), values(retrain), grid=grid)
+
+
+# ------------------------------------------------------------------------------- bootstrap
+
+
+def _log_tables(n: int, delta: float = DELTA) -> tuple[FloatArray, FloatArray]:
+    """For counts c = 0..n: log(clip(1 - δ - c/n)) and log(clip(c/n)), as :func:`_epsilons`."""
+    rates = np.arange(n + 1) / n
+    high = (1.0 - delta) - RATE_CLIP
+    slack = np.log(np.clip((1.0 - delta) - rates, RATE_CLIP, high))
+    return slack, np.log(np.clip(rates, RATE_CLIP, high))
+
+
+def _at_or_above(codes: IntArray, n_bins: int) -> IntArray:
+    """Per row, how many codes are >= j for j = 0..n_bins (column n_bins: none)."""
+    cum = np.cumsum(row_histograms(codes, n_bins), axis=1)
+    out = np.empty((codes.shape[0], n_bins + 1), np.int64)
+    out[:, 0] = codes.shape[1]
+    out[:, 1:] = codes.shape[1] - cum
+    return out
+
+
+def _uniform_columns(thresholds: FloatArray, code_m: IntArray, code_r: IntArray) -> IntArray:
+    """Per row, the columns of :func:`_at_or_above` at the 51 evenly spaced thresholds between
+    that replicate's smallest and largest value (``"uniform51"``)."""
+    lo = thresholds[np.minimum(code_m.min(axis=1), code_r.min(axis=1))]
+    hi = thresholds[np.maximum(code_m.max(axis=1), code_r.max(axis=1))]
+    grid = np.linspace(lo, hi, _UNIFORM_POINTS, axis=1)  # the same arithmetic as _grid
+    out: IntArray = np.searchsorted(thresholds, grid, side="left")  # value >= t <=> code >= col
+    return out
+
+
+def _candidates(has_pos: BoolArray, has_neg: BoolArray) -> IntArray:
+    """Thresholds (indices of the distinct values) that can hold the worst case of a direction.
+
+    ε never decreases when a threshold moves up past values of the negatives only (FP falls, FN
+    stays) and never increases when it moves up past values of the positives only (FN grows, FP
+    stays), in the sample and in any resample of it (a value absent from a resample changes
+    nothing). So only distinct values holding positives whose predecessor does not hold
+    positives only can be the maximum (ε above every value is 0).
+    """
+    positives_only = has_pos & ~has_neg
+    out: IntArray = np.flatnonzero(has_pos & ~np.r_[False, positives_only[:-1]])
+    return out
+
+
+def _counts_at(
+    thresholds: FloatArray,
+    code_m: IntArray,
+    code_r: IntArray,
+    idx_m: IntArray,
+    idx_r: IntArray,
+    grid: Grid,
+) -> tuple[IntArray, IntArray, tuple[Any, Any]]:
+    """Per replicate, the model's and the retrain model's counts of values >= each evaluated
+    threshold, and the columns each direction evaluates (model_positive, retrain_positive)."""
+    n_codes = thresholds.size
+    if grid == "uniform51":
+        ge_m, ge_r = _at_or_above(code_m[idx_m], n_codes), _at_or_above(code_r[idx_r], n_codes)
+        cols = _uniform_columns(thresholds, code_m[idx_m], code_r[idx_r])
+        every = slice(None)
+        return np.take_along_axis(ge_m, cols, 1), np.take_along_axis(ge_r, cols, 1), (every, every)
+    has_m = np.bincount(code_m, minlength=n_codes) > 0
+    has_r = np.bincount(code_r, minlength=n_codes) > 0
+    cand_m, cand_r = _candidates(has_m, has_r), _candidates(has_r, has_m)
+    kept = np.union1d(cand_m, cand_r)  # histograms over the kept thresholds only
+    bins_m = np.searchsorted(kept, code_m, side="right")  # value >= kept[j] <=> bin > j
+    bins_r = np.searchsorted(kept, code_r, side="right")
+    ge_m = _at_or_above(bins_m[idx_m], kept.size + 1)[:, 1:]
+    ge_r = _at_or_above(bins_r[idx_r], kept.size + 1)[:, 1:]
+    return ge_m, ge_r, (np.searchsorted(kept, cand_m), np.searchsorted(kept, cand_r))
+
+
+def _signal_epsilons(
+    model: FloatArray, retrain: FloatArray, idx_m: IntArray, idx_r: IntArray, grid: Grid
+) -> tuple[FloatArray, FloatArray]:
+    """Largest ε (min form, max form) per replicate of one signal, over both directions and
+    every threshold. The exact grid evaluates the distinct values of the ORIGINAL sample that
+    :func:`_candidates` keeps: a superset of what each replicate's own exact grid can reach,
+    so the maximum is the replicate's exact worst case."""
+    thresholds = np.unique(np.r_[model, retrain])
+    code_m = np.searchsorted(thresholds, model)
+    code_r = np.searchsorted(thresholds, retrain)
+    ge_m, ge_r, columns = _counts_at(thresholds, code_m, code_r, idx_m, idx_r, grid)
+    n_m, n_r = idx_m.shape[1], idx_r.shape[1]
+    (slack_m, rate_m), (slack_r, rate_r) = _log_tables(n_m), _log_tables(n_r)
+    best_min, best_max = np.zeros(idx_m.shape[0]), np.zeros(idx_m.shape[0])
+    # model_positive: FP = retrain values >= t, FN = model values < t; retrain_positive: reverse
+    for cols, fp, fn, slack_p, rate_p, slack_n, rate_n in (
+        (columns[0], ge_r, n_m - ge_m, slack_r, rate_r, slack_m, rate_m),
+        (columns[1], ge_m, n_r - ge_r, slack_m, rate_m, slack_r, rate_r),
+    ):
+        fp_c, fn_c = fp[:, cols], fn[:, cols]
+        if fp_c.shape[1] == 0:
+            continue
+        first = slack_p[fp_c] - rate_n[fn_c]  # log(1 - δ - FPR) - log FNR
+        second = slack_n[fn_c] - rate_p[fp_c]  # log(1 - δ - FNR) - log FPR
+        best_min = np.maximum(best_min, np.minimum(first, second).max(axis=1))
+        best_max = np.maximum(best_max, np.maximum(first, second).max(axis=1))
+    return best_min, best_max
+
+
+def privacy_score_replicates(
+    result: PrivacyScore, idx_model: ArrayLike, idx_retrain: ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """PS and PS max form recomputed on resamples given as index matrices (exact worst case).
+
+    Args:
+        result: The point estimate (its values, signals and grid are resampled).
+        idx_model: (B, n_model) indices into the model's values, one resample per row.
+        idx_retrain: (B, n_retrain) indices into the retrain model's values; None = the same
+            rows as ``idx_model`` (paired: sample i brings both its values).
+
+    Returns:
+        (PS, PS max form), each of shape (B,). The identity resample gives ``result.ps``.
+
+    Example:
+        >>> import numpy as np
+        >>> r = privacy_score_from_values({"s": [0.0, 1.0, 2.0]}, {"s": [1.5, 2.5, 3.0]})
+        >>> ps, _ = privacy_score_replicates(r, np.arange(3)[None])
+        >>> bool(ps[0] == r.ps)
+        True
+    """
+    idx_m = np.atleast_2d(np.asarray(idx_model, dtype=np.int64))
+    idx_r = idx_m if idx_retrain is None else np.atleast_2d(np.asarray(idx_retrain, np.int64))
+    best_min, best_max = np.zeros(idx_m.shape[0]), np.zeros(idx_m.shape[0])
+    for signal, values in result.model_values.items():
+        eps_min, eps_max = _signal_epsilons(
+            values, result.retrain_values[signal], idx_m, idx_r, result.grid
+        )
+        best_min, best_max = np.maximum(best_min, eps_min), np.maximum(best_max, eps_max)
+    return 1.0 - attack_score_from_epsilon(best_min), 1.0 - attack_score_from_epsilon(best_max)
+
+
+def privacy_score_interval(
+    result: PrivacyScore, *, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[Interval, Interval]:
+    """Bootstrap intervals of PS and of its max form, resampling the forget samples.
+
+    The intervals are :func:`analysis.bootstrap.centred_interval`: the percentile interval's
+    spread around the bootstrap median, placed at the estimate (PS is a worst case over
+    thresholds, and a resample's worst case is biased towards distinguishability, so the plain
+    percentile interval of a PS near 1 can lie entirely below it). With as many model as
+    retrain values the resampling is paired (a drawn sample brings its value under both
+    models); otherwise each side is resampled on its own. Every replicate is the exact worst
+    case over signals, directions and thresholds (no approximation), evaluated for all
+    replicates at once from per-row histograms and log tables of the rates.
+
+    Args:
+        result: The point estimate of :func:`privacy_score` / :func:`privacy_score_from_values`.
+        n_bootstrap: Replicates (0: NaN intervals).
+        seed: Seed of the draws.
+        level: Coverage in (0, 1).
+
+    Returns:
+        (PS interval, PS max-form interval); NaN with a warning below 2 samples a side.
+
+    Example:
+        >>> import numpy as np
+        >>> z = np.random.default_rng(0).normal(size=(60, 10))
+        >>> ci, _ = privacy_score_interval(privacy_score(z, z + 0.3), n_bootstrap=200)
+        >>> bool(ci[0] <= privacy_score(z, z + 0.3).ps <= ci[1])
+        True
+    """
+    n_boot, rng_seed, lvl = validate_bootstrap(n_bootstrap, seed, level)
+    n_m = next(iter(result.model_values.values())).size
+    n_r = next(iter(result.retrain_values.values())).size
+    if n_boot == 0:
+        return NAN_INTERVAL, NAN_INTERVAL
+    if min(n_m, n_r) < 2:
+        warnings.warn(
+            f"bootstrap of PS: {min(n_m, n_r)} forget sample(s), at least 2 needed; "
+            "interval is NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return NAN_INTERVAL, NAN_INTERVAL
+    if n_m == n_r and all(
+        np.array_equal(v, result.retrain_values[s]) for s, v in result.model_values.items()
+    ):  # paired resamples of identical values are identical: every replicate is PS = 1
+        return (1.0, 1.0), (1.0, 1.0)
+    rng = generator(rng_seed, "PS")
+    width = 2 * (n_m + n_r) * len(result.model_values)
+    parts = []
+    for rows in chunks(n_boot, width):
+        idx_m = resample_indices(rng, n_m, rows)
+        idx_r = None if n_m == n_r else resample_indices(rng, n_r, rows)
+        parts.append(privacy_score_replicates(result, idx_m, idx_r))
+    ps = np.concatenate([p[0] for p in parts])
+    ps_max = np.concatenate([p[1] for p in parts])
+    return (
+        centred_interval(ps, result.ps, lvl, (0.0, 1.0)),
+        centred_interval(ps_max, result.ps_max_form, lvl, (0.0, 1.0)),
+    )
 
 
 # ------------------------------------------------------------------------------ strategies

@@ -322,7 +322,7 @@ def offline_lira(
         >>> res = offline_lira(np.array([[5.0, 0.0], [2.0, 0.0]]), np.zeros(2, int), refs,
         ...                    np.zeros((3, 2), bool))
         >>> res.mu_out.tolist(), res.z.round(3).tolist()
-        ([1.0, 2.0], [1.732, 0.0])
+        ([1.0, 2.0], [2.0, 0.0])
     """
     target, y, refs, mask = _validate_references(target_logits, labels, ref_logits, in_mask)
     minimum, how = _validate_own_std_min(own_std_min), _validate_centre(centre)

@@ -22,11 +22,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
+from analysis.bootstrap import auc_tpr_replicates, chunks, percentile_interval, resample_indices
 from analysis.errors import ValidationError, describe
 from analysis.mia._common import (
     BoolArray,
     FloatArray,
-    IntArray,
     validate_float_array,
     validate_fraction,
     validate_int,
@@ -48,9 +48,6 @@ __all__ = [
 
 #: The FPRs at which :func:`roc_report` reports the TPR (1%, 0.1%, 0.01%).
 DEFAULT_FPR_TARGETS: tuple[float, ...] = (0.01, 0.001, 0.0001)
-
-# Bootstrap replicates are processed in chunks of about this many histogram cells.
-_CHUNK_CELLS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -274,29 +271,6 @@ def tpr_at_fpr(fpr: ArrayLike, tpr: ArrayLike, target: float) -> float:
 # -------------------------------------------------------------------------------- bootstrap
 
 
-def _row_histograms(codes: IntArray, n_bins: int) -> IntArray:
-    """Per-row counts of integer codes in [0, n_bins): shape (rows, n_bins)."""
-    rows = codes.shape[0]
-    flat = (codes + n_bins * np.arange(rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=rows * n_bins).reshape(rows, n_bins)
-
-
-def _bootstrap_chunk(
-    pos_codes: IntArray, neg_codes: IntArray, n_bins: int, targets: tuple[float, ...]
-) -> tuple[FloatArray, FloatArray]:
-    """AUC and TPR-at-targets of resampled replicates (rows of the code arrays)."""
-    n_pos, n_neg = pos_codes.shape[1], neg_codes.shape[1]
-    hist_p, hist_n = _row_histograms(pos_codes, n_bins), _row_histograms(neg_codes, n_bins)
-    below_n = np.cumsum(hist_n, axis=1) - hist_n
-    auc = (hist_p * (below_n + 0.5 * hist_n)).sum(axis=1) / (n_pos * n_neg)
-    # counts with code >= k (thresholds in increasing order), plus k = n_bins (threshold +inf)
-    tpr_k = np.c_[n_pos - (np.cumsum(hist_p, axis=1) - hist_p), np.zeros(len(auc))] / n_pos
-    fpr_k = np.c_[n_neg - below_n, np.zeros(len(auc))] / n_neg
-    rows = np.arange(len(auc))
-    tprs = [tpr_k[rows, np.argmax(fpr_k <= target, axis=1)] for target in targets]
-    return auc, np.stack(tprs, axis=1) if tprs else np.empty((len(auc), 0))
-
-
 def _bootstrap(
     scores: FloatArray,
     is_member: BoolArray,
@@ -304,28 +278,30 @@ def _bootstrap(
     n_bootstrap: int,
     seed: int,
 ) -> tuple[FloatArray, FloatArray]:
-    """Replicates resampling members and non-members separately: AUCs (B,), TPRs (B, T)."""
+    """Replicates resampling members and non-members separately: AUCs (B,), TPRs (B, T).
+
+    Scores are coded by rank among the distinct values once; each chunk of replicates is then
+    evaluated by :func:`analysis.bootstrap.auc_tpr_replicates` from per-row histograms.
+    """
     _, codes = np.unique(scores, return_inverse=True)
     n_bins = int(codes.max()) + 1
     pos, neg = codes[is_member], codes[~is_member]
     rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // max(n_bins, pos.size, neg.size))
     aucs, tprs = [np.empty(0)], [np.empty((0, len(targets)))]
-    for start in range(0, n_bootstrap, chunk):
-        rows = min(chunk, n_bootstrap - start)
-        pos_codes = pos[rng.integers(0, pos.size, size=(rows, pos.size))]
-        neg_codes = neg[rng.integers(0, neg.size, size=(rows, neg.size))]
-        auc, tpr = _bootstrap_chunk(pos_codes, neg_codes, n_bins, targets)
+    for rows in chunks(n_bootstrap, max(n_bins, pos.size, neg.size)):
+        auc, tpr = auc_tpr_replicates(
+            pos[resample_indices(rng, pos.size, rows)],
+            neg[resample_indices(rng, neg.size, rows)],
+            n_bins,
+            targets,
+        )
         aucs.append(auc)
         tprs.append(tpr)
     return np.concatenate(aucs), np.concatenate(tprs)
 
 
 def _interval(replicates: FloatArray, level: float) -> tuple[float, float]:
-    if replicates.size == 0:
-        return (float("nan"), float("nan"))
-    lo, hi = np.quantile(replicates, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return (float(lo), float(hi))
+    return percentile_interval(replicates, level)
 
 
 # ----------------------------------------------------------------------------------- report

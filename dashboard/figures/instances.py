@@ -32,6 +32,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.compare import Comparison
+from analysis.exposure import EXPOSURE_SCORES
 from dashboard.figures import FigureSpec
 from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_color, class_label, template
 
@@ -410,6 +411,36 @@ def most_changed(cmp: Comparison, k: int = 20) -> pd.DataFrame:
         }
     )
     return selection_table(frame, frame["index"], cmp.class_names)
+
+
+def exposure_table(cmp: Comparison, index: int, roles: Mapping[str, str]) -> pd.DataFrame:
+    """Every per-sample attack score of training sample ``index`` under each model of ``roles``.
+
+    Rows: the attacks of :data:`analysis.exposure.EXPOSURE_SCORES` with a value for at least
+    one of the models; columns: ``attack``, ``member-like when`` (higher / lower), then one
+    float column per model labelled ``"<role> (<name>)"`` (NaN = not computed for this
+    sample, e.g. a reference attack outside its sample sets).
+
+    Example:
+        >>> t = pd.DataFrame({"index": [4], "split": ["train"], "m__loss": [0.25]})
+        >>> cmp = type("C", (), {"instances": t})()
+        >>> exposure_table(cmp, 4, {"m": "A"})[["attack", "A (m)"]].values.tolist()
+        [['Loss (threshold attack; lower = exposed)', 0.25]]
+    """
+    train = cmp.instances[cmp.instances["split"] == "train"].set_index("index")
+    if index not in train.index:
+        return pd.DataFrame(columns=["attack", "member-like when"])
+    row: dict[Any, Any] = train.loc[int(index)].to_dict()
+    rows = []
+    for spec in EXPOSURE_SCORES:
+        values = {
+            f"{role} ({name})": float(row.get(f"{name}__{spec.column}", np.nan))
+            for name, role in roles.items()
+        }
+        if any(np.isfinite(v) for v in values.values()):
+            direction = "higher" if spec.higher_is_exposed else "lower"
+            rows.append({"attack": spec.label, "member-like when": direction, **values})
+    return pd.DataFrame(rows)
 
 
 def class_breakdown(frame: pd.DataFrame, selected: Iterable[int], num_classes: int) -> pd.DataFrame:

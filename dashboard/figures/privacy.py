@@ -30,6 +30,7 @@ import plotly.graph_objects as go
 
 from analysis.compare import Comparison, audit_table
 from analysis.experiment import Experiment
+from analysis.exposure import EXPOSURE_SCORES, exposure_score, most_exposed
 from analysis.mia import (
     Direction,
     PrivacyScore,
@@ -44,11 +45,13 @@ from analysis.mia import (
 )
 from dashboard.figures import FigureSpec
 from dashboard.figures.images import mosaic, thumbnail_grid, to_display
-from dashboard.theme import FORGET_MARK, ROLE_COLORS, template
+from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, template
 
 __all__ = [
     "AUDIT_METRICS",
+    "DEFAULT_EXPOSURE",
     "DIRECTIONS",
+    "EXPOSURE_SCORES",
     "PS_MAX_LABEL",
     "PS_MIN_LABEL",
     "ROC_ATTACKS",
@@ -62,8 +65,14 @@ __all__ = [
     "audit_table_figure",
     "choose_thresholds",
     "clamp_threshold",
+    "default_exposure",
     "distribution_data",
     "distribution_figure",
+    "exposure_attacks",
+    "exposure_caption",
+    "exposure_frame",
+    "exposure_models",
+    "format_ci",
     "format_gap",
     "format_value",
     "outcome_frame",
@@ -393,6 +402,23 @@ def _format_ci(ci: tuple[float, float]) -> str:
     if not all(math.isfinite(v) for v in ci):
         return ""
     return f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def format_ci(ci: tuple[float, float], metric: str = "") -> str:
+    """`` [low, high]`` in the metric's number format; empty when there is no interval.
+
+    Example:
+        >>> format_ci((0.41, 0.58), "PS"), format_ci((-21.5, 13.4), "privleak")
+        (' [0.410, 0.580]', ' [−21.50, 13.40]')
+        >>> format_ci((float("nan"), float("nan")))
+        ''
+    """
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in ci):
+        return ""
+    lo, hi = (format_value(v, metric) for v in ci)
+    if metric == "privleak":
+        return f" [{lo.removesuffix(' %')}, {hi.removesuffix(' %')}]"
+    return f" [{lo}, {hi}]"
 
 
 def _fraction_text(floor: float) -> str:
@@ -792,18 +818,28 @@ def audit_frame(cmp: Comparison) -> pd.DataFrame:
             continue  # its numbers are the target column
         sub = raw[raw["model"] == name].set_index("metric")
         out[_role_label(name, role, cmp)] = [
-            _audit_cell(cmp, name, m, sub["value"].get(m)) for m in AUDIT_METRICS
+            _audit_cell(cmp, name, m, sub["value"].get(m), _row_ci(sub, m)) for m in AUDIT_METRICS
         ]
         if cmp.retrain is not None and name != cmp.retrain:
             out[f"{name}: gap to retrain"] = [
                 _audit_gap(cmp, name, m, sub["gap"].get(m)) for m in AUDIT_METRICS
             ]
     if cmp.retrain is not None:
-        target = raw[raw["model"] == cmp.retrain].set_index("metric")["value"]
+        target = raw[raw["model"] == cmp.retrain].set_index("metric")
         out[f"retrain target ({cmp.retrain})"] = [
-            _audit_cell(cmp, cmp.retrain, m, target.get(m)) for m in AUDIT_METRICS
+            _audit_cell(cmp, cmp.retrain, m, target["value"].get(m), _row_ci(target, m))
+            for m in AUDIT_METRICS
         ]
     return out
+
+
+def _row_ci(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """The (low, high) interval of ``metric`` in audit rows indexed by metric (NaN if none)."""
+    if metric not in rows.index:
+        return (math.nan, math.nan)
+    lo: Any = rows.loc[metric, "ci_low"]
+    hi: Any = rows.loc[metric, "ci_high"]
+    return (math.nan if lo is None else float(lo), math.nan if hi is None else float(hi))
 
 
 def _audit_gap(cmp: Comparison, name: str, metric: str, gap: Any) -> str:
@@ -816,21 +852,22 @@ def _report_of(cmp: Comparison, name: str, attack: str) -> RocReport | None:
     return report
 
 
-def _audit_cell(cmp: Comparison, name: str, metric: str, value: Any) -> str:
+def _audit_cell(
+    cmp: Comparison, name: str, metric: str, value: Any, ci: tuple[float, float]
+) -> str:
+    """A value with its bootstrap interval, or N/A with the reason, or a saturation note."""
     text = format_value(value, metric)
     privacy = cmp.models[name].privacy
     attack = _AUC_REPORTS.get(metric)
     report = _report_of(cmp, name, attack) if attack else None
     if report is not None and report.all_tied:
         return f"{_NA} (all scores tied: uninformative)"
-    if report is not None and text != _NA:
-        return text + _format_ci(report.auc_ci)
     info = privacy.info.get(attack or "")
-    if text == _NA and info is not None and info.reason:
-        return f"{_NA} ({info.reason})"
+    if text == _NA:
+        return f"{_NA} ({info.reason})" if info is not None and info.reason else text
     if metric == "PS_max_form" and privacy.ps is not None and privacy.ps.max_form_saturated:
         return f"{text} (saturated: set by the rate clip, uninformative)"
-    return text
+    return text + format_ci(ci, metric)
 
 
 def reference_frame(cmp: Comparison) -> pd.DataFrame:
@@ -1064,6 +1101,113 @@ def _tpr_at_zero(report: RocReport) -> str:
     return f"{at_zero.max():.3f}" if at_zero.size and math.isfinite(at_zero.max()) else _NA
 
 
+# -------------------------------------------------------------------------------- exposure
+
+#: The list's attack when the user has not picked one: the first available of these.
+DEFAULT_EXPOSURE: tuple[str, ...] = ("lira_offline", "rmia_offline", "loss")
+
+
+def exposure_models(cmp: Comparison) -> dict[str, str]:
+    """Models whose forget samples the "most exposed" list can rank: name -> display label
+    (Model A, Model B, then the original; the retrain model is the reference beside them)."""
+    roles = _roles(cmp)
+    return {
+        name: _role_label(name, role, cmp)
+        for name, role in roles.items()
+        if role != "retrain" and name != cmp.retrain
+    }
+
+
+def exposure_attacks(cmp: Comparison, model: str) -> dict[str, str]:
+    """Attacks with a per-sample score on some forget sample of ``model``: key -> label."""
+    table = cmp.instances
+    forget = table[(table["split"] == "train") & table["is_forget"].astype(bool)]
+    return {
+        e.key: e.label
+        for e in EXPOSURE_SCORES
+        if f"{model}__{e.column}" in forget and forget[f"{model}__{e.column}"].notna().any()
+    }
+
+
+def default_exposure(available: Sequence[str]) -> str | None:
+    """The list's default attack among ``available`` (None when there is none).
+
+    Example:
+        >>> default_exposure(["loss", "entropy"]), default_exposure([])
+        ('loss', None)
+    """
+    return next((a for a in DEFAULT_EXPOSURE if a in available), next(iter(available), None))
+
+
+def exposure_frame(cmp: Comparison, model: str, attack: str, *, k: int = 20) -> pd.DataFrame:
+    """The ``k`` forget samples ``attack`` finds most member-like under ``model``, ranked.
+
+    Columns: rank, sample (training index), true class, ``<model>`` prediction, score, and the
+    retrain model's score on the same sample (for online LiRA and U-LiRA: in ``model``'s
+    game) when there is a retrain model. Numbers stay numbers (the page formats them).
+    """
+    ranked = most_exposed(cmp.instances, model, attack, retrain=cmp.retrain, k=k)
+    names = cmp.class_names
+    forget_classes = set(cmp.forget_classes or ())
+    frame = pd.DataFrame(
+        {
+            "rank": ranked["rank"],
+            "sample": ranked["index"],
+            "true class": [
+                class_label(names[int(c)], forget=int(c) in forget_classes) for c in ranked["label"]
+            ],
+            "predicted": [names[int(c)] for c in ranked["pred"]],
+            "score": ranked["score"],
+        }
+    )
+    if cmp.retrain is not None:
+        frame[f"retrain ({cmp.retrain})"] = ranked["retrain_score"]
+    return frame
+
+
+def exposure_caption(attack: str) -> str:
+    """What the list's scores mean (direction, pairing).
+
+    Example:
+        >>> exposure_caption("loss").startswith("Lower")
+        True
+    """
+    spec = exposure_score(attack)
+    first = (
+        "Higher score = looks more like a training member"
+        if spec.higher_is_exposed
+        else "Lower value = looks more like a training member"
+    )
+    if spec.paired:
+        return first + "; the retrain column is the retrain model's score in this model's game."
+    return first + "; the retrain column is the retrain model's value on the same sample."
+
+
+def _exposure_specs(cmp: Comparison, presentation: bool) -> list[FigureSpec]:
+    specs = []
+    for name, label in exposure_models(cmp).items():
+        attack = default_exposure(list(exposure_attacks(cmp, name)))
+        if attack is None:
+            continue
+        frame = exposure_frame(cmp, name, attack)
+        shown = frame.astype(object).map(
+            lambda v: format_value(v) if isinstance(v, float) else str(v)
+        )
+        specs.append(
+            FigureSpec(
+                f"privacy_most_exposed_{name}",
+                f"Most exposed forget samples: {label}",
+                table_figure(
+                    shown,
+                    title=f"{label}: most exposed forget samples ({exposure_score(attack).label})",
+                    presentation=presentation,
+                ),
+                frame,
+            )
+        )
+    return specs
+
+
 # ---------------------------------------------------------------------------- page figures
 
 
@@ -1196,4 +1340,4 @@ def page_figures(
         )
         if experiment is not None:
             specs += _grid_specs(cmp, experiment, choices, page_sides, presentation)
-    return specs + _audit_specs(cmp, presentation)
+    return specs + _audit_specs(cmp, presentation) + _exposure_specs(cmp, presentation)

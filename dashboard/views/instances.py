@@ -299,7 +299,11 @@ def _prediction_lines(cmp: Comparison, row: pd.Series, roles: Mapping[str, str])
     return lines
 
 
-def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
+def instance_card(ctx: state.Context, cmp: Comparison, index: int, *, key: str = "inst") -> None:
+    """The instance card of training sample ``index``: image, predictions, every model's class
+    probabilities and every attack's per-sample score. Shown by this page for the sample in
+    ``inst_card`` and by the Privacy page's "most exposed" list; ``key`` prefixes its widgets.
+    """
     train = cmp.instances[cmp.instances["split"] == "train"].set_index("index")
     if index not in train.index:
         return
@@ -309,14 +313,14 @@ def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
     if cmp.retrain and cmp.retrain not in roles:
         roles[cmp.retrain] = "retrain"
     st.subheader(f"Sample #{index}")
-    st.button("Close card", key="inst_close", on_click=_close_card)
+    st.button("Close card", key=f"{key}_close", on_click=_close_card)
     left, right = st.columns([1, 3])
     with left:
         x = ctx.experiment.dataset("train").x[index].numpy()
         st.plotly_chart(
             images.image_figure(x, presentation=ctx.presentation),
             width="content",
-            key="inst_card_image",
+            key=f"{key}_card_image",
         )
         st.markdown("  \n".join(_prediction_lines(cmp, row, roles)))
     with right:
@@ -330,7 +334,31 @@ def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
             index=index,
             presentation=ctx.presentation,
         )
-        st.plotly_chart(fig, width="stretch", key="inst_card_probs")
+        st.plotly_chart(fig, width="stretch", key=f"{key}_card_probs")
+    _exposure(cmp, index, roles, key)
+
+
+def _exposure(cmp: Comparison, index: int, roles: Mapping[str, str], key: str) -> None:
+    table = figs.exposure_table(cmp, index, roles)
+    if table.empty:
+        return
+    st.markdown("**Exposure: every attack's score for this sample**")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key=f"{key}_card_exposure",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4g")
+            for c in table.columns
+            if c not in ("attack", "member-like when")
+        },
+    )
+    st.caption(
+        "Threshold-attack and PS signals for every model; reference-model attacks (LiRA, "
+        "RMIA, U-LiRA) only score forget and holdout samples, so other samples show None. "
+        "Online LiRA and U-LiRA play against the retrain model."
+    )
 
 
 def render() -> None:
@@ -345,6 +373,6 @@ def render() -> None:
     mode = _highlight_mode(cmp)
     _maps(cmp, frame, mode, selection, card, ctx.presentation)
     if card >= 0:
-        _card(ctx, cmp, card)
+        instance_card(ctx, cmp, card)
     _selection_section(cmp, frame, selection, ctx.presentation)
     _most_changed_section(cmp)

@@ -207,6 +207,10 @@ def _table_section(
         hide_index=True,
         column_config=_column_config(),
     )
+    from dashboard.views import intervals_panel  # on-demand bootstrap intervals
+
+    if st.toggle("Intervals for every model", key="mdl_ci", help=intervals_panel.HELP):
+        intervals_panel.render(ctx)
     st.markdown(figs.legend_html(retrain is not None), unsafe_allow_html=True)
     if not ctx.presentation:
         st.caption(figs.LEGEND_TEXT if retrain is not None else figs.LEGEND_TEXT_NO_RETRAIN)

@@ -1,9 +1,13 @@
-"""The Privacy page: the retrain-distinguishability attack on A and B, then the MIA audit.
+"""The Privacy page: the retrain-distinguishability attack on A and B, the MIA audit, and the
+most exposed forget samples.
 
 Attack: pick the signal (entropy / confidence), a threshold strategy and, optionally, the
 direction; each model's threshold comes from the library's ``threshold_*`` strategies (or a
 per-model slider for "custom"; clicking a point of an attack curve uses that threshold). Audit:
-every membership-inference attack of the engine against the retrain model's numbers.
+every membership-inference attack of the engine against the retrain model's numbers, each with
+its bootstrap interval. Exposure: a model's forget samples ranked by one attack's per-sample
+score; selecting a row opens that sample's instance card (the ``inst_card`` key the Instances
+page reads) below the list, and a button opens it on the Instances page.
 """
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ from analysis.mia import MAX_FORM_NOTE, Direction, ThresholdChoice, threshold_ma
 from dashboard import cached, messages, state
 from dashboard.figures import privacy as figs
 from dashboard.messages import md
+from dashboard.views import instances as instances_view
 
 _LAST = "_prv_last_thresholds"
+EXPOSED_TABLE = "prv_exposed_table"
+_EXPOSED_ROWS, _EXPOSED_SEEN = "_prv_exposed_rows", "_prv_exposed_seen"
+EXPOSED_ROW_CHOICES = (10, 20, 50, 100)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ def render() -> None:
         return
     _attack_section(ctx, cmp)
     _audit_section(cmp, ctx.presentation)
+    _exposure_section(ctx, cmp)
 
 
 # ------------------------------------------------------------------------ selection logic
@@ -321,9 +330,13 @@ def _grids(
 
 def _audit_section(cmp: Comparison, presentation: bool) -> None:
     st.subheader("Audit: every membership-inference attack")
+    level = f"{cmp.options.ci_level:.0%}"
     st.caption(
-        "Each model's number beside the retrain model's (the target) and the gap. AUCs "
-        "carry 95% bootstrap intervals. N/A: the attack is undefined here, with the reason "
+        "Each model's number beside the retrain model's (the target) and the gap. Numbers "
+        f"carry {level} bootstrap intervals [low, high] ({cmp.options.n_bootstrap} seeded "
+        "replicates; PS and KS: the percentile spread centred on the estimate) for Model A, "
+        "Model B and the retrain model; the Models page computes them for every model on "
+        "demand. N/A: the attack is undefined here, with the reason "
         "(e.g. no retrain, reference or shadow models). Online LiRA and U-LiRA play the "
         "unlearning game: this model's forget samples against the retrain model's same "
         "samples, so the retrain model itself scores exactly 0.5 (the target)."
@@ -369,3 +382,85 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
 def _table_height(frame: Any) -> int:
     """Pixel height showing every row of a dataframe (35 px rows plus the header)."""
     return 35 * (len(frame) + 1) + 3
+
+
+# --------------------------------------------------------------------------- exposure part
+
+
+def _bound_choice(key: str, options: list[Any], default: Any) -> None:
+    """Bind ``key`` to the URL and keep its value among ``options`` (else ``default``)."""
+    if state.bind(key, default) not in options:
+        state.set_value(key, default)
+
+
+def _exposure_controls(cmp: Comparison) -> tuple[str, str, int] | None:
+    models = figs.exposure_models(cmp)
+    if not models:
+        st.info("Model A and Model B are the retrain model: there is nothing to rank.")
+        return None
+    names = list(models)
+    _bound_choice("prv_exp_model", names, cmp.b if cmp.b in models else names[0])
+    left, mid, right = st.columns([1.3, 2, 1.2])
+    with left:
+        model = st.selectbox("Model", names, key="prv_exp_model", format_func=models.__getitem__)
+    attacks = figs.exposure_attacks(cmp, model)
+    if not attacks:
+        st.info(f"No attack scored {model}'s forget samples.")
+        return None
+    _bound_choice("prv_exp_attack", list(attacks), figs.default_exposure(list(attacks)))
+    with mid:
+        attack = st.selectbox(
+            "Attack", list(attacks), key="prv_exp_attack", format_func=attacks.__getitem__
+        )
+    _bound_choice("prv_exp_k", list(EXPOSED_ROW_CHOICES), 20)
+    with right:
+        k = st.select_slider("Rows", list(EXPOSED_ROW_CHOICES), key="prv_exp_k")
+    return model, attack, int(k)
+
+
+def _sync_exposed_card() -> None:
+    """A new row selection in the list opens that sample's card (``inst_card``)."""
+    state.bind("inst_card", -1)
+    shown = st.session_state.get(_EXPOSED_ROWS, [])
+    now = {EXPOSED_TABLE: instances_view.table_rows(st.session_state.get(EXPOSED_TABLE), shown)}
+    fresh = instances_view.fresh_events(now, st.session_state.get(_EXPOSED_SEEN, {}))
+    st.session_state[_EXPOSED_SEEN] = now
+    if fresh:
+        state.set_value("inst_card", fresh[EXPOSED_TABLE][0])
+
+
+def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
+    st.subheader("Most exposed forget samples")
+    chosen = _exposure_controls(cmp)
+    if chosen is None:
+        return
+    model, attack, k = chosen
+    _sync_exposed_card()
+    frame = figs.exposure_frame(cmp, model, attack, k=k)
+    st.session_state[_EXPOSED_ROWS] = [int(i) for i in frame["sample"]]
+    st.caption(
+        f"{model}'s forget samples ranked by the attack's per-sample score, most member-like "
+        f"first. {figs.exposure_caption(attack)} Select a row to open the sample's card."
+    )
+    st.dataframe(
+        frame,
+        key=EXPOSED_TABLE,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4g")
+            for c in frame.columns
+            if c == "score" or c.startswith("retrain")
+        },
+    )
+    available = figs.exposure_attacks(cmp, model)
+    missing = [e.label for e in figs.EXPOSURE_SCORES if e.key not in available]
+    if missing:
+        st.caption(f"No per-sample scores here: {', '.join(missing)}.")
+    card = int(st.session_state.get("inst_card", -1))
+    if card >= 0:
+        instances_view.instance_card(ctx, cmp, card, key="prv")
+        if st.button("Open this sample on the Instances page", key="prv_open_instances"):
+            st.switch_page(st.Page(instances_view.render, title="Instances", url_path="instances"))

@@ -350,3 +350,93 @@ def test_conv_head_model_from_a_workspace_file_gets_every_view(tmp_path: Path) -
         device="cpu", feature_rows=np.arange(5),
     )["ft"].features  # fmt: skip
     assert features is not None and features.shape == (5, 6)  # 2 * width channels, pooled
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def test_intervals_for_a_b_and_retrain_only(cmp: analysis.Comparison) -> None:
+    """Lazy: compare bootstraps A, B and the retrain model; the original on demand only."""
+    n_boot = cmp.options.n_bootstrap  # the fixture workspace sets [analysis] n_bootstrap
+    assert n_boot > 0 and cmp.options.ci_level == 0.95
+    for name in (A, B):
+        rep = cmp.models[name]
+        assert rep.privacy.n_bootstrap == n_boot
+        intervals = rep.intervals()
+        assert {"UA", "RA", "TUA", "TRA", "PS", "mia_efficacy", "privleak", "ks_d"} <= {
+            m for m, (lo, _) in intervals.items() if np.isfinite(lo)
+        }
+        assert rep.interval("forget_auc") == rep.privacy.forget_auc.auc_ci
+    original = cmp.models["original"]
+    assert original.privacy.n_bootstrap == 0 and np.isnan(original.interval("UA")[0])
+    assert original.privacy.forget_auc.n_bootstrap == 0
+
+
+def test_every_interval_of_the_comparison_covers_its_estimate(cmp: analysis.Comparison) -> None:
+    s = summary_dict(cmp)
+    assert s["bootstrap"]["n_bootstrap"] == cmp.options.n_bootstrap
+    assert set(s["bootstrap"]["models"]) == {A, B}
+    for name, doc in s["models"].items():
+        for metric, (lo, hi) in doc["ci"].items():
+            value = doc[metric]
+            if lo is None or value is None:
+                continue
+            assert lo <= value <= hi, (name, metric, lo, value, hi)
+    assert s["models"]["original"]["ci"]["UA"] == [None, None]
+
+
+def test_models_table_intervals_on_demand_reuse_the_comparisons(
+    workspace: Path, cmp: analysis.Comparison
+) -> None:
+    exp = analysis.load_experiment(workspace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        plain = analysis.models_table(exp, device="cpu")
+        table = analysis.models_table(exp, device="cpu", intervals=True)
+    assert not any(c.endswith("_ci_low") for c in plain.columns)
+    row = table.set_index("name").loc[B]
+    for metric in ("UA", "RA", "PS", "forget_auc", "privleak"):
+        assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]) == cmp.models[B].interval(metric)
+    assert table["UA_ci_low"].notna().all()  # every model on demand, the original too
+    with pytest.raises(ValidationError, match=r"^intervals: expected"):
+        analysis.models_table(exp, device="cpu", intervals="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("override", "argument"), [({"n_bootstrap": -5}, "n_bootstrap"), ({"ci_level": 1.5}, "level")]
+)
+def test_bad_bootstrap_options_name_the_argument(
+    workspace: Path, override: dict[str, object], argument: str
+) -> None:
+    exp = analysis.load_experiment(workspace)
+    with pytest.raises(ValidationError, match=argument):
+        CompareOptions.from_experiment(exp, **override)
+
+
+def test_instance_table_holds_every_attacks_per_sample_scores(
+    cmp: analysis.Comparison, workspace: Path
+) -> None:
+    t = cmp.instances
+    exp = analysis.load_experiment(workspace)
+    train, test = t[t["split"] == "train"], t[t["split"] == "test"]
+    for name in cmp.names:
+        scores = cmp.models[name].privacy.sample_scores
+        for attack, public in (("lira", "lira_offline"), ("rmia", "rmia_offline")):
+            np.testing.assert_array_equal(train[f"{name}__mia_{public}"], scores[attack].train)
+            np.testing.assert_array_equal(test[f"{name}__mia_{public}"], scores[attack].test)
+        np.testing.assert_array_equal(
+            train[f"{name}__mia_lira_online_retrain"], scores["lira_online"].retrain_train
+        )
+        assert t[f"{name}__mia_ulira"].isna().all()  # no shadow models here: N/A, NaN
+        forget = train["is_forget"].to_numpy()
+        assert train.loc[forget, f"{name}__mia_lira_offline"].notna().any()
+        assert train.loc[~forget, f"{name}__mia_lira_offline"].isna().all()
+        logits = exp.load_model(name, device="cpu")(exp.dataset("train").x).detach().numpy()
+        sig = analysis.mia.signals_from_logits(logits, exp.dataset("train").targets)
+        np.testing.assert_allclose(train[f"{name}__modified_entropy"], sig.modified_entropy, 1e-5)
+    # the retrain model's online-LiRA scores in B's game are its own scores
+    np.testing.assert_array_equal(
+        train[f"{B}__mia_lira_online_retrain"], train[f"{A}__mia_lira_online"]
+    )
+    ranked = analysis.most_exposed(t, B, "lira_offline", retrain=A, k=5)
+    assert len(ranked) == 5 and ranked["score"].is_monotonic_decreasing

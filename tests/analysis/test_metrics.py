@@ -7,6 +7,7 @@ import pytest
 from scipy.special import softmax as scipy_softmax
 from sklearn.metrics import confusion_matrix
 
+from analysis.bootstrap import class_mean_interval, mean_interval
 from analysis.errors import ValidationError
 from analysis.metrics import accuracy_metrics, class_metrics, softmax
 
@@ -92,3 +93,51 @@ def test_bad_logits_shape_names_argument() -> None:
         class_metrics(np.zeros((4, 2)), np.zeros(4, dtype=int), num_classes=3)
     with pytest.raises(ValidationError, match="labels"):
         class_metrics(np.zeros((4, 3)), np.array([0, 1, 5, 0]), num_classes=3)
+
+
+def test_accuracy_intervals_resample_the_right_sets() -> None:
+    rng = np.random.default_rng(4)
+    y_train, y_test = np.repeat(np.arange(4), 50), np.repeat(np.arange(4), 20)
+    pred_train = np.where(rng.random(200) < 0.8, y_train, (y_train + 1) % 4)
+    pred_test = np.where(rng.random(80) < 0.7, y_test, (y_test + 1) % 4)
+    forget = np.flatnonzero(y_train == 3)
+    m = accuracy_metrics(
+        pred_train, y_train, pred_test, y_test, forget_indices=forget, forget_classes=(3,),
+        num_classes=4, n_bootstrap=500, seed=3,
+    )  # fmt: skip
+    assert set(m.ci) == {"UA", "RA", "TUA", "TRA"}
+    correct = pred_train == y_train
+    assert m.interval("UA") == mean_interval(correct[forget], n_bootstrap=500, seed=3, name="UA")
+    retain = y_train != 3
+    expected_ra = class_mean_interval(
+        correct[retain], y_train[retain], n_bootstrap=500, seed=3, name="RA"
+    )
+    assert m.interval("RA") == expected_ra
+    for name, value in (("UA", m.ua), ("RA", m.ra), ("TUA", m.tua), ("TRA", m.tra)):
+        lo, hi = m.interval(name)
+        assert lo <= value <= hi and hi - lo < 0.5, name
+
+
+def test_random_forgetting_has_no_tua_interval_and_no_bootstrap_no_intervals() -> None:
+    y = np.repeat(np.arange(3), 30)
+    args = (y, y, y, y)
+    m = accuracy_metrics(
+        *args, forget_indices=np.arange(0, 90, 9), forget_classes=None, num_classes=3,
+        n_bootstrap=100,
+    )  # fmt: skip
+    assert set(m.ci) == {"UA", "RA", "TRA"} and np.isnan(m.interval("TUA")[0])
+    assert m.interval("RA") == (1.0, 1.0)
+    plain = accuracy_metrics(
+        *args, forget_indices=np.arange(0, 90, 9), forget_classes=None, num_classes=3
+    )
+    assert plain.ci == {}
+
+
+def test_one_forget_sample_gives_a_nan_ua_interval_with_a_warning() -> None:
+    y = np.repeat(np.arange(2), 10)
+    with pytest.warns(RuntimeWarning, match="UA"):
+        m = accuracy_metrics(
+            y, y, y, y, forget_indices=np.array([3]), forget_classes=None, num_classes=2,
+            n_bootstrap=100,
+        )  # fmt: skip
+    assert np.isnan(m.interval("UA")[0]) and m.ua == 1.0

@@ -142,3 +142,80 @@ def test_three_references_on_a_fresh_workspace_give_lira_and_rmia(
         table = analysis.models_table(exp, device="cpu")
     for column in ("lira_offline_auc", "rmia_offline_auc", "lira_online_auc"):
         assert table[column].notna().all(), (scenario, column, table[column].tolist())
+
+
+def _synthetic() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(6)
+    retrain = np.c_[rng.normal(size=120), np.zeros(120)]
+    return retrain + np.c_[np.full(120, 1.5), np.zeros(120)], retrain
+
+
+def test_headline_intervals_cover_their_estimates_and_are_exact_for_the_retrain_model() -> None:
+    model, retrain = _synthetic()
+    report = _report(model, retrain)
+    assert report.n_bootstrap == 50 and report.ci_level == 0.95
+    expected = {"PS", "PS_max_form", "ks_d", "ks_p", "privleak", "mia_efficacy"}
+    assert set(report.intervals) == expected
+    for metric, value in report.headline().items():
+        lo, hi = report.interval(metric)
+        if value is not None and np.isfinite(value) and metric != "ulira_auc":
+            assert lo <= value <= hi, (metric, value, lo, hi)
+    itself = _report(retrain, retrain)
+    assert itself.interval("PS") == (1.0, 1.0) and itself.interval("ks_d") == (0.0, 0.0)
+    assert itself.interval("privleak") == (0.0, 0.0)
+    rows = {r["metric"]: r for r in report.audit_rows()}
+    assert (rows["PS"]["ci_low"], rows["PS"]["ci_high"]) == report.interval("PS")
+
+
+def test_no_bootstrap_means_no_intervals() -> None:
+    model, retrain = _synthetic()
+    sets = analysis.AuditSets(
+        np.arange(30), np.arange(30, 120), np.arange(80), np.arange(80),
+        np.arange(40), np.arange(40, 80),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = privacy_report(
+            {"train": model, "test": model[:80]},
+            {"train": np.zeros(120, int), "test": np.zeros(80, int)},
+            sets,
+            retrain={"train": retrain, "test": retrain[:80]},
+            references=None,
+            n_bootstrap=0,
+        )
+    assert report.intervals == {} and report.n_bootstrap == 0
+    assert all(np.isnan(report.interval(m)[0]) for m in report.headline())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # one forget sample lacks OUT references
+def test_sample_scores_equal_the_attack_functions_outputs() -> None:
+    model, retrain = _synthetic()
+    rng = np.random.default_rng(1)  # the draws of _report, replayed
+    members = rng.random((6, 120)) < 0.5
+    ref_train = np.stack([np.c_[rng.normal(size=120) + m, np.zeros(120)] for m in members])
+    ref_test = np.stack([np.c_[rng.normal(size=80), np.zeros(80)] for _ in members])
+    test = np.c_[rng.normal(size=80), np.zeros(80)]
+    report = _report(model, retrain, balance_references=False)
+    f, y_f, y_t = np.arange(30), np.zeros(30, int), np.zeros(80, int)
+    lira = analysis.mia.offline_lira(
+        np.r_[model[f], test], np.r_[y_f, y_t], np.concatenate([ref_train[:, f], ref_test], 1),
+        np.concatenate([members[:, f], np.zeros((6, 80), bool)], 1),
+    )  # fmt: skip
+    scores = report.sample_scores["lira"]
+    np.testing.assert_array_equal(scores.train[f], lira.z[:30])
+    np.testing.assert_array_equal(scores.test, lira.z[30:])
+    assert np.isnan(scores.train[30:]).all() and scores.retrain_train is None
+    rmia = analysis.mia.offline_rmia(
+        np.r_[model[f], test[:40]], np.r_[y_f, y_t[:40]],
+        np.concatenate([ref_train[:, f], ref_test[:, :40]], 1),
+        np.concatenate([members[:, f], np.zeros((6, 40), bool)], 1),
+        test[40:], y_t[40:], ref_test[:, 40:],
+    )  # fmt: skip
+    np.testing.assert_array_equal(report.sample_scores["rmia"].train[f], rmia.scores[:30])
+    np.testing.assert_array_equal(report.sample_scores["rmia"].test[:40], rmia.scores[30:])
+    assert np.isnan(report.sample_scores["rmia"].test[40:]).all()
+    online = report.sample_scores["lira_online"]
+    for logits, got in ((model, online.train), (retrain, online.retrain_train)):
+        direct = analysis.mia.online_lira(logits[f], y_f, ref_train[:, f], members[:, f]).scores
+        np.testing.assert_array_equal(got[f], direct)
+    assert "ulira" not in report.sample_scores  # N/A without shadow models

@@ -139,9 +139,18 @@ def test_every_reported_interval_covers_its_point_estimate(
     bad = with_ci[~((with_ci["ci_low"] <= with_ci["value"]) & (with_ci["value"] <= with_ci["ci_high"]))]
     assert bad.empty, bad[["model", "metric", "value", "ci_low", "ci_high"]].to_string()
     for rep in audits[scenario].models.values():
+        # every headline number with an interval (accuracies, PS, KS, PrivLeak, efficacy, AUCs)
+        headline = {"UA": rep.accuracy.ua, "RA": rep.accuracy.ra, "TUA": rep.accuracy.tua}
+        headline.update(TRA=rep.accuracy.tra, **rep.privacy.headline())
+        for metric, (lo, hi) in rep.intervals().items():
+            value = headline[metric]
+            if value is not None and np.isfinite(lo):
+                assert lo <= value <= hi, (rep.name, metric, lo, value, hi)
+        # population attacks: the audit bootstraps the logistic one (the one it reports)
         for attack in rep.privacy.population.attacks:
-            lo, hi = attack.roc.auc_ci
-            assert lo <= attack.auc <= hi, attack.name
+            if attack.roc.n_bootstrap or attack.kind == "logistic":
+                lo, hi = attack.roc.auc_ci
+                assert (lo <= attack.auc <= hi) or rep.privacy.n_bootstrap == 0, attack.name
 
 
 @pytest.mark.slow
@@ -158,3 +167,27 @@ def test_classwise_rmia_is_informative_and_salun_efficacy_follows_its_code(
     assert info.n_negatives > 0
     # SalUn's code trains the SVC on the first len(test) retain samples: ga scores 0.964
     assert cmp.models["ga"].privacy.population.mia_efficacy == pytest.approx(0.964, abs=0.002)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["classwise", "random"])
+def test_every_models_intervals_cover_its_estimates_on_demand(
+    tmp_path: Path, scenario: str
+) -> None:
+    """The models table's on-demand intervals: every model, every headline number."""
+    exp = analysis.load_experiment(SAMPLE, scenario=scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = analysis.models_table(exp, device="cpu", cache=ResultCache(tmp_path), intervals=True)
+    lows = [c for c in table.columns if c.endswith("_ci_low")]
+    assert {"UA_ci_low", "PS_ci_low", "privleak_ci_low", "lira_offline_auc_ci_low"} <= set(lows)
+    checked = 0
+    for column in lows:
+        metric = column.removesuffix("_ci_low")
+        for _, row in table.iterrows():
+            value, lo, hi = row[metric], row[column], row[f"{metric}_ci_high"]
+            if value is None or not np.isfinite(value) or not np.isfinite(lo):
+                continue
+            assert lo <= value <= hi, (row["name"], metric, lo, value, hi)
+            checked += 1
+    assert checked > 10 * len(table)

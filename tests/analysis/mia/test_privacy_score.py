@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import softmax
 from scipy.stats import entropy as scipy_entropy
 
@@ -15,6 +17,8 @@ from analysis.mia.privacy_score import (
     epsilon_from_rates,
     privacy_score,
     privacy_score_from_values,
+    privacy_score_interval,
+    privacy_score_replicates,
     threshold_common,
     threshold_custom,
     threshold_max_attack,
@@ -267,3 +271,57 @@ def test_max_form_saturation_flag() -> None:
     # equal extremes on both sides: no threshold isolates one side, the max form is finite
     shared = privacy_score_from_values({"s": [0.0, 1.0, 2.0, 3.0]}, {"s": [0.0, 1.5, 2.5, 3.0]})
     assert not shared.max_form_saturated and shared.ps_max_form > 0.1
+
+
+# ------------------------------------------------------------------------------- bootstrap
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(2, 30),
+    st.integers(2, 30),
+    st.integers(0, 4),
+    st.sampled_from(["exact", "uniform51"]),
+    st.integers(0, 10_000),
+)
+def test_replicates_equal_a_direct_recomputation_on_the_resample(
+    n: int, n_r: int, ties: int, grid: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+
+    def draw(k: int) -> np.ndarray:
+        return rng.integers(0, ties + 2, k).astype(float) if ties else rng.normal(size=k)
+
+    model, retrain = draw(n), draw(n_r) + rng.normal()
+    result = privacy_score_from_values(
+        {"s": model, "t": -(model**2)}, {"s": retrain, "t": -(retrain**2)}, grid=grid
+    )
+    ps, ps_max = privacy_score_replicates(result, np.arange(n)[None], np.arange(n_r)[None])
+    assert (ps[0], ps_max[0]) == (result.ps, result.ps_max_form)  # identity resample: exact
+    im, ir = rng.integers(0, n, (4, n)), rng.integers(0, n_r, (4, n_r))
+    ps, ps_max = privacy_score_replicates(result, im, ir)
+    for row in range(4):
+        m, r = model[im[row]], retrain[ir[row]]
+        direct = privacy_score_from_values(
+            {"s": m, "t": -(m**2)}, {"s": r, "t": -(r**2)}, grid=grid
+        )
+        assert ps[row] == pytest.approx(direct.ps, abs=1e-12)
+        assert ps_max[row] == pytest.approx(direct.ps_max_form, abs=1e-12)
+
+
+def test_interval_is_seeded_paired_and_covers_the_estimate() -> None:
+    z = np.random.default_rng(0).normal(size=(80, 10))
+    result = privacy_score(z, 1.2 * z + 0.1)
+    (lo, hi), (lo_max, hi_max) = privacy_score_interval(result, n_bootstrap=300, seed=4)
+    assert lo <= result.ps <= hi and 0.0 <= lo < hi <= 1.0
+    assert lo_max <= result.ps_max_form <= hi_max
+    assert privacy_score_interval(result, n_bootstrap=300, seed=4)[0] == (lo, hi)
+    itself = privacy_score(z, z)
+    assert privacy_score_interval(itself, n_bootstrap=100)[0] == (1.0, 1.0)  # paired: exact
+
+
+def test_interval_of_one_forget_sample_warns_and_is_nan() -> None:
+    result = privacy_score_from_values({"s": [1.0]}, {"s": [2.0]})
+    with pytest.warns(RuntimeWarning, match="at least 2"):
+        (lo, hi), _ = privacy_score_interval(result, n_bootstrap=50)
+    assert math.isnan(lo) and math.isnan(hi)

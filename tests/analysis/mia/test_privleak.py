@@ -11,7 +11,12 @@ from scipy.stats import entropy as scipy_entropy
 from sklearn.metrics import roc_auc_score
 
 from analysis.errors import ValidationError
-from analysis.mia.privleak import forget_holdout_auc, privleak
+from analysis.mia.privleak import (
+    forget_holdout_auc,
+    forget_holdout_scores,
+    privleak,
+    privleak_interval,
+)
 
 
 @pytest.fixture
@@ -80,3 +85,29 @@ def test_forget_holdout_bad_input(sets: tuple[np.ndarray, ...]) -> None:
         forget_holdout_auc(forget, y_f, holdout[:, :3], y_h % 3)
     with pytest.raises(ValidationError, match=r"^forget_labels: expected"):
         forget_holdout_auc(forget, y_f[:-1], holdout, y_h)
+
+
+def test_privleak_interval_replicates_use_one_draw_for_both_models() -> None:
+    rng = np.random.default_rng(0)
+    forget = np.r_[np.ones(60, bool), np.zeros(90, bool)]
+    retrain = rng.normal(size=150)
+    model = retrain + 1.0 * forget  # forget samples look like members to the model only
+    lo, hi = privleak_interval(model, retrain, forget, n_bootstrap=500, seed=2)
+    point = privleak(roc_auc_score(forget, model), roc_auc_score(forget, retrain))
+    assert 0.0 < lo <= point <= hi
+    assert privleak_interval(retrain, retrain, forget, n_bootstrap=200) == (0.0, 0.0)
+    assert privleak_interval(model, retrain, forget, n_bootstrap=500, seed=2) == (lo, hi)
+
+
+def test_privleak_interval_degenerate_and_bad_input() -> None:
+    with pytest.warns(RuntimeWarning, match="fewer than 2"):
+        lo, _ = privleak_interval(np.zeros(3), np.zeros(3), np.array([True, False, False]))
+    assert math.isnan(lo)
+    with pytest.raises(ValidationError, match=r"^retrain_scores: expected"):
+        privleak_interval(np.zeros(3), np.zeros(4), np.ones(3, bool))
+
+
+def test_forget_holdout_scores_are_the_auc_inputs(sets: tuple[np.ndarray, ...]) -> None:
+    scores, is_forget = forget_holdout_scores(*sets)
+    report = forget_holdout_auc(*sets, n_bootstrap=0)
+    assert report.auc == pytest.approx(roc_auc_score(is_forget, scores))

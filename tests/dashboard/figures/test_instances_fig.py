@@ -217,3 +217,22 @@ def test_page_figures(cmp: Comparison) -> None:
     assert {"index", "label", "is_forget", "ax", "bx", "kl_a_b"} <= set(specs[0].data.columns)
     no_retrain = dataclasses.replace(cmp, retrain=None)
     assert (figs.embedding_frame(no_retrain)["pred_retrain"] == -1).all()
+
+
+def test_exposure_table_lists_each_attacks_score_for_the_sample(cmp: Comparison) -> None:
+    forget = int(cmp.sets.forget[0])
+    roles = {cmp.a: "A", cmp.b: "B"}
+    table = figs.exposure_table(cmp, forget, roles)
+    train = cmp.instances[cmp.instances["split"] == "train"].set_index("index")
+    rows = table.set_index("attack")
+    for spec in analysis.EXPOSURE_SCORES:
+        value = train.loc[forget, f"{cmp.b}__{spec.column}"]
+        if spec.label in rows.index:
+            assert rows.loc[spec.label, f"B ({cmp.b})"] == pytest.approx(value, nan_ok=True)
+        else:
+            assert np.isnan(value) and np.isnan(train.loc[forget, f"{cmp.a}__{spec.column}"])
+    assert rows.loc["Offline LiRA (z)", "member-like when"] == "higher"
+    # a retain sample has threshold signals but no reference-attack scores
+    retain = int(cmp.sets.retain[0])
+    assert "Offline LiRA (z)" not in set(figs.exposure_table(cmp, retain, roles)["attack"])
+    assert figs.exposure_table(cmp, 10**6, roles).empty

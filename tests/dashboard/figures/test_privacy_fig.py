@@ -224,8 +224,14 @@ def test_audit_frame_lists_every_metric_with_targets_and_gaps(cmp2: Comparison) 
     )
     row = frame.set_index("metric").loc[figs.PS_MIN_LABEL]
     ps_b = cmp2.models[cmp2.b].privacy.ps.ps
-    assert row[b_col] == figs.format_value(ps_b)
+    ci = cmp2.models[cmp2.b].interval("PS")
+    assert row[b_col] == figs.format_value(ps_b) + figs.format_ci(ci, "PS")
     assert row[f"{cmp2.b}: gap to retrain"] == figs.format_gap(ps_b - 1.0)
+    # every number with an interval shows it: PS, KS, PrivLeak, MIA-efficacy, the AUCs
+    for metric in ("mia_efficacy", "privleak", "ks_d", "population_auc"):
+        lo, hi = cmp2.models[cmp2.b].interval(metric)
+        cell = frame.set_index("metric").loc[figs.AUDIT_METRICS[metric], b_col]
+        assert cell.endswith(figs.format_ci((lo, hi), metric)) and "[" in cell, metric
     auc = frame.set_index("metric").loc["Forget-vs-holdout AUC (loss)", b_col]
     expected = figs.format_value(cmp2.models[cmp2.b].privacy.forget_auc.auc)
     assert auc.startswith(expected) and "[" in auc
@@ -342,3 +348,28 @@ def test_page_figures_without_retrain_keep_the_audit(cmp2: Comparison) -> None:
 def test_presentation_mode_uses_the_larger_template(cmp2: Comparison) -> None:
     fig = figs.ps_figure(cmp2, presentation=True)
     assert fig.layout.template.layout.font.size == 20
+
+
+# ------------------------------------------------------------------------------- exposure
+
+
+def test_exposure_frame_ranks_the_models_forget_samples(cmp2: Comparison) -> None:
+    assert list(figs.exposure_models(cmp2)) == [cmp2.a, cmp2.b, "original"]
+    attacks = figs.exposure_attacks(cmp2, cmp2.b)
+    assert {"loss", "ps_entropy", "lira_offline", "rmia_offline", "lira_online"} <= set(attacks)
+    assert "ulira" not in attacks  # no shadow models in the tiny workspace
+    assert figs.default_exposure(list(attacks)) == "lira_offline"
+    frame = figs.exposure_frame(cmp2, cmp2.b, "lira_offline", k=5)
+    ranked = analysis.most_exposed(cmp2.instances, cmp2.b, "lira_offline", retrain=cmp2.retrain)
+    assert frame["sample"].tolist() == ranked["index"].head(5).tolist()
+    assert frame["score"].is_monotonic_decreasing
+    np.testing.assert_array_equal(frame[f"retrain ({cmp2.retrain})"], ranked["retrain_score"][:5])
+    assert all(name.startswith("✖") for name in frame["true class"])  # class-wise forgetting
+    assert "Lower" in figs.exposure_caption("loss") and "game" in figs.exposure_caption("ulira")
+
+
+def test_page_figures_export_the_most_exposed_lists(cmp2: Comparison) -> None:
+    specs = {s.key: s for s in figs.page_figures(cmp2)}
+    spec = specs[f"privacy_most_exposed_{cmp2.b}"]
+    assert len(spec.data) == 20 and "score" in spec.data
+    assert f"privacy_most_exposed_{cmp2.retrain}" not in specs

@@ -147,3 +147,22 @@ def test_card_shows_image_predictions_and_probabilities(app: AppTest, tiny_works
     assert any("True label" in m.value for m in app.markdown)
     app.button(key="inst_close").click().run()
     assert "Sample #4" not in [s.value for s in app.subheader]
+
+
+def test_card_of_a_forget_sample_lists_every_attacks_score(
+    app: AppTest, tiny_workspace: Path
+) -> None:
+    cmp = analysis.compare(
+        analysis.load_experiment(tiny_workspace), app.session_state["a"], app.session_state["b"]
+    )
+    sample = int(cmp.sets.forget[0])
+    app.session_state["inst_card"] = sample
+    app.run()
+    assert not app.exception
+    tables = [d.value for d in app.dataframe if "member-like when" in d.value.columns]
+    assert len(tables) == 1
+    table = tables[0].set_index("attack")
+    train = cmp.instances[cmp.instances["split"] == "train"].set_index("index")
+    expected = train.loc[sample, f"{cmp.b}__mia_lira_offline"]
+    assert table.loc["Offline LiRA (z)", f"B ({cmp.b})"] == pytest.approx(expected)
+    assert table.loc["Loss (threshold attack; lower = exposed)", "member-like when"] == "lower"

@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.views.privacy import clicked_threshold, custom_after_click, summary_line
+import analysis
+from dashboard.views.privacy import (
+    EXPOSED_TABLE,
+    clicked_threshold,
+    custom_after_click,
+    summary_line,
+)
 from tests.dashboard.views.apptest_pages import APP, charts, open_page
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -47,6 +54,7 @@ def test_page_renders_attack_and_audit(app: AppTest) -> None:
     assert [s.value for s in app.subheader] == [
         "Forget samples the attack gets right and wrong",
         "Audit: every membership-inference attack",
+        "Most exposed forget samples",
     ]
     # A is the retrain model: a note instead of a trivial attack on itself
     assert [m.label for m in app.metric] == ["Attack score", "Success rate", "FPR", "FNR"]
@@ -55,7 +63,7 @@ def test_page_renders_attack_and_audit(app: AppTest) -> None:
     assert {"prv_dist_b", "prv_curves_b", "prv_ps", "prv_grid_b_1", "prv_roc_lira"} <= keys
     assert {"prv_roc_rmia", "prv_roc_lira_online"} <= keys
     assert "prv_dist_a" not in keys and "prv_roc_ulira" not in keys  # no shadow models here
-    assert len(app.dataframe) == 3  # audit table, reference-attack details, TPR at low FPR
+    assert len(app.dataframe) == 4  # audit, reference-attack details, TPR at low FPR, exposed
     audit = app.dataframe[0].value
     assert "retrain target (retrain_classwise)" in audit.columns
     assert any("U-LiRA needs shadow models" in c.value for c in app.caption)
@@ -131,3 +139,58 @@ def test_shadow_models_bring_a_ulira_row_and_roc(
     audit = app.dataframe[0].value.set_index("metric")
     cell = audit.loc["U-LiRA AUC (model vs retrain, ideal 0.5)", "ft (Model B)"]
     assert cell[0].isdigit() and "[" in cell  # a number with its interval, not N/A
+
+
+# ------------------------------------------------------------------------- most exposed
+
+
+def _exposed(app: AppTest) -> Any:
+    return next(d.value for d in app.dataframe if "rank" in d.value.columns)
+
+
+def test_most_exposed_list_ranks_the_chosen_models_forget_samples(
+    app: AppTest, tiny_workspace: Path
+) -> None:
+    assert "Most exposed forget samples" in [s.value for s in app.subheader]
+    assert app.selectbox(key="prv_exp_model").value == "finetune_classwise"  # Model B
+    assert app.selectbox(key="prv_exp_attack").value == "lira_offline"
+    cmp = analysis.compare(
+        analysis.load_experiment(tiny_workspace), "retrain_classwise", "finetune_classwise"
+    )
+    expected = analysis.most_exposed(
+        cmp.instances, cmp.b, "lira_offline", retrain=cmp.retrain, k=20
+    )
+    shown = _exposed(app)
+    assert shown["sample"].tolist() == expected["index"].tolist()
+    np.testing.assert_allclose(shown["score"], expected["score"])
+    np.testing.assert_allclose(shown["retrain (retrain_classwise)"], expected["retrain_score"])
+    app.selectbox(key="prv_exp_attack").set_value("loss").run()
+    by_loss = analysis.most_exposed(cmp.instances, cmp.b, "loss", retrain=cmp.retrain, k=20)
+    assert _exposed(app)["sample"].tolist() == by_loss["index"].tolist()
+    assert app.query_params["prv_exp_attack"] in ("loss", ["loss"])  # mirrored into the URL
+
+
+def test_selecting_a_row_opens_the_instance_card_shared_with_the_instances_page(
+    app: AppTest,
+) -> None:
+    first = int(_exposed(app)["sample"].iloc[2])
+    app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [2], "columns": []}}
+    app.run()
+    assert not app.exception
+    assert app.session_state["inst_card"] == first  # the key the Instances page's card reads
+    assert f"Sample #{first}" in [s.value for s in app.subheader]
+    assert "prv_card_probs" in set(charts(app))
+    assert any("member-like when" in d.value.columns for d in app.dataframe)
+    app.button(key="prv_close").click().run()
+    assert app.session_state["inst_card"] == -1
+    assert f"Sample #{first}" not in [s.value for s in app.subheader]
+
+
+def test_open_button_switches_to_the_instances_page_with_the_card(app: AppTest) -> None:
+    app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [0], "columns": []}}
+    app.run()
+    sample = app.session_state["inst_card"]
+    app.button(key="prv_open_instances").click().run()
+    assert not app.exception
+    assert [h.value for h in app.header] == ["Instances"]
+    assert f"Sample #{sample}" in [s.value for s in app.subheader]
