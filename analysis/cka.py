@@ -11,14 +11,19 @@ HSIC_1(K, L), HSIC_1(K, K) and HSIC_1(L, L) are summed over batches in float64 a
 batch size, so the estimate streams over any dataset size. It is not clamped: a negative value is
 a legitimate estimate.
 
-Numerics (measured, see the tests): each batch's features are centred on their batch mean before
-the Gram matrix is formed. HSIC_1 is a U-statistic that is exactly invariant to shifting the
-features by a constant vector, so this changes nothing mathematically, but without it the
-estimator is a small difference of huge numbers for ReLU activations with a large mean (an error
-of 0.15 in CKA even in float64 for features with mean 100 and spread 0.1). With centring, a
-float32 Gram matrix agrees with a float64 reference to ~2e-9 on b=128 × 65,536 activations, so
-Gram matrices are formed in float32 (float64 when the input is float64) and everything after the
-Gram matrix (traces, sums, accumulation) is float64.
+Numerics (measured, see the tests and bench/cka.py): HSIC_1 is a U-statistic that is exactly
+invariant to shifting the features by a constant vector, but numerically a Gram matrix of
+features with a large mean is a small difference of huge numbers (an error of 0.15 in CKA even in
+float64 for features with mean 100 and spread 0.1; forming float32 Gram matrices of uncentred
+ResNet-18 activations and centring them afterwards still leaves errors of ~2e-6). So before the
+product each layer's features are shifted by the mean of their first 8 rows (in float32; float64
+input stays float64) into a reused scratch buffer: one read of the activations, nothing
+allocated, and the shifted features are within ~σ/√8 of centred. The product then forms only 3
+of the 4 (b/2)×(b/2) blocks of the symmetric Gram matrix, which pays for the shift: the whole
+step costs about one plain float32 X Xᵀ. The exact batch-mean centring is applied on the b×b
+side in float64 (H K H, the Gram matrix of the batch-mean-centred features), and everything
+after the Gram matrix (traces, sums, accumulation) is float64. Error vs a float64 reference:
+~2e-8 on 256 × 65,536 ResNet-18 activations, ~2e-11 for float32 features with mean 100.
 
 Example:
     >>> import numpy as np
@@ -31,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,9 +52,17 @@ __all__ = ["CKAAccumulator", "CKAMatrix", "linear_cka", "rbf_cka"]
 
 _MIN_BATCH = 4  # HSIC_1 needs n > 3 samples per batch
 _RBF_MAX_SAMPLES = 5000
-# Feature columns centred at a time when forming a Gram matrix. Measured on CPU for b=128:
-# 128 × 65,536 float32 takes 31 ms in slices of 2048 vs 49 ms centring the whole copy at once.
-_GRAM_CHUNK = 2048
+# Scratch memory for the shifted features of one layer (per thread, dtype and device, reused):
+# a batch of 256 CIFAR ResNet-18 activations (64 × 32 × 32 floats each) fits whole, so a layer
+# costs one subtraction and three products; wider batches go in column slices of at least
+# _MIN_CHUNK. Few large operations also keep 2 threads from waiting on each other.
+_SCRATCH_BYTES = 64 * 2**20
+_MIN_CHUNK = 1024
+# Rows whose mean is the shift (any shift leaves HSIC_1 unchanged; this one is close enough to
+# the batch mean that the float32 product loses no accuracy, and costs 8/b of one read).
+_SHIFT_ROWS = 8
+# From this (even) batch size on, a Gram matrix is formed from 3 of its 4 (b/2)² blocks.
+_SYMMETRIC_MIN_BATCH = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,28 +141,96 @@ def _gram_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _centred_gram(x: torch.Tensor) -> torch.Tensor:
-    """Return the zero-diagonal linear Gram matrix of ``x`` (b, ...) after batch-mean centring.
+_scratch = threading.local()
 
-    Features are centred and multiplied in slices of ``_GRAM_CHUNK`` columns, so the centred
-    copy stays small (cache-resident) and the caller's tensor is never modified; the slices'
-    products are summed in float64.
+
+def _shift_buffer(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """A reusable (rows, cols) scratch tensor in ``like``'s Gram dtype and device.
+
+    One buffer per thread, dtype and device, kept between calls (at most
+    ``_SCRATCH_BYTES`` each): forming a Gram matrix allocates nothing per batch and layer.
     """
-    flat = x.reshape(x.shape[0], -1)
-    dtype = _gram_dtype(flat.dtype)
-    mean = flat.mean(dim=0, keepdim=True, dtype=dtype)
-    gram = torch.zeros(flat.shape[0], flat.shape[0], dtype=torch.float64, device=flat.device)
-    for start in range(0, flat.shape[1], _GRAM_CHUNK):
-        stop = start + _GRAM_CHUNK
-        part = flat[:, start:stop].to(dtype) - mean[:, start:stop]
+    dtype = _gram_dtype(like.dtype)
+    buffers: dict[tuple[torch.dtype, torch.device], torch.Tensor]
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    buffer = buffers.get((dtype, like.device))
+    if buffer is None or buffer.numel() < rows * cols:
+        with torch.inference_mode(False):  # usable both inside and outside inference mode
+            buffer = torch.empty(rows * cols, dtype=dtype, device=like.device)
+        buffers[(dtype, like.device)] = buffer
+    return buffer[: rows * cols].view(rows, cols)
+
+
+def _add_products(part: torch.Tensor, gram: torch.Tensor) -> None:
+    """Add ``part @ part.T`` to ``gram`` (b×b); for an even b >= 64, the upper blocks only.
+
+    Splitting the rows into halves X1, X2, the two diagonal blocks X1 X1ᵀ, X2 X2ᵀ are one
+    batched product and the top-right block X1 X2ᵀ another; the bottom-left block, its
+    transpose, is mirrored later. That is 3/4 of the multiply-adds of one b×b product, and on
+    2 CPU threads the batched product runs one block per thread. (Three separate half-size
+    products measured slower than the full one on 2 threads.)
+    """
+    b = part.shape[0]
+    if part.dtype != gram.dtype:
         gram += part @ part.T
-    gram.fill_diagonal_(0.0)
-    return gram
+        return
+    if b < _SYMMETRIC_MIN_BATCH or b % 2:
+        gram.addmm_(part, part.T)
+        return
+    h = b // 2
+    halves = part.view(2, h, -1)
+    diagonal = gram.as_strided((2, h, h), (h * b + h, b, 1), gram.storage_offset())
+    diagonal += torch.bmm(halves, halves.transpose(1, 2))
+    gram[:h, h:].addmm_(part[:h], part[h:].T)
+
+
+def _add_shifted_gram(flat: torch.Tensor, gram: torch.Tensor) -> None:
+    """Add the Gram products of ``flat`` (b, d), shifted close to its batch mean, to ``gram``.
+
+    The shift is the mean of the first ``_SHIFT_ROWS`` rows. Shifted features go to a scratch
+    buffer (whole layers up to ``_SCRATCH_BYTES``, column slices beyond); the caller's tensor is
+    never modified.
+    """
+    b, d = flat.shape
+    shift = flat[:_SHIFT_ROWS].mean(dim=0, dtype=_gram_dtype(flat.dtype))
+    chunk = min(d, max(_MIN_CHUNK, _SCRATCH_BYTES // (b * shift.element_size())))
+    buffer = _shift_buffer(b, chunk, shift)
+    for start in range(0, d, chunk):
+        stop = min(start + chunk, d)
+        part = buffer[:, : stop - start]
+        torch.sub(flat[:, start:stop], shift[start:stop], out=part)
+        _add_products(part, gram)
+
+
+def _centred_grams(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Zero-diagonal linear Gram matrices of every layer after batch-mean centring: (L, b, b).
+
+    Each layer's features are shifted by a vector close to their batch mean and multiplied in
+    float32 (float64 if any layer is float64); every layer's Gram matrix lands in one stack, and
+    the rest is done on the whole stack in float64: mirroring the skipped block, the exact
+    batch-mean centring H K H (H = I - 11ᵀ/b; the Gram matrix of the batch-mean-centred
+    features) and zeroing the diagonals. So the float32 products only ever see nearly centred
+    features, and the per-layer work is one subtraction and the products.
+    """
+    flats = [x.reshape(x.shape[0], -1) for x in layers]
+    b = flats[0].shape[0]
+    wide = any(_gram_dtype(f.dtype) == torch.float64 for f in flats)
+    dtype = torch.float64 if wide else torch.float32
+    grams = torch.zeros(len(flats), b, b, dtype=dtype, device=flats[0].device)
+    for flat, gram in zip(flats, grams, strict=True):
+        _add_shifted_gram(flat, gram)
+    grams = grams.to(torch.float64)
+    h = b // 2
+    grams[:, h:, :h] = grams[:, :h, h:].transpose(1, 2)  # full products: already symmetric
+    grams -= grams.mean(dim=1, keepdim=True)
+    grams -= grams.mean(dim=2, keepdim=True)
+    grams.diagonal(dim1=1, dim2=2).zero_()
+    return grams
 
 
 def _gram_stats(layers: Sequence[torch.Tensor]) -> _GramStats:
     """Form each layer's Gram matrix once and keep what every HSIC term needs."""
-    grams = torch.stack([_centred_gram(x) for x in layers])
+    grams = _centred_grams(layers)
     return _GramStats(
         flat=grams.reshape(grams.shape[0], -1),
         row_sums=grams.sum(dim=2),
@@ -313,21 +395,16 @@ class CKAAccumulator:
         self._device = resolve_device(device)
         used = {model for pair in self._pairs for model in pair}
         self._models = tuple(m for m in self._layers if m in used)
-        zeros = torch.zeros
-        self._self = {
-            m: zeros(len(self._layers[m]), dtype=torch.float64, device=self._device)
-            for m in self._models
-        }
-        self._cross = {
-            (a, b): zeros(
-                len(self._layers[a]),
-                len(self._layers[b]),
-                dtype=torch.float64,
-                device=self._device,
-            )
-            for a, b in self._pairs
-        }
+        with torch.inference_mode(False):  # sums usable inside and outside inference mode
+            self._self = {m: self._zeros(len(self._layers[m])) for m in self._models}
+            self._cross = {
+                (a, b): self._zeros(len(self._layers[a]), len(self._layers[b]))
+                for a, b in self._pairs
+            }
         self._n_samples = 0
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(*shape, dtype=torch.float64, device=self._device)
 
     @property
     def n_samples(self) -> int:
@@ -373,8 +450,12 @@ class CKAAccumulator:
         After batch-mean centring one NaN/inf activation makes every off-diagonal entry of its
         Gram matrix NaN/inf, so checking each Gram total (L numbers) replaces an elementwise
         pass over the activations (which cost ~2/3 of a 128 × 4096 Gram product). It also
-        catches activations too large for a float32 Gram matrix.
+        catches activations too large for a float32 Gram matrix. One device sync per batch;
+        the offending layer is looked up only when something is not finite.
         """
+        totals = torch.cat([model_stats.totals for model_stats in stats.values()])
+        if bool(torch.isfinite(totals).all()):
+            return
         for model, model_stats in stats.items():
             bad = ~torch.isfinite(model_stats.totals)
             if bool(bad.any()):

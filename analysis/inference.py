@@ -192,7 +192,9 @@ def forward_pass(
             )
             for name, cap in captures.items():
                 out = batch_logits[name]
-                logits.setdefault(name, np.empty((n, out.shape[1]), dtype=np.float32))[rows] = out
+                if name not in logits:  # allocated once, not per batch
+                    logits[name] = np.empty((n, out.shape[1]), dtype=np.float32)
+                logits[name][rows] = out
                 if cap.features is not None:
                     keep = want[rows]
                     feats[name].append(

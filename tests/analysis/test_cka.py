@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import analysis
+import analysis.cka as cka_module
 from analysis.cka import CKAAccumulator, CKAMatrix, linear_cka, rbf_cka
 from analysis.errors import ValidationError
+from analysis.inference import forward_pass
+from analysis.models import discover_layers
 
 CPU = "cpu"
 
@@ -45,6 +50,26 @@ def reference_minibatch_cka(x: np.ndarray, y: np.ndarray, batch_size: int | None
         xb, yb = x[start : start + step], y[start : start + step]
         if len(xb) <= 3:
             continue
+        k, l_ = xb @ xb.T, yb @ yb.T
+        xy += reference_hsic1(k, l_)
+        xx += reference_hsic1(k, k)
+        yy += reference_hsic1(l_, l_)
+    return xy / np.sqrt(xx * yy)
+
+
+def reference_centred_cka(batches_x: list, batches_y: list) -> float:
+    """The same estimator on given batches, each centred on its batch mean in float64 first.
+
+    HSIC_1 is shift invariant, so this is the literal estimator, without the cancellation the
+    literal formula suffers on features with a large mean.
+    """
+    xy = xx = yy = 0.0
+    for xb, yb in zip(batches_x, batches_y, strict=True):
+        if len(xb) <= 3:
+            continue
+        xb = np.asarray(xb, dtype=np.float64).reshape(len(xb), -1)
+        yb = np.asarray(yb, dtype=np.float64).reshape(len(yb), -1)
+        xb, yb = xb - xb.mean(0), yb - yb.mean(0)
         k, l_ = xb @ xb.T, yb @ yb.T
         xy += reference_hsic1(k, l_)
         xx += reference_hsic1(k, k)
@@ -153,9 +178,10 @@ def test_higher_dimensional_inputs_are_flattened_per_sample(rng):
     assert flat == pytest.approx(reference_minibatch_cka(x, y, 16), abs=1e-10)
 
 
-def test_wide_features_spanning_several_gram_slices(rng):
+def test_wide_features_spanning_several_gram_slices(rng, monkeypatch):
+    monkeypatch.setattr(cka_module, "_SCRATCH_BYTES", 1)  # slices of _MIN_CHUNK columns
     z = rng.normal(size=(40, 5))
-    x = z @ rng.normal(size=(5, 5000)) + rng.normal(size=(40, 5000))  # 5000 = 2·2048 + 904
+    x = z @ rng.normal(size=(5, 5000)) + rng.normal(size=(40, 5000))  # 5000 = 4·1024 + 904
     y = z @ rng.normal(size=(5, 3)) + rng.normal(size=(40, 3))
     assert linear_cka(x, y, batch_size=20, device=CPU) == pytest.approx(
         reference_minibatch_cka(x, y, 20), abs=1e-10
@@ -459,6 +485,142 @@ def test_cka_matrix_diagonal_and_immutability():
     wide = CKAMatrix("A", "C", ("a",), ("a", "b"), np.array([[1.0, 0.2]]), 10)
     with pytest.raises(ValidationError, match=r"^CKAMatrix.diagonal: expected as many layers"):
         wide.diagonal()
+
+
+# ------------------------------------------------------------------------------------------
+# The Gram path (shift, symmetric half-block products, float64 centring) vs float64 references
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "digits"
+
+
+def relu_like(rng: np.random.Generator, z: np.ndarray, width: int, top_mean: float) -> np.ndarray:
+    """Rectified features of a shared latent z with column means up to ``top_mean`` (float32)."""
+    means = rng.uniform(0.0, top_mean, size=width)
+    pre = means + z @ rng.normal(size=(z.shape[1], width)) + rng.normal(size=(len(z), width))
+    return np.maximum(pre, 0.0).astype(np.float32)
+
+
+def batches_of(a: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [a[s : s + batch_size] for s in range(0, len(a), batch_size)]
+
+
+# 64, 100: symmetric half-block products; 65: odd, one full product; 16: below the threshold.
+@pytest.mark.parametrize("batch_size", [64, 100, 65, 16])
+@pytest.mark.parametrize("sliced", [False, True])
+def test_gram_path_equals_float64_on_large_mean_relu_features(rng, monkeypatch, batch_size, sliced):
+    if sliced:  # force several column slices per layer through the shared scratch buffer
+        monkeypatch.setattr(cka_module, "_SCRATCH_BYTES", 1)
+        monkeypatch.setattr(cka_module, "_MIN_CHUNK", 700)
+    n = 2 * batch_size + 37
+    z = rng.normal(size=(n, 6))
+    acts = {
+        "A": {"wide": relu_like(rng, z, 3000, 300.0), "mid": relu_like(rng, z, 257, 200.0)},
+        "B": {"wide": relu_like(rng, z, 2048, 400.0), "dense": relu_like(rng, z, 9, 5.0)},
+    }
+    layers = {m: list(per) for m, per in acts.items()}
+    acc = CKAAccumulator(layers, [("A", "B"), ("A", "A")], device=CPU)
+    for start in range(0, n, batch_size):
+        acc.update(
+            {
+                m: {k: torch.from_numpy(v[start : start + batch_size]) for k, v in per.items()}
+                for m, per in acts.items()
+            }
+        )
+    results = acc.result()
+    for a, b in results:
+        for i, la in enumerate(acts[a].values()):
+            for j, lb in enumerate(acts[b].values()):
+                expected = reference_centred_cka(
+                    batches_of(la, batch_size), batches_of(lb, batch_size)
+                )
+                assert results[(a, b)].values[i, j] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("batch", [4, 16, 64, 65, 200])
+def test_centred_grams_equal_float64_centred_grams_for_every_dtype(rng, batch):
+    base = 40.0 + rng.normal(size=(batch, 300))
+    layers = [
+        torch.from_numpy(base).float(),
+        torch.from_numpy(base[:, :77]),  # float64: the stack is formed in float64
+        torch.from_numpy(base[:, :50]).half(),
+        torch.from_numpy(np.round(base[:, :20]).astype(np.int64)),
+    ]
+    grams = cka_module._centred_grams(layers)
+    assert grams.dtype == torch.float64 and grams.shape == (4, batch, batch)
+    for tensor, gram in zip(layers, grams, strict=True):
+        x = tensor.double().numpy()
+        x = x - x.mean(0)
+        expected = x @ x.T
+        np.fill_diagonal(expected, 0.0)
+        tolerance = 1e-10 if tensor.dtype == torch.float64 else 1e-6
+        np.testing.assert_allclose(gram.numpy(), expected, atol=tolerance * np.abs(expected).max())
+
+
+def test_update_leaves_the_callers_tensors_unchanged(rng):
+    x = torch.from_numpy(relu_like(rng, rng.normal(size=(128, 3)), 900, 50.0))
+    y = x[:, :300] * 2.0 + 1.0
+    x_before, y_before = x.clone(), y.clone()
+    acc = CKAAccumulator({"A": ["h"], "B": ["h"]}, [("A", "B")], device=CPU)
+    acc.update({"A": {"h": x}, "B": {"h": y}})
+    torch.testing.assert_close(x, x_before, rtol=0, atol=0)
+    torch.testing.assert_close(y, y_before, rtol=0, atol=0)
+
+
+def test_accumulator_works_inside_and_outside_inference_mode(rng):
+    x, y = related(rng, 200)
+    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y).float()
+    batches = [{"A": {"h": xt[s : s + 64]}, "B": {"h": yt[s : s + 64]}} for s in range(0, 200, 64)]
+    expected = reference_minibatch_cka(x, y, 64)
+
+    def run(create_inside: bool, inside: list[bool]) -> float:
+        layers, pairs = {"A": ["h"], "B": ["h"]}, [("A", "B")]
+        if create_inside:
+            with torch.inference_mode():
+                acc = CKAAccumulator(layers, pairs, device=CPU)
+        else:
+            acc = CKAAccumulator(layers, pairs, device=CPU)
+        for batch, in_mode in zip(batches, inside, strict=True):
+            with torch.inference_mode(in_mode):
+                acc.update(batch)
+        return float(acc.result()[("A", "B")].values[0, 0])
+
+    for create_inside in (True, False):
+        for inside in ([True, False, True, False], [False, True, False, True]):
+            assert run(create_inside, inside) == pytest.approx(expected, abs=1e-6)
+
+
+def test_sample_models_match_float64_reference():
+    exp = analysis.load_experiment(SAMPLE)
+    models = {name: exp.load_model(name, device=CPU) for name in ("original", "ga")}
+    layers = {name: discover_layers(model) for name, model in models.items()}
+    acc = CKAAccumulator(layers, [("original", "ga"), ("ga", "ga")], device=CPU)
+    seen: dict[str, dict[str, list[np.ndarray]]] = {
+        m: {k: [] for k in ls} for m, ls in layers.items()
+    }
+
+    def feed(_group: str, acts) -> None:  # type: ignore[no-untyped-def]
+        acc.update(acts)
+        for model, per_layer in acts.items():
+            for layer, tensor in per_layer.items():
+                seen[model][layer].append(tensor.double().numpy().copy())
+
+    rows = np.arange(0, len(exp.dataset("train")), 2)[:700]
+    forward_pass(
+        models,
+        exp.dataset("train"),
+        batch_size=128,
+        device=CPU,
+        activation_groups={"cka": rows},
+        layers=layers,
+        on_activations=feed,
+    )
+    assert acc.n_samples == 700 and len(seen["ga"][layers["ga"][0]]) == 6
+    for (a, b), matrix in acc.result().items():
+        for i, la in enumerate(layers[a]):
+            for j, lb in enumerate(layers[b]):
+                expected = reference_centred_cka(seen[a][la], seen[b][lb])
+                assert matrix.values[i, j] == pytest.approx(expected, abs=1e-6)
+    assert np.diag(acc.result()[("ga", "ga")].values) == pytest.approx(1.0, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------------------

@@ -89,3 +89,25 @@ def test_unknown_layer_and_overlapping_groups_are_rejected(setup) -> None:  # ty
         forward_pass(models, ds, activation_groups={"x": np.arange(5), "y": np.arange(3, 8)})
     for model in models.values():
         assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_activations_reach_the_callback_without_copies(setup) -> None:  # type: ignore[no-untyped-def]
+    # The CKA path forms Gram matrices straight from the layer outputs: no per-batch copies.
+    models, ds = setup
+    outputs: list[int] = []
+    handle = models["a"].block1.register_forward_hook(
+        lambda _m, _i, out: outputs.append(out.data_ptr())
+    )
+    handed: list[int] = []
+    try:
+        forward_pass(
+            models,
+            ds,
+            batch_size=16,
+            activation_groups={"g": np.arange(40)},
+            layers={"a": ["block1"], "b": ["block1"]},
+            on_activations=lambda g, acts: handed.append(acts["a"]["block1"].data_ptr()),
+        )
+    finally:
+        handle.remove()
+    assert len(handed) == 3 and handed == outputs[:3]
