@@ -281,8 +281,8 @@ def _upload_and_add(page: object, size_mib: float, name: str) -> None:
         _upload_input(page).set_input_files(_file(size_mib))  # type: ignore[attr-defined]
     assert response.value.status == 204
     _settle(page)  # the upload reruns the script; the button is enabled after it
-    page.get_by_label("Name").fill(name)  # type: ignore[attr-defined]
-    page.get_by_label("Name").press("Enter")  # type: ignore[attr-defined]
+    page.get_by_placeholder("e.g. salun_lr0.01").fill(name)  # type: ignore[attr-defined]
+    page.get_by_placeholder("e.g. salun_lr0.01").press("Enter")  # type: ignore[attr-defined]
     _settle(page)
     page.get_by_role("button", name="Add model").click()  # type: ignore[attr-defined]
     page.get_by_text(f"as '{name}'").first.wait_for(timeout=120_000)  # type: ignore[attr-defined]
