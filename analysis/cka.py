@@ -187,23 +187,27 @@ def _add_products(part: torch.Tensor, gram: torch.Tensor) -> None:
 def _add_shifted_gram(flat: torch.Tensor, gram: torch.Tensor) -> None:
     """Add the Gram products of ``flat`` (b, d), shifted close to its batch mean, to ``gram``.
 
-    The shift is the mean of the first ``_SHIFT_ROWS`` rows. Shifted features go to a scratch
+    The shift is the mean of the first ``_SHIFT_ROWS`` rows (their sum, scaled inside the
+    subtraction: one operation fewer per layer). Shifted features go to a scratch
     buffer (whole layers up to ``_SCRATCH_BYTES``, column slices beyond); the caller's tensor is
     never modified.
     """
     b, d = flat.shape
-    shift = flat[:_SHIFT_ROWS].mean(dim=0, dtype=_gram_dtype(flat.dtype))
+    rows = min(b, _SHIFT_ROWS)
+    shift = flat[:rows].sum(dim=0, dtype=_gram_dtype(flat.dtype))  # divided by rows below
     chunk = min(d, max(_MIN_CHUNK, _SCRATCH_BYTES // (b * shift.element_size())))
     buffer = _shift_buffer(b, chunk, shift)
     for start in range(0, d, chunk):
         stop = min(start + chunk, d)
         part = buffer[:, : stop - start]
-        torch.sub(flat[:, start:stop], shift[start:stop], out=part)
+        torch.sub(flat[:, start:stop], shift[start:stop], alpha=1.0 / rows, out=part)
         _add_products(part, gram)
 
 
-def _centred_grams(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+def _centred_grams(layers: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-diagonal linear Gram matrices of every layer after batch-mean centring: (L, b, b).
+
+    Also returns the diagonals that were zeroed, (L, b).
 
     Each layer's features are shifted by a vector close to their batch mean and multiplied in
     float32 (float64 if any layer is float64); every layer's Gram matrix lands in one stack, and
@@ -224,17 +228,24 @@ def _centred_grams(layers: Sequence[torch.Tensor]) -> torch.Tensor:
     grams[:, h:, :h] = grams[:, :h, h:].transpose(1, 2)  # full products: already symmetric
     grams -= grams.mean(dim=1, keepdim=True)
     grams -= grams.mean(dim=2, keepdim=True)
-    grams.diagonal(dim1=1, dim2=2).zero_()
-    return grams
+    diagonals = grams.diagonal(dim1=1, dim2=2)
+    removed = diagonals.clone()
+    diagonals.zero_()
+    return grams, removed
 
 
 def _gram_stats(layers: Sequence[torch.Tensor]) -> _GramStats:
-    """Form each layer's Gram matrix once and keep what every HSIC term needs."""
-    grams = _centred_grams(layers)
+    """Form each layer's Gram matrix once and keep what every HSIC term needs.
+
+    The rows of a double-centred Gram matrix sum to 0, so once its diagonal is zeroed each row
+    sums to minus the removed diagonal entry: K·1 and 1ᵀK1 come without a pass over K.
+    """
+    grams, diagonals = _centred_grams(layers)
+    row_sums = -diagonals
     return _GramStats(
         flat=grams.reshape(grams.shape[0], -1),
-        row_sums=grams.sum(dim=2),
-        totals=grams.sum(dim=(1, 2)),
+        row_sums=row_sums,
+        totals=row_sums.sum(dim=1),
         n=int(grams.shape[1]),
     )
 

@@ -545,15 +545,17 @@ def test_centred_grams_equal_float64_centred_grams_for_every_dtype(rng, batch):
         torch.from_numpy(base[:, :50]).half(),
         torch.from_numpy(np.round(base[:, :20]).astype(np.int64)),
     ]
-    grams = cka_module._centred_grams(layers)
+    grams, diagonals = cka_module._centred_grams(layers)
     assert grams.dtype == torch.float64 and grams.shape == (4, batch, batch)
-    for tensor, gram in zip(layers, grams, strict=True):
+    for tensor, gram, diagonal in zip(layers, grams, diagonals, strict=True):
         x = tensor.double().numpy()
         x = x - x.mean(0)
         expected = x @ x.T
-        np.fill_diagonal(expected, 0.0)
+        scale = np.abs(expected).max()
         tolerance = 1e-10 if tensor.dtype == torch.float64 else 1e-6
-        np.testing.assert_allclose(gram.numpy(), expected, atol=tolerance * np.abs(expected).max())
+        np.testing.assert_allclose(diagonal.numpy(), np.diag(expected), atol=tolerance * scale)
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(gram.numpy(), expected, atol=tolerance * scale)
 
 
 def test_update_leaves_the_callers_tensors_unchanged(rng):
