@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow
 
 from analysis.errors import CacheError, ValidationError, describe
-from analysis.runs.registry import RUN_STATUSES, RunRecord, RunRegistry, to_entry
+from analysis.runs.registry import RUN_STATUSES, RunRecord, RunRegistry, plain_json, to_entry
 
 __all__ = [
     "CODE_VERSION",
@@ -207,36 +207,11 @@ def hash_jsonable(obj: Any) -> str:
 
 def _canonical_json(obj: Any, where: str) -> str:
     return json.dumps(
-        _plain_json(obj, where),
+        plain_json(obj, where),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=True,
-    )
-
-
-def _plain_json(obj: Any, where: str) -> Any:
-    """Convert ``obj`` to plain JSON types, or raise naming the offending location."""
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    if isinstance(obj, np.bool_ | np.integer | np.floating):
-        return obj.item()
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    if isinstance(obj, list | tuple):
-        return [_plain_json(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, Mapping):
-        bad = [k for k in obj if not isinstance(k, str)]
-        if bad:
-            raise ValidationError(describe(where, "a mapping with string keys", bad[0]))
-        return {k: _plain_json(v, f"{where}[{k!r}]") for k, v in obj.items()}
-    raise ValidationError(
-        describe(
-            where,
-            "JSON-like data (dict, list, str, number, bool, None)",
-            type(obj).__name__,
-            raw=True,
-        )
     )
 
 

@@ -1112,7 +1112,7 @@ def _optional_int(argument: str, value: Any) -> int | None:
     return int(value)
 
 
-def _plain(value: Any, where: str) -> Any:
+def plain_json(value: Any, where: str) -> Any:
     """JSON-ready copy: numpy scalars to Python numbers, tuples to lists."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -1123,12 +1123,12 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, Path):
         return value.as_posix()
     if isinstance(value, list | tuple):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [plain_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         bad = [k for k in value if not isinstance(k, str)]
         if bad:
             raise ValidationError(describe(where, "a mapping with string keys", bad[0]))
-        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {k: plain_json(v, f"{where}[{k!r}]") for k, v in value.items()}
     raise ValidationError(
         describe(
             where,
@@ -1144,13 +1144,13 @@ def _json_text(argument: str, value: Mapping[str, Any] | None) -> str:
         return "{}"
     if not isinstance(value, Mapping):
         raise ValidationError(describe(argument, "a mapping (JSON object)", value))
-    return json.dumps(_plain(value, argument), sort_keys=True, separators=(",", ":"))
+    return json.dumps(plain_json(value, argument), sort_keys=True, separators=(",", ":"))
 
 
 def _json_list(argument: str, value: Sequence[Mapping[str, Any]]) -> str:
     if not isinstance(value, list | tuple):
         raise ValidationError(describe(argument, "a list of JSON objects", value))
-    return json.dumps(_plain(list(value), argument), separators=(",", ":"))
+    return json.dumps(plain_json(list(value), argument), separators=(",", ":"))
 
 
 def _check_role_fields(row: Mapping[str, Any]) -> None:
