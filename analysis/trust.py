@@ -51,7 +51,7 @@ import sys
 import tomllib
 import types
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +77,7 @@ __all__ = [
     "format_bytes",
     "import_reference",
     "parse_bytes",
+    "patched_environ",
     "trust_policy",
 ]
 
@@ -329,16 +330,31 @@ def trust_policy(
         raise ValidationError(
             describe("allow_code / allow_outside", "lists of names / paths", allow_code)
         )
-    keys = (ALLOW_CODE_ENV, ALLOW_OUTSIDE_ENV, MAX_BYTES_ENV)
-    saved = {k: os.environ.get(k) for k in keys}
+    saved = {k: os.environ.get(k) for k in (ALLOW_CODE_ENV, ALLOW_OUTSIDE_ENV)}
     code = [*filter(None, (saved[ALLOW_CODE_ENV] or "").split(",")), *allow_code]
     _module_names(list(allow_code), "allow_code")
     outside = [*filter(None, (saved[ALLOW_OUTSIDE_ENV] or "").split(os.pathsep))]
     outside += [str(_resolve_folder(str(p))) for p in allow_outside]
-    os.environ[ALLOW_CODE_ENV] = ",".join(code)
-    os.environ[ALLOW_OUTSIDE_ENV] = os.pathsep.join(outside)
+    values = {ALLOW_CODE_ENV: ",".join(code), ALLOW_OUTSIDE_ENV: os.pathsep.join(outside)}
     if max_bytes is not None:
-        os.environ[MAX_BYTES_ENV] = str(parse_bytes(max_bytes))
+        values[MAX_BYTES_ENV] = str(parse_bytes(max_bytes))
+    with patched_environ(values):
+        yield
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables inside a ``with`` block; restore (or remove) them after.
+
+    Example:
+        >>> with patched_environ({"ULENS_EXAMPLE": "1"}):
+        ...     os.environ["ULENS_EXAMPLE"]
+        '1'
+        >>> "ULENS_EXAMPLE" in os.environ
+        False
+    """
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:

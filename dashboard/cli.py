@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from analysis.errors import UlensError, ValidationError, describe
-from analysis.trust import trust_policy
+from analysis.trust import patched_environ, trust_policy
 from dashboard import procs
 from dashboard.cli_runs import COMMANDS as RUN_COMMANDS
 
@@ -192,7 +192,9 @@ def _command_environment(args: argparse.Namespace) -> Iterator[None]:
         print(f"ulens: allowing workspace paths under {folder}", file=sys.stderr)
     with (
         trust_policy(allow_code=allow_code, allow_outside=allow_outside),
-        _env(NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR") or str(numba_cache_dir())),
+        patched_environ(
+            {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or str(numba_cache_dir())}
+        ),
     ):
         yield
 
@@ -211,20 +213,6 @@ def numba_cache_dir() -> Path:
     """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "unlearning-lens" / "numba"
-
-
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _dashboard(args: argparse.Namespace) -> int:
