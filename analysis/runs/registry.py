@@ -3,7 +3,8 @@
 One row per run (a queued/running/finished job, or an uploaded model): its job (JSON), kind,
 method, params, seed, scenario, state, live progress (stage, step/steps, epoch/epochs, current
 metrics, heartbeat, worker pid and host), timings, produced files and per-epoch history. A
-second table holds forget scenarios added outside ``experiment.toml``.
+second table holds forget scenarios added outside ``experiment.toml``, a third the studies
+(:mod:`analysis.studies`: a named set of runs, grouped by their submission ``batch``).
 
 Concurrency and failure rules:
 
@@ -11,7 +12,8 @@ Concurrency and failure rules:
   (``BEGIN IMMEDIATE`` for writes), so several processes (dashboard sessions, workers, the CLI)
   share one registry. Read-only calls never take a write lock and never create the file.
 * The schema is created (or an older schema migrated) on the first write, never on a read;
-  a schema-1 registry is readable as it is and migrated by the first write.
+  a schema-1 or schema-2 registry is readable as it is and migrated by the first write
+  (schema 2 -> 3 only adds the ``studies`` table; reading studies of an older file finds none).
 * A corrupt registry is reported once (a :class:`RuntimeWarning`) and moved aside to
   ``runs.sqlite.corrupt-<timestamp>`` (never deleted); reads then see an empty registry.
 * A locked registry raises :class:`RegistryLockedError` after ``timeout`` seconds;
@@ -67,6 +69,7 @@ __all__ = [
     "RegistryLockedError",
     "RunRecord",
     "RunRegistry",
+    "StudyRecord",
     "to_entry",
     "validate_name",
 ]
@@ -81,7 +84,7 @@ STALE_SECONDS = 90.0
 """A running run whose heartbeat is older than this is ``interrupted`` (its worker is gone)."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _REPORTED: set[str] = set()
 _REPORTED_LOCK = threading.Lock()
 _HOST = socket.gethostname()
@@ -217,6 +220,27 @@ class RunRecord:
         return elapsed * (self.steps - self.step) / self.step
 
 
+@dataclass(frozen=True)
+class StudyRecord:
+    """One study of the registry (see :mod:`analysis.studies`).
+
+    Attributes:
+        name: Unique study name (the rules of model names).
+        kind: The study family (``scalability``, ``sustainability``...).
+        spec: The study's parameters as JSON data (rebuilds the study object).
+        created_at: ISO-8601 UTC time the study was submitted.
+        batch: The submission batch of its runs (:attr:`RunRecord.batch`).
+        id: Study id (unique, increasing).
+    """
+
+    name: str
+    kind: str
+    spec: Mapping[str, Any]
+    created_at: str
+    batch: str
+    id: int = 0
+
+
 _COLUMNS: dict[str, str] = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
     "name": "TEXT NOT NULL UNIQUE",
@@ -274,6 +298,9 @@ _CREATE = (
     "CREATE INDEX IF NOT EXISTS runs_state ON runs(state);\n"
     "CREATE TABLE IF NOT EXISTS scenarios (name TEXT PRIMARY KEY NOT NULL, "
     "spec TEXT NOT NULL, created_at TEXT NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS studies (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, spec TEXT NOT NULL, "
+    "created_at TEXT NOT NULL, batch TEXT NOT NULL);\n"
 )
 _CLAIMABLE = (
     "state = 'queued' AND cancel_requested = 0 AND (depends_on IS NULL OR EXISTS "
@@ -502,7 +529,7 @@ class RunRegistry:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 1:
                 _migrate_v1(conn)
-            elif version not in (0, _SCHEMA_VERSION):
+            elif version not in (0, 2, _SCHEMA_VERSION):  # 2 -> 3: the studies table below
                 raise CacheError(
                     describe(
                         self.path.name,
@@ -652,6 +679,7 @@ class RunRegistry:
         *,
         states: Iterable[str] | None = None,
         ids: Iterable[int] | None = None,
+        batch: str | None = None,
     ) -> list[RunRecord]:
         """Records in insertion order, optionally filtered.
 
@@ -659,6 +687,7 @@ class RunRegistry:
             scenario: That scenario's records plus the scenario-free ones (``forget`` None).
             states: Only these states.
             ids: Only these run ids.
+            batch: Only the runs of this submission batch (e.g. a study's).
 
         Corrupt records, and records naming paths outside the workspace, are skipped with a
         warning.
@@ -676,6 +705,9 @@ class RunRegistry:
             chosen = [int(i) for i in ids]
             clauses.append(f"id IN ({', '.join('?' for _ in chosen)})")
             args += chosen
+        if batch is not None:
+            clauses.append("batch = ?")
+            args.append(str(batch))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._rows(f"SELECT * FROM runs{where} ORDER BY rowid", args)
         records = []
@@ -962,6 +994,68 @@ class RunRegistry:
         with self._write() as conn:
             return conn.execute("DELETE FROM scenarios WHERE name = ?", (name,)).rowcount > 0
 
+    # ------------------------------------------------------------------ studies
+
+    def add_study(
+        self, name: str, *, kind: str, spec: Mapping[str, Any], batch: str
+    ) -> StudyRecord:
+        """Store a study (its runs carry ``batch``) and return it.
+
+        Raises:
+            ValidationError: Bad name, kind or batch, a spec that is not JSON data, or the name
+                is taken.
+            ReadOnlyWorkspaceError: The workspace cannot be written.
+        """
+        _validate_name(name)
+        for argument, value in (("kind", kind), ("batch", batch)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError(describe(argument, "a non-empty string", value))
+        row = {
+            "name": name,
+            "kind": kind,
+            "spec": _json_text("spec", spec),
+            "created_at": _now_iso(),
+            "batch": batch,
+        }
+        try:
+            with self._write() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO studies (name, kind, spec, created_at, batch) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    tuple(row.values()),
+                )
+                row["id"] = cursor.lastrowid
+        except sqlite3.IntegrityError as exc:
+            raise ValidationError(
+                describe("study", "a name not already used by another study", name)
+            ) from exc
+        return _study(row)
+
+    def studies(self) -> builtins.list[StudyRecord]:
+        """Every study, oldest first (corrupt rows skipped with a warning; none in a registry
+        written before studies existed)."""
+        out = []
+        for row in self._rows("SELECT * FROM studies ORDER BY id"):
+            try:
+                out.append(_study(row))
+            except CacheError as exc:
+                warnings.warn(f"{self.path.name}: skipped a study ({exc})", stacklevel=2)
+        return out
+
+    def get_study(self, name: str) -> StudyRecord | None:
+        """The study called ``name``, or None.
+
+        Raises:
+            CacheError: The stored study is corrupt.
+        """
+        rows = self._rows("SELECT * FROM studies WHERE name = ?", (name,))
+        return _study(rows[0]) if rows else None
+
+    def remove_study(self, name: str) -> bool:
+        """Delete a study's record (its runs stay); return whether there was one."""
+        with self._write() as conn:
+            return conn.execute("DELETE FROM studies WHERE name = ?", (name,)).rowcount > 0
+
     # ------------------------------------------------------------------ rows
 
     def _stored_path(self, argument: str, value: Any) -> str:
@@ -1008,6 +1102,25 @@ class RunRegistry:
             return confine(stored, self.root, argument=argument)
         except (OutsideWorkspaceError, ValidationError) as exc:
             raise CacheError(str(exc)) from exc
+
+
+def _study(row: Mapping[str, Any]) -> StudyRecord:
+    try:
+        spec = json.loads(row["spec"])
+        if not isinstance(spec, dict):
+            raise ValueError("spec is not an object")
+    except (ValueError, TypeError) as exc:
+        raise CacheError(
+            describe(f"study {row['name']!r}", "a JSON object spec", f"{exc}", raw=True)
+        ) from exc
+    return StudyRecord(
+        name=str(row["name"]),
+        kind=str(row["kind"]),
+        spec=spec,
+        created_at=str(row["created_at"]),
+        batch=str(row["batch"]),
+        id=int(row["id"]),
+    )
 
 
 class _EmptyRegistry(Exception):

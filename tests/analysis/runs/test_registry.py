@@ -415,7 +415,98 @@ def test_schema_1_is_read_as_is_and_migrated_by_the_first_write(tmp_path: Path) 
     assert after["stuck"].state == "interrupted"
     assert after["new"].id == 3
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+# The schema-2 DDL exactly as the previous version wrote it (runs + scenarios, no studies).
+_V2_SCHEMA = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+ role TEXT NOT NULL, file TEXT NOT NULL, architecture TEXT,
+ architecture_params TEXT NOT NULL DEFAULT '{}', forget TEXT, method TEXT, base TEXT,
+ params TEXT NOT NULL DEFAULT '{}', train TEXT NOT NULL DEFAULT '{}', rt REAL, members TEXT,
+ history TEXT, description TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,
+ metrics TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL,
+ kind TEXT NOT NULL DEFAULT 'upload', job TEXT NOT NULL DEFAULT '{}', seed INTEGER,
+ error TEXT NOT NULL DEFAULT '', forget_mask TEXT, stage TEXT NOT NULL DEFAULT '',
+ step INTEGER NOT NULL DEFAULT 0, steps INTEGER NOT NULL DEFAULT 0,
+ epoch INTEGER NOT NULL DEFAULT 0, epochs INTEGER NOT NULL DEFAULT 0,
+ current TEXT NOT NULL DEFAULT '{}', heartbeat REAL, pid INTEGER,
+ host TEXT NOT NULL DEFAULT '', queued_at REAL, started_at REAL, finished_at REAL,
+ files TEXT NOT NULL DEFAULT '[]', history_data TEXT NOT NULL DEFAULT '[]',
+ cancel_requested INTEGER NOT NULL DEFAULT 0, depends_on TEXT,
+ batch TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '');
+CREATE INDEX runs_state ON runs(state);
+CREATE TABLE scenarios (name TEXT PRIMARY KEY NOT NULL, spec TEXT NOT NULL,
+ created_at TEXT NOT NULL);
+"""
+
+
+def _schema_2_registry(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_V2_SCHEMA)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO runs (name, role, file, state, created_at, kind, batch, forget, method, "
+            "base, metrics) VALUES ('ga_1', 'unlearned', 'models/runs/ga_1.safetensors', 'done', "
+            "'t', 'unlearn', 'b1', 'classwise', 'ga', 'original', '{\"UA\": 0.25}')"
+        )
+        conn.execute("INSERT INTO scenarios VALUES ('extra', '{\"classes\": [2]}', 't')")
+
+
+def test_schema_2_is_read_as_is_and_gains_the_studies_table_on_the_first_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    _schema_2_registry(path)
+    registry = RunRegistry(path)
+    assert registry.studies() == [] and registry.get_study("s") is None  # no table yet
+    assert [(r.name, r.metrics["UA"]) for r in registry.list(batch="b1")] == [("ga_1", 0.25)]
+    assert registry.scenarios() == {"extra": {"classes": [2]}}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # reading migrates nothing
+    study = registry.add_study("sweep", kind="scalability", spec={"sizes": [0.1]}, batch="b1")
+    assert (study.id, study.batch, study.spec) == (1, "b1", {"sizes": [0.1]})
+    assert [r.name for r in registry.list()] == ["ga_1"]  # runs untouched
+    assert registry.scenarios() == {"extra": {"classes": [2]}}
+    registry.add("new", role="original", file="n.pt")
+    assert registry.get("new").id == 2  # the id sequence continues
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_a_newer_schema_is_refused_on_write(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("PRAGMA user_version = 4")
+    with pytest.raises(CacheError, match="schema 4"):
+        RunRegistry(path).add("a", role="original", file="a.pt")
+
+
+def test_studies_are_stored_listed_and_removed(registry: RunRegistry) -> None:
+    first = registry.add_study("a", kind="scalability", spec={"seeds": [0, 1]}, batch="x1")
+    registry.add_study("b", kind="sustainability", spec={}, batch="x2")
+    assert [s.name for s in registry.studies()] == ["a", "b"]
+    assert registry.get_study("a") == first and first.created_at.endswith("+00:00")
+    with pytest.raises(ValidationError, match="study: expected a name not already used"):
+        registry.add_study("a", kind="scalability", spec={}, batch="x3")
+    with pytest.raises(ValidationError, match=r"^name: expected"):
+        registry.add_study("bad name", kind="scalability", spec={}, batch="x3")
+    with pytest.raises(ValidationError, match=r"^batch: expected a non-empty string"):
+        registry.add_study("c", kind="scalability", spec={}, batch="")
+    with pytest.raises(ValidationError, match=r"^spec\[.x.\]: expected JSON-like data"):
+        registry.add_study("c", kind="scalability", spec={"x": object()}, batch="x3")
+    assert registry.remove_study("a") and not registry.remove_study("a")
+    assert [s.name for s in registry.studies()] == ["b"]
+
+
+def test_list_filters_by_batch(registry: RunRegistry) -> None:
+    registry.add("a", role="original", file="a.pt", batch="one")
+    registry.add("b", role="original", file="b.pt", batch="two")
+    registry.add("c", role="original", file="c.pt", batch="one")
+    assert [r.name for r in registry.list(batch="one")] == ["a", "c"]
+    assert registry.list(batch="none") == []
 
 
 def test_to_entry(registry: RunRegistry, tmp_path: Path) -> None:
