@@ -445,7 +445,7 @@ def _unlearn(
     base = _load_model(exp, job.base, device)
     train = exp.dataset("train")
     if masks is None:
-        forget, retain = exp.forget_dataset(), exp.retain_dataset()
+        forget, retain = _request_forget(exp, job), exp.retain_dataset()
         eval_masks = None
     else:
         members, forget_mask = masks
@@ -480,6 +480,23 @@ def _unlearn(
     )
     history = _merge_history([dict(h) for h in result.history], recorder.rows)
     return result.model, history, result.seconds, recorder.stopped, evaluator(result.model)
+
+
+def _request_forget(exp: Experiment, job: UnlearnJob) -> ArrayDataset:
+    """The forget samples of the run: the scenario's, minus those of ``job.forgotten``."""
+    if job.forgotten is None:
+        return exp.forget_dataset()
+    before = exp.with_scenario(job.forgotten).forget_indices
+    request = np.setdiff1d(exp.forget_indices, before)
+    if len(request) == 0 or not np.isin(before, exp.forget_indices).all():
+        raise ValidationError(
+            describe(
+                "forgotten",
+                f"a scenario whose forget set is a strict subset of {exp.scenario!r}'s",
+                job.forgotten,
+            )
+        )
+    return exp.dataset("train").subset(request)
 
 
 def _merge_history(

@@ -151,6 +151,10 @@ class UnlearnJob:
         name: Model name (None: chosen at submission).
         subset: A shadow run's random half (forget = members ∩ F, retain = members \\ F).
         kind: ``unlearn`` or ``shadows``.
+        forgotten: A scenario the base model has already forgotten (a sequence of deletion
+            requests): the method's forget set is the scenario's forget samples minus that
+            scenario's (which must be a strict subset of them); the retain set stays the
+            complement of the scenario, and the run is evaluated on the whole scenario.
     """
 
     method: str
@@ -163,6 +167,7 @@ class UnlearnJob:
     name: str | None = None
     subset: Subset | None = None
     kind: str = "unlearn"
+    forgotten: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
@@ -170,6 +175,12 @@ class UnlearnJob:
             raise MethodError(describe("method", "a method name", self.method))
         if not isinstance(self.base, str) or not self.base:
             raise ValidationError(describe("base", "a model name", self.base))
+        if self.forgotten is not None and (
+            not isinstance(self.forgotten, str) or not self.forgotten or self.subset is not None
+        ):
+            raise ValidationError(
+                describe("forgotten", "a scenario name (and no subset) or None", self.forgotten)
+            )
         _check_common(self.seed, self.eval_every, allow_none_seed=False)
         _check_stop(self.stop_at_ua)
 

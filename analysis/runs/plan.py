@@ -13,6 +13,8 @@ Names and files (``models/runs/NAME.*``):
   The recipe is the ``train`` table of the role's TOML model, else the original's, else the
   :class:`~analysis.training.TrainConfig` defaults; ``recipe`` overrides fields.
 * ``unlearn``: ``<method>_<S>_<n>``; params stored in full (the method's defaults included).
+  Its ``base`` may be a run queued by an earlier job of the same :func:`submit` call (given by
+  its fixed ``name``): a chain of runs, each waiting for the previous one.
 * ``references --count K --seed s0``: ``ref_s<s0>_<kkk>`` for the K smallest free ``k``.
 * ``shadows --count K --method M --scenario S --seed s0`` (U-LiRA; helper E reads this), for
   k in 0..K-1 with ``members_k`` = a random half (``n // 2``) drawn by
@@ -54,6 +56,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from analysis.errors import ValidationError, describe
 from analysis.experiment import Experiment, load_experiment
@@ -99,6 +103,7 @@ class _Context:
         self.exp = load_experiment(root)
         self.registry = RunRegistry(root / REGISTRY_FILE)
         self.records = {r.name: r for r in self.registry.list()}
+        self.planned: set[str] = set()  # fixed names queued earlier in the same submission
 
     @property
     def models(self) -> dict[str, Any]:
@@ -121,7 +126,10 @@ class _Context:
         return record if record is not None and record.state not in _DEAD else None
 
     def dependency(self, base: str) -> str | None:
-        """``None`` when ``base`` is a ready model, its name when it is a queued/running run."""
+        """``None`` when ``base`` is a ready model, its name when it is a queued/running run
+        (or a run an earlier job of the same submission queues)."""
+        if base in self.planned:
+            return base
         record = self.registry.get(base)
         if base in self.models and (record is None or record.state == "done"):
             return None
@@ -224,10 +232,27 @@ def _plan_unlearn(ctx: _Context, job: UnlearnJob) -> list[_Planned]:
 
     scenario = ctx.scenario(job.scenario)
     make_method(job.method, dict(job.params), workspace=ctx.root)  # validates fields and ranges
+    if job.forgotten is not None:
+        _check_forgotten(ctx, scenario, job.forgotten)
     depends = ctx.dependency(job.base)
     prefix = job.name or f"{_slug(job.method)}_{scenario}"
     resolved = replace(job, scenario=scenario, name=prefix)
     return [_Planned(resolved, "fixed" if job.name else "numbered", depends)]
+
+
+def _check_forgotten(ctx: _Context, scenario: str, forgotten: str) -> None:
+    """A sequential request's ``forgotten`` scenario must be a strict subset of ``scenario``."""
+    ctx.scenario(forgotten)
+    before = ctx.exp.with_scenario(forgotten).forget_indices
+    now = ctx.exp.with_scenario(scenario).forget_indices
+    if forgotten == scenario or len(before) >= len(now) or not np.isin(before, now).all():
+        raise ValidationError(
+            describe(
+                "forgotten",
+                f"a scenario whose forget set is a strict subset of {scenario!r}'s",
+                forgotten,
+            )
+        )
 
 
 def _reference_job(
@@ -458,7 +483,12 @@ def submit(workspace: str | Path, jobs: Sequence[Job], *, batch: str | None = No
     """
     root = workspace_root(workspace)
     ctx = _Context(root)
-    planned = [p for job in jobs for p in _plan(ctx, job)]
+    planned: list[_Planned] = []
+    for job in jobs:
+        for p in _plan(ctx, job):
+            planned.append(p)
+            if p.naming == "fixed" and p.job.name:
+                ctx.planned.add(p.job.name)
     for p in planned:  # validate every record before inserting any
         _record_fields(ctx, p.job if p.job.name else replace(p.job, name="check"))
     group = batch or uuid.uuid4().hex[:12]

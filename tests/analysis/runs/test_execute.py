@@ -98,6 +98,38 @@ def test_eval_every_and_stop_at_ua(sample_ws: Path) -> None:
     assert not full.stopped_early
 
 
+def test_a_sequential_request_unlearns_only_its_new_samples(
+    sample_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysis.add_scenario(sample_ws, "first", classes=[1])
+    analysis.add_scenario(sample_ws, "both", classes=[1, 2])
+    exp = analysis.load_experiment(sample_ws, scenario="both")
+    labels = exp.dataset("train").targets
+    seen: dict[str, np.ndarray] = {}
+    real = analysis.unlearn.make_method
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        method = real(*args, **kwargs)
+        run = method.run
+
+        def spy(model: Any, forget: Any, retain: Any, **options: Any) -> Any:
+            seen["forget"], seen["retain"] = forget.targets, retain.targets
+            return run(model, forget, retain, **options)
+
+        object.__setattr__(method, "run", spy)
+        return method
+
+    monkeypatch.setattr(analysis.unlearn, "make_method", spying)
+    job = UnlearnJob(
+        "ga", params={"epochs": 1}, scenario="both", forgotten="first", name="r2", eval_every=0
+    )
+    out = run_job(sample_ws, job, device="cpu")
+    assert set(seen["forget"].tolist()) == {2} and len(seen["forget"]) == (labels == 2).sum()
+    assert not np.isin(seen["retain"], [1, 2]).any()  # class 1 is not re-learnt from retain
+    assert len(seen["retain"]) == len(labels) - np.isin(labels, [1, 2]).sum()
+    assert out.metrics["UA"] is not None  # evaluated on the whole scenario (classes 1 and 2)
+
+
 def test_cancel_leaves_nothing(sample_ws: Path) -> None:
     job = UnlearnJob("ft", params={"epochs": 3}, name="ft_c")
     with pytest.raises(RunCancelled):

@@ -29,6 +29,7 @@ from analysis.runs.jobs import (
         TrainJob(role="original", recipe={"epochs": 2, "optimizer": "adam"}, seed=3),
         TrainJob(role="shadow", scenario="c", subset=Subset(0, 2, "c", drop_forget=True)),
         UnlearnJob("ga", params={"lr": 0.01}, seed=2, stop_at_ua=0.05, name="ga_1"),
+        UnlearnJob("ft", base="ga_1", scenario="both", forgotten="first"),
         ReferencesJob(4, seed=1, recipe={"epochs": 1}),
         ShadowsJob(2, "scrub", params={"alpha": 0.5}, scenario="random", seed=9),
     ],
@@ -49,6 +50,12 @@ def test_job_validation_names_the_field() -> None:
         TrainJob(role="teacher")
     with pytest.raises(ValidationError, match=r"^unlearn job: expected fields among"):
         job_from_dict({"type": "unlearn", "method": "ga", "lr": 1})
+    with pytest.raises(ValidationError, match=r"^forgotten: expected a scenario name"):
+        UnlearnJob("ga", forgotten="")
+    with pytest.raises(ValidationError, match=r"^forgotten: expected a scenario name"):
+        UnlearnJob("ga", forgotten="c", subset=Subset(0, 1, "c"))
+    # a job stored before ``forgotten`` existed still loads
+    assert job_from_dict({"type": "unlearn", "method": "ga"}).forgotten is None  # type: ignore[union-attr]
 
 
 def test_params_parse_with_the_method_types() -> None:

@@ -59,6 +59,37 @@ def test_names_params_and_dependencies(sample_ws: Path) -> None:
         submit(sample_ws, [TrainJob(role="original", name="original")])
 
 
+def test_a_chain_of_runs_in_one_submission_waits_step_by_step(sample_ws: Path) -> None:
+    api.add_scenario(sample_ws, "first", classes=[1])
+    api.add_scenario(sample_ws, "both", classes=[1, 2])
+    jobs = [
+        UnlearnJob("ga", scenario="first", name="req1"),
+        UnlearnJob("ga", base="req1", scenario="both", name="req2", forgotten="first"),
+    ]
+    ids = submit(sample_ws, jobs, batch="chain")
+    first, second = _registry(sample_ws).list(ids=ids)
+    assert (first.depends_on, second.depends_on) == (None, "req1")
+    assert first.batch == second.batch == "chain"
+    assert second.job["forgotten"] == "first" and second.forget == "both"
+    # a numbered (not fixed) name cannot be a later job's base: it is not known in advance
+    with pytest.raises(ValidationError, match=r"^base: expected a model among"):
+        submit(sample_ws, [UnlearnJob("ga", scenario="first"), UnlearnJob("ga", base="ga_first_1")])
+
+
+@pytest.mark.parametrize(
+    ("forgotten", "scenario"),
+    [("both", "first"), ("first", "first"), ("other", "both"), ("ghost", "both")],
+)
+def test_forgotten_must_be_a_strict_subset(sample_ws: Path, forgotten: str, scenario: str) -> None:
+    api.add_scenario(sample_ws, "first", classes=[1])
+    api.add_scenario(sample_ws, "both", classes=[1, 2])
+    api.add_scenario(sample_ws, "other", classes=[3])
+    message = r"^scenario: expected one of" if forgotten == "ghost" else r"^forgotten: expected"
+    with pytest.raises(ValidationError, match=message):
+        submit(sample_ws, [UnlearnJob("ga", scenario=scenario, forgotten=forgotten)])
+    assert _registry(sample_ws).list() == []
+
+
 def test_recipes_come_from_the_toml(sample_ws: Path, mlp_ws: Path) -> None:
     sample = analysis.load_experiment(sample_ws)
     assert resolve_recipe(sample, "retrain", "classwise", {"epochs": 2})["epochs"] == 2
