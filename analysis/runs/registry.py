@@ -1010,7 +1010,7 @@ class RunRegistry:
         for argument, value in (("kind", kind), ("batch", batch)):
             if not isinstance(value, str) or not value.strip():
                 raise ValidationError(describe(argument, "a non-empty string", value))
-        row = {
+        row: dict[str, Any] = {
             "name": name,
             "kind": kind,
             "spec": _json_text("spec", spec),

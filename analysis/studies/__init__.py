@@ -1,0 +1,71 @@
+"""Studies: named sets of jobs plus an aggregation (issue 9).
+
+* :class:`ScalabilityStudy` — forget sets of growing size, each with its retrain model;
+* :class:`SustainabilityStudy` — successive deletion requests, each applied to the previous
+  request's output, against a retrain on everything removed so far.
+
+A study is submitted with :func:`submit_study` (its scenarios are added to the registry and its
+runs queued under one batch), executed like every run (:func:`run_study` in the foreground, or
+:func:`analysis.runs.ensure_workers` in the background; local or Ray), watched with
+:func:`study_status`, stopped with :func:`cancel_study`, and read with :func:`study_results`
+(the models table's metrics per run, mean ± std over seeds per method and size).
+
+Example:
+    >>> import shutil, tempfile
+    >>> ws = shutil.copytree("sample_data/digits", tempfile.mkdtemp() + "/ws")
+    >>> study = ScalabilityStudy(name="grow", methods=("ga",), sizes=(0.05, 0.1))
+    >>> submit_study(ws, study).kind
+    'scalability'
+    >>> study_status(ws, "grow").counts["queued"]
+    4
+"""
+
+from __future__ import annotations
+
+from analysis.studies.api import (
+    StudyStatus,
+    cancel_study,
+    collect_runs,
+    list_studies,
+    load_study,
+    run_study,
+    study_results,
+    study_runs,
+    study_status,
+    submit_study,
+)
+from analysis.studies.base import (
+    STUDY_KINDS,
+    STUDY_METRICS,
+    Step,
+    Study,
+    StudyResult,
+    register_study,
+    study_from_dict,
+    summarise,
+)
+from analysis.studies.scalability import ScalabilityStudy
+from analysis.studies.sustainability import SustainabilityStudy
+
+__all__ = [
+    "STUDY_KINDS",
+    "STUDY_METRICS",
+    "ScalabilityStudy",
+    "Step",
+    "Study",
+    "StudyResult",
+    "StudyStatus",
+    "SustainabilityStudy",
+    "cancel_study",
+    "collect_runs",
+    "list_studies",
+    "load_study",
+    "register_study",
+    "run_study",
+    "study_from_dict",
+    "study_results",
+    "study_runs",
+    "study_status",
+    "submit_study",
+    "summarise",
+]
