@@ -1,5 +1,6 @@
-"""The ``ulens`` command: dashboard, build-samples, precompute, analyze, report and the experiment
-commands (train, unlearn, references, shadows, runs, scenario: :mod:`dashboard.cli_runs`).
+"""The ``ulens`` command: dashboard, build-samples, precompute, analyze, report, the experiment
+commands (train, unlearn, references, shadows, runs, scenario: :mod:`dashboard.cli_runs`) and
+the studies (``ulens study ...``: :mod:`dashboard.cli_study`).
 
 Bad input exits with code 2 and one line naming the argument, what was expected and what was
 received; unknown exceptions keep their traceback. Every subcommand accepts the trust opt-ins
@@ -29,6 +30,7 @@ from analysis.errors import UlensError, ValidationError, describe
 from analysis.trust import patched_environ, trust_policy
 from dashboard import procs
 from dashboard.cli_runs import COMMANDS as RUN_COMMANDS
+from dashboard.cli_study import COMMANDS as STUDY_COMMANDS
 
 DEFAULT_WORKSPACE = Path(__file__).resolve().parent.parent / "sample_data" / "digits"
 DEFAULT_MAX_UPLOAD_MB = 200
@@ -130,22 +132,27 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated pages to include",
     )
     from dashboard.cli_runs import add_parsers
+    from dashboard.cli_study import add_parsers as add_study_parsers
 
     add_parsers(sub)
+    add_study_parsers(sub)
     return parser
 
 
-def _add_global_options(parser: argparse.ArgumentParser) -> None:
-    """Give every subcommand the trust opt-ins (``--allow-code``, ``--allow-outside``)."""
+def _add_global_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """Give every subcommand the trust opt-ins (``--allow-code``, ``--allow-outside``), and
+    the sub-subcommands too (``ulens study scalability ... --allow-code PKG``; their default
+    is suppressed so that options given before the sub-subcommand are kept)."""
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
         for command in action.choices.values():
+            default: Any = argparse.SUPPRESS if nested else []
             group = command.add_argument_group("trust opt-ins (see README: Security)")
             group.add_argument(
                 "--allow-code",
                 action="append",
-                default=[],
+                default=default,
                 type=_package,
                 metavar="PKG",
                 help="allow code references (module:function) into this installed package",
@@ -153,11 +160,12 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 "--allow-outside",
                 action="append",
-                default=[],
+                default=default,
                 type=_folder,
                 metavar="PATH",
                 help="allow workspace paths under this folder (e.g. a shared data set)",
             )
+            _add_global_options(command, nested=True)
 
 
 def _pair_arguments(parser: argparse.ArgumentParser) -> None:
@@ -448,6 +456,7 @@ _COMMANDS = {
     "report": _report,
 }
 _COMMANDS.update(RUN_COMMANDS)
+_COMMANDS.update(STUDY_COMMANDS)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,0 +1,418 @@
+"""The study commands: ``ulens study scalability|sustainability|list|status|cancel|results``.
+
+``scalability`` and ``sustainability`` submit a study (its scenarios and runs; see
+:mod:`analysis.studies`), execute its runs in the foreground with progress bars (like
+``ulens unlearn``; ``--executor ray`` and ``--workers N`` alike), then print its results: one
+row per method and forget size (or request) with mean ± std over seeds. ``--background`` hands
+the runs to the workspace's detached pool instead and returns at once; ``ulens study status``
+follows them and ``ulens study results`` prints the table later. ``--csv FILE`` writes the
+printed table, ``--runs-csv FILE`` one row per run.
+
+Exit codes: 0 when every run is done (or on success of list/status/cancel/results), 1 when a
+run failed or was interrupted, 130 when cancelled, 2 on bad input (one line naming the option).
+
+Example:
+    $ ulens study scalability sample_data/digits --name grow --methods ga,ft \\
+        --fractions 0.05,0.1,0.2 --seeds 0,1 --param ga:lr=0.01 --csv grow.csv
+    $ ulens study sustainability sample_data/digits --name seq --methods ft --requests 3 \\
+        --classes-per-request 1
+    $ ulens study status sample_data/digits grow
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.errors import UlensError, ValidationError, describe
+
+__all__ = ["COMMANDS", "add_parsers"]
+
+TABLE_METRICS = ("UA", "RA", "TUA", "TRA", "PS", "mia_efficacy", "privleak", "RT")
+"""Metrics printed by ``ulens study results`` (the CSV has every study metric)."""
+_HEADS = {"mia_efficacy": "MIA-eff", "privleak": "PrivLeak"}
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _study_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workspace", help="workspace folder (or its experiment.toml)")
+    parser.add_argument("--name", required=True, help="study name (prefixes its scenarios/runs)")
+    parser.add_argument("--methods", required=True, help="comma-separated unlearning methods")
+    parser.add_argument("--seeds", default="0", help="comma-separated run seeds (default 0)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD:KEY=VALUE",
+        help="a method's hyperparameter (METHOD: may be left out with one method)",
+    )
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the retrain models' recipe (epochs, lr, ...)",
+    )
+    parser.add_argument("--base", default="original", help="model the runs start from")
+    parser.add_argument(
+        "--forget-seed", type=int, default=0, help="seed of the forget sets' draw (default 0)"
+    )
+    parser.add_argument(
+        "--class-order",
+        default=None,
+        help="classes studies: comma-separated order classes are forgotten in",
+    )
+    parser.add_argument(
+        "--eval-every", type=int, default=0, help="evaluate runs every N epochs (0: at the end)"
+    )
+    parser.add_argument("--executor", default="local", help="local (process pool) or ray")
+    parser.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per worker (default 1)"
+    )
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="queue the runs for the background pool and return (see: ulens study status)",
+    )
+    _output_options(parser)
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv", default=None, metavar="FILE", help="write the results table")
+    parser.add_argument(
+        "--runs-csv", default=None, metavar="FILE", help="write one row per run with its metrics"
+    )
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``study`` and its sub-commands to ``ulens``' sub-parser group."""
+    study = sub.add_parser("study", help="studies: scalability and sustainability sweeps")
+    kinds = study.add_subparsers(dest="study_command", required=True)
+    scal = kinds.add_parser("scalability", help="forget sets of growing size, each retrained")
+    _study_options(scal)
+    sizes = scal.add_mutually_exclusive_group(required=True)
+    sizes.add_argument("--fractions", default=None, help="comma-separated random fractions")
+    sizes.add_argument("--classes", default=None, help="comma-separated numbers of classes")
+    sust = kinds.add_parser("sustainability", help="successive deletion requests")
+    _study_options(sust)
+    sust.add_argument("--requests", type=int, required=True, help="number of requests k")
+    size = sust.add_mutually_exclusive_group(required=True)
+    size.add_argument("--fraction", type=float, default=None, help="random share per request")
+    size.add_argument(
+        "--classes-per-request", type=int, default=None, help="classes forgotten per request"
+    )
+    lst = kinds.add_parser("list", help="list the workspace's studies")
+    lst.add_argument("workspace")
+    for name, text in (("status", "runs per state"), ("cancel", "cancel queued/running runs")):
+        cmd = kinds.add_parser(name, help=f"a study's {text}" if name == "status" else text)
+        cmd.add_argument("workspace")
+        cmd.add_argument("study", help="study name")
+    res = kinds.add_parser("results", help="a study's results table")
+    res.add_argument("workspace")
+    res.add_argument("study", help="study name")
+    res.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _output_options(res)
+
+
+def _split(text: str, option: str, parse: Callable[[str], Any]) -> list[Any]:
+    try:
+        values = [parse(p.strip()) for p in text.split(",")]
+    except ValueError:
+        values = []
+    if not values:
+        raise ValidationError(describe(option, "comma-separated numbers", text))
+    return values
+
+
+def _method_params(
+    items: Sequence[str], methods: Sequence[str], root: Path
+) -> dict[str, dict[str, Any]]:
+    """``--param ga:lr=0.01`` (or ``lr=0.01`` with one method) -> ``{"ga": {"lr": 0.01}}``."""
+    from analysis.runs import parse_params
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        head, sep, value = item.partition("=")
+        method, colon, key = head.rpartition(":")
+        if not colon:
+            if len(methods) != 1:
+                raise ValidationError(describe("--param", "METHOD:KEY=VALUE", item))
+            method, key = methods[0], head
+        if method not in methods:
+            raise ValidationError(describe("--param", f"a method among {list(methods)}", method))
+        out.setdefault(method, {}).update(
+            parse_params(method, [f"{key}{sep}{value}"], workspace=root)
+        )
+    return out
+
+
+def _common_fields(args: argparse.Namespace) -> dict[str, Any]:
+    from analysis.runs import parse_recipe
+    from analysis.runs.plan import workspace_root
+
+    root = workspace_root(args.workspace)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise ValidationError(describe("--methods", "comma-separated method names", args.methods))
+    order = _split(args.class_order, "--class-order", int) if args.class_order else None
+    return {
+        "name": args.name,
+        "methods": tuple(methods),
+        "params": _method_params(args.param, methods, root),
+        "seeds": tuple(_split(args.seeds, "--seeds", int)),
+        "forget_seed": args.forget_seed,
+        "classes": None if order is None else tuple(order),
+        "base": args.base,
+        "recipe": parse_recipe(args.recipe),
+        "eval_every": args.eval_every,
+    }
+
+
+# --------------------------------------------------------------------------- commands
+
+
+_OPTIONS = {
+    "name": "--name",
+    "methods": "--methods",
+    "params": "--param",
+    "seeds": "--seeds",
+    "forget_seed": "--forget-seed",
+    "classes": "--class-order",
+    "base": "--base",
+    "eval_every": "--eval-every",
+    "requests": "--requests",
+}
+
+
+@contextlib.contextmanager
+def _option_names(forget: str) -> Iterator[None]:
+    """Validation errors of a study name the command-line option instead of the field."""
+    options = {
+        **_OPTIONS,
+        "method": "--methods",
+        "sizes": "--fractions" if forget == "random" else "--classes",
+        "size": "--fraction" if forget == "random" else "--classes-per-request",
+    }
+    try:
+        yield
+    except UlensError as exc:
+        field, sep, rest = str(exc).partition(":")
+        if sep and field in options:
+            raise type(exc)(f"{options[field]}:{rest}") from exc
+        raise
+
+
+def _build(cls: Any, args: argparse.Namespace, **fields: Any) -> Any:
+    with _option_names(fields["forget"]):
+        return cls(**_common_fields(args), **fields)
+
+
+def _scalability(args: argparse.Namespace) -> int:
+    from analysis.studies import ScalabilityStudy
+
+    if args.fractions is not None:
+        sizes, forget = _split(args.fractions, "--fractions", float), "random"
+    else:
+        sizes, forget = _split(args.classes, "--classes", int), "classes"
+    return _launch(args, _build(ScalabilityStudy, args, forget=forget, sizes=tuple(sizes)))
+
+
+def _sustainability(args: argparse.Namespace) -> int:
+    from analysis.studies import SustainabilityStudy
+
+    if args.fraction is not None:
+        size, forget = args.fraction, "random"
+    else:
+        size, forget = args.classes_per_request, "classes"
+    fields = {"forget": forget, "requests": args.requests, "size": size}
+    return _launch(args, _build(SustainabilityStudy, args, **fields))
+
+
+def _launch(args: argparse.Namespace, study: Any) -> int:
+    from analysis.runs import ensure_workers, make_executor
+    from analysis.studies import run_study, study_status, submit_study
+    from dashboard.cli_runs import Progress
+
+    if not args.background:
+        make_executor(args.executor, workers=args.workers, device=args.device)  # fail early
+    with _option_names(study.forget):
+        submit_study(args.workspace, study)
+    status = study_status(args.workspace, study.name)
+    steps = ", ".join(s.scenario for s in study.steps())
+    print(f"study {study.name}: {status.total} runs on {steps}", flush=True)
+    if args.background:
+        ensure_workers(
+            args.workspace,
+            executor=args.executor,
+            workers=args.workers,
+            device=args.device,
+            threads=args.threads,
+        )
+        print(f"queued; follow with: ulens study status {args.workspace} {study.name}")
+        return 0
+    try:
+        records = run_study(
+            args.workspace,
+            study.name,
+            executor=args.executor,
+            workers=args.workers,
+            device=args.device,
+            threads=args.threads,
+            on_update=Progress(),
+        )
+    except KeyboardInterrupt:
+        records = []
+    states = {r.state for r in records} or {"cancelled"}
+    if states != {"cancelled"}:
+        _print_results(args.workspace, study.name, args.device, args.csv, args.runs_csv)
+    if "cancelled" in states:
+        return 130
+    return 1 if states & {"failed", "interrupted"} else 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from analysis.studies import list_studies, study_status
+
+    studies = list_studies(args.workspace)
+    if not studies:
+        print("no studies")
+        return 0
+    print(f"{'name':<24} {'kind':<15} {'created':<20} {'done':>9}  states")
+    for record in studies:
+        status = study_status(args.workspace, record.name)
+        done = f"{status.counts['done']}/{status.total}"
+        states = ", ".join(f"{n} {s}" for s, n in status.counts.items() if n)
+        print(
+            f"{record.name:<24} {record.kind:<15} {record.created_at[:19]:<20} {done:>9}  {states}"
+        )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from analysis.studies import study_runs, study_status
+
+    status = study_status(args.workspace, args.study)
+    counts = ", ".join(f"{n} {s}" for s, n in status.counts.items() if n) or "no runs"
+    head = f"study {status.name} ({status.kind}): {status.fraction:.0%} of {status.total} runs"
+    print(f"{head}; {counts}")
+    for record in study_runs(args.workspace, args.study):
+        note = record.error.splitlines()[0] if record.error and record.state != "cancelled" else ""
+        line = f"  {record.name:<40} {record.state:<11} {record.fraction:4.0%} {note}"
+        print(line.rstrip())
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from analysis.studies import cancel_study
+
+    hit = cancel_study(args.workspace, args.study)
+    print(f"cancel requested for {len(hit)} run(s) of study {args.study}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    _print_results(args.workspace, args.study, args.device, args.csv, args.runs_csv)
+    return 0
+
+
+def _print_results(
+    workspace: str, name: str, device: str, csv: str | None, runs_csv: str | None
+) -> None:
+    from analysis.studies import study_results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = study_results(workspace, name, device=device)
+    for warning in caught:  # one line each for the study's own notes; the rest as usual
+        if str(warning.message).startswith(f"study {name!r}"):
+            print(f"ulens study: note: {warning.message}")
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    table = format_table(result.summary, result.x_label)
+    print(table)
+    if csv:
+        _write_csv(result.summary, csv, "--csv")
+    if runs_csv:
+        _write_csv(result.runs, runs_csv, "--runs-csv")
+
+
+def _write_csv(frame: pd.DataFrame, path: str, option: str) -> None:
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ValidationError(describe(option, "a file path", f"{path!r} (a folder)", raw=True))
+    frame.to_csv(target, index=False)
+    print(f"wrote {target}")
+
+
+def _cell(mean: Any, std: Any) -> str:
+    if mean is None or not math.isfinite(float(mean)):
+        return "N/A"
+    if std is None or not math.isfinite(float(std)):
+        return f"{float(mean):.3f}"
+    return f"{float(mean):.3f}±{float(std):.3f}"
+
+
+def format_table(summary: pd.DataFrame, x_label: str) -> str:
+    """The results table: one line per (method, x), ``mean±std`` per metric (N/A: undefined;
+    a metric N/A for every row is left out).
+
+    Example:
+        >>> frame = pd.DataFrame({"method": ["ga"], "x": [0.1], "n_forget": [144], "runs": [2],
+        ...     "done": [2], "UA_mean": [0.25], "UA_std": [0.05]})
+        >>> print(format_table(frame, "forget fraction").splitlines()[1].split())
+        ['ga', '0.1', '144', '2/2', '0.250±0.050']
+    """
+    metrics = [
+        m
+        for m in TABLE_METRICS
+        if f"{m}_mean" in summary and pd.to_numeric(summary[f"{m}_mean"]).notna().any()
+    ]
+    heads = [f"{'method':<14}", f"{x_label:>16}", f"{'n_forget':>8}", f"{'done':>6}"]
+    heads += [f"{_HEADS.get(m, m):>15}" for m in metrics]
+    lines = [" ".join(heads)]
+    for _, row in summary.iterrows():
+        n_forget = row.get("n_forget")
+        size = "" if n_forget is None or pd.isna(n_forget) else str(int(n_forget))
+        cells = [
+            f"{str(row['method'])[:14]:<14}",
+            f"{float(row['x']):>16g}",
+            f"{size:>8}",
+            f"{int(row['done'])}/{int(row['runs'])}".rjust(6),
+        ]
+        cells += [f"{_cell(row[f'{m}_mean'], row.get(f'{m}_std')):>15}" for m in metrics]
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _study(args: argparse.Namespace) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "scalability": _scalability,
+        "sustainability": _sustainability,
+        "list": _list,
+        "status": _status,
+        "cancel": _cancel,
+        "results": _results,
+    }
+    started = time.time()
+    code = handlers[args.study_command](args)
+    if args.study_command in ("scalability", "sustainability") and not args.background:
+        print(f"study took {time.time() - started:.1f} s")
+    return code
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"study": _study}
+"""Command name -> function, merged into ``dashboard.cli``'s table."""
