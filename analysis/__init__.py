@@ -120,8 +120,22 @@ from analysis.runs.api import (
 )
 from analysis.runs.jobs import ReferencesJob, ShadowsJob, TrainJob, UnlearnJob, grid_jobs
 from analysis.runs.plan import submit
+from analysis.runs.registry import StudyRecord
 from analysis.spec import ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
 from analysis.store import ResultCache, RunRegistry
+from analysis.studies import (
+    ScalabilityStudy,
+    Study,
+    StudyResult,
+    StudyStatus,
+    SustainabilityStudy,
+    cancel_study,
+    list_studies,
+    run_study,
+    study_results,
+    study_status,
+    submit_study,
+)
 from analysis.training import TrainConfig, accuracy, predict_logits, train_model
 from analysis.trust import (
     OutsideWorkspaceError,
@@ -184,9 +198,15 @@ __all__ = [
     "RocReport",
     "RunRegistry",
     "SampleScores",
+    "ScalabilityStudy",
     "ShadowLogits",
     "ShadowsJob",
     "SpecError",
+    "Study",
+    "StudyRecord",
+    "StudyResult",
+    "StudyStatus",
+    "SustainabilityStudy",
     "TrainConfig",
     "TrainJob",
     "TrustNotice",
@@ -212,6 +232,7 @@ __all__ = [
     "available_methods",
     "build_model",
     "cancel",
+    "cancel_study",
     "centred_interval",
     "class_mean_interval",
     "class_metrics",
@@ -235,6 +256,7 @@ __all__ = [
     "ks_interval",
     "linear_cka",
     "list_runs",
+    "list_studies",
     "load_dataset",
     "load_experiment",
     "load_spec",
@@ -266,10 +288,14 @@ __all__ = [
     "roc_curve",
     "roc_report",
     "run_jobs",
+    "run_study",
     "save_weights",
     "signals_from_logits",
     "stratified_subset",
+    "study_results",
+    "study_status",
     "submit",
+    "submit_study",
     "summary_dict",
     "svc_mia_efficacy",
     "tpr_at_fpr",

@@ -338,8 +338,8 @@ def _print_results(
     for warning in caught:  # one line each for the study's own notes; the rest as usual
         if str(warning.message).startswith(f"study {name!r}"):
             print(f"ulens study: note: {warning.message}")
-        else:
-            warnings.showwarning(
+        else:  # re-issued under the caller's filters (-W ignore, ...)
+            warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     table = format_table(result.summary, result.x_label)
