@@ -1,6 +1,6 @@
-"""The study commands: ``ulens study scalability|sustainability|list|status|cancel|results``.
+"""The study commands: ``ulens study scalability|sustainability|worst-case|list|status|...``.
 
-``scalability`` and ``sustainability`` submit a study (its scenarios and runs; see
+``scalability``, ``sustainability`` and ``worst-case`` submit a study (its scenarios and runs; see
 :mod:`analysis.studies`), execute its runs in the foreground with progress bars (like
 ``ulens unlearn``; ``--executor ray`` and ``--workers N`` alike), then print its results: one
 row per method and forget size (or request) with mean ± std over seeds. ``--background`` hands
@@ -16,6 +16,7 @@ Example:
         --fractions 0.05,0.1,0.2 --seeds 0,1 --param ga:lr=0.01 --csv grow.csv
     $ ulens study sustainability sample_data/digits --name seq --methods ft --requests 3 \\
         --classes-per-request 1
+    $ ulens study worst-case sample_data/digits --name hard --methods ga,ft --size 30 --within 8
     $ ulens study status sample_data/digits grow
 """
 
@@ -98,7 +99,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     """Add ``study`` and its sub-commands to ``ulens``' sub-parser group."""
-    study = sub.add_parser("study", help="studies: scalability and sustainability sweeps")
+    study = sub.add_parser("study", help="studies: scalability, sustainability, worst-case sets")
     kinds = study.add_subparsers(dest="study_command", required=True)
     scal = kinds.add_parser("scalability", help="forget sets of growing size, each retrained")
     _study_options(scal)
@@ -112,6 +113,17 @@ def add_parsers(sub: Any) -> None:
     size.add_argument("--fraction", type=float, default=None, help="random share per request")
     size.add_argument(
         "--classes-per-request", type=int, default=None, help="classes forgotten per request"
+    )
+    worst = kinds.add_parser("worst-case", help="the hardest forget set of a size vs a random one")
+    _study_options(worst)
+    worst.add_argument("--size", type=int, required=True, help="samples in each forget set")
+    worst.add_argument(
+        "--within", type=int, default=None, help="a class id (default: all training samples)"
+    )
+    worst.add_argument(
+        "--score",
+        default="memorization",
+        help="difficulty score ranking the samples (memorization: needs reference models)",
     )
     lst = kinds.add_parser("list", help="list the workspace's studies")
     lst.add_argument("workspace")
@@ -196,15 +208,26 @@ _OPTIONS = {
 }
 
 
-@contextlib.contextmanager
-def _option_names(forget: str) -> Iterator[None]:
-    """Validation errors of a study name the command-line option instead of the field."""
-    options = {
+def _options(study: Any) -> dict[str, str]:
+    """Study field -> the command-line option that sets it."""
+    random = study.forget == "random"
+    return {
         **_OPTIONS,
         "method": "--methods",
-        "sizes": "--fractions" if forget == "random" else "--classes",
-        "size": "--fraction" if forget == "random" else "--classes-per-request",
+        "sizes": "--fractions" if random else "--classes",
+        "size": "--size"
+        if study.kind == "worst_case"
+        else "--fraction"
+        if random
+        else "--classes-per-request",
+        "within": "--within",
+        "score": "--score",
     }
+
+
+@contextlib.contextmanager
+def _option_names(options: dict[str, str]) -> Iterator[None]:
+    """Validation errors of a study name the command-line option instead of the field."""
     try:
         yield
     except UlensError as exc:
@@ -215,7 +238,8 @@ def _option_names(forget: str) -> Iterator[None]:
 
 
 def _build(cls: Any, args: argparse.Namespace, **fields: Any) -> Any:
-    with _option_names(fields["forget"]):
+    probe = argparse.Namespace(forget=fields.get("forget", "random"), kind=cls.kind)
+    with _option_names(_options(probe)):
         return cls(**_common_fields(args), **fields)
 
 
@@ -240,6 +264,13 @@ def _sustainability(args: argparse.Namespace) -> int:
     return _launch(args, _build(SustainabilityStudy, args, **fields))
 
 
+def _worst_case(args: argparse.Namespace) -> int:
+    from analysis.studies import WorstCaseStudy
+
+    fields = {"forget": "random", "size": args.size, "within": args.within, "score": args.score}
+    return _launch(args, _build(WorstCaseStudy, args, **fields))
+
+
 def _launch(args: argparse.Namespace, study: Any) -> int:
     from analysis.runs import ensure_workers, make_executor
     from analysis.studies import run_study, study_status, submit_study
@@ -247,7 +278,7 @@ def _launch(args: argparse.Namespace, study: Any) -> int:
 
     if not args.background:
         make_executor(args.executor, workers=args.workers, device=args.device)  # fail early
-    with _option_names(study.forget):
+    with _option_names(_options(study)):
         submit_study(args.workspace, study)
     status = study_status(args.workspace, study.name)
     steps = ", ".join(s.scenario for s in study.steps())
@@ -367,8 +398,9 @@ def _cell(mean: Any, std: Any) -> str:
 
 
 def format_table(summary: pd.DataFrame, x_label: str) -> str:
-    """The results table: one line per (method, x), ``mean±std`` per metric (N/A: undefined;
-    a metric N/A for every row is left out).
+    """The results table: one line per (method, x) — x shown by its point's label when it has
+    one (``worst``) — with ``mean±std`` per metric (N/A: undefined; a metric N/A for every row
+    is left out).
 
     Example:
         >>> frame = pd.DataFrame({"method": ["ga"], "x": [0.1], "n_forget": [144], "runs": [2],
@@ -387,9 +419,11 @@ def format_table(summary: pd.DataFrame, x_label: str) -> str:
     for _, row in summary.iterrows():
         n_forget = row.get("n_forget")
         size = "" if n_forget is None or pd.isna(n_forget) else str(int(n_forget))
+        point = row.get("point")
+        where = point if isinstance(point, str) and point else f"{float(row['x']):g}"
         cells = [
             f"{str(row['method'])[:14]:<14}",
-            f"{float(row['x']):>16g}",
+            f"{where:>16}",
             f"{size:>8}",
             f"{int(row['done'])}/{int(row['runs'])}".rjust(6),
         ]
@@ -402,6 +436,7 @@ def _study(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "scalability": _scalability,
         "sustainability": _sustainability,
+        "worst-case": _worst_case,
         "list": _list,
         "status": _status,
         "cancel": _cancel,
@@ -409,10 +444,11 @@ def _study(args: argparse.Namespace) -> int:
     }
     started = time.time()
     code = handlers[args.study_command](args)
-    if args.study_command in ("scalability", "sustainability") and not args.background:
+    if args.study_command in _STUDIES and not args.background:
         print(f"study took {time.time() - started:.1f} s")
     return code
 
 
+_STUDIES = ("scalability", "sustainability", "worst-case")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"study": _study}
 """Command name -> function, merged into ``dashboard.cli``'s table."""

@@ -2,7 +2,9 @@
 
 * :class:`ScalabilityStudy` — forget sets of growing size, each with its retrain model;
 * :class:`SustainabilityStudy` — successive deletion requests, each applied to the previous
-  request's output, against a retrain on everything removed so far.
+  request's output, against a retrain on everything removed so far;
+* :class:`WorstCaseStudy` — the hardest forget set of a size (by a per-sample difficulty score,
+  :mod:`analysis.studies.difficulty`) against a random one of the same size.
 
 A study is submitted with :func:`submit_study` (its scenarios are added to the registry and its
 runs queued under one batch), executed like every run (:func:`run_study` in the foreground, or
@@ -44,10 +46,13 @@ from analysis.studies.base import (
     study_from_dict,
     summarise,
 )
+from analysis.studies.difficulty import DIFFICULTY_SCORES, difficulty_scores
 from analysis.studies.scalability import ScalabilityStudy
 from analysis.studies.sustainability import SustainabilityStudy
+from analysis.studies.worst_case import WorstCaseStudy
 
 __all__ = [
+    "DIFFICULTY_SCORES",
     "STUDY_KINDS",
     "STUDY_METRICS",
     "ScalabilityStudy",
@@ -56,8 +61,10 @@ __all__ = [
     "StudyResult",
     "StudyStatus",
     "SustainabilityStudy",
+    "WorstCaseStudy",
     "cancel_study",
     "collect_runs",
+    "difficulty_scores",
     "list_studies",
     "load_study",
     "register_study",

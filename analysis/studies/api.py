@@ -127,7 +127,7 @@ def submit_study(workspace: str | Path, study: Study) -> StudyRecord:
         raise ValidationError(
             describe("name", f"a study name whose scenarios are free ({taken} exist)", study.name)
         )
-    tables = study.forget_tables(exp.dataset("train").targets)
+    tables = study.scenario_tables(exp)
     batch = f"study-{uuid.uuid4().hex[:12]}"
     record = registry.add_study(study.name, kind=study.kind, spec=study.to_dict(), batch=batch)
     added: list[str] = []
@@ -274,9 +274,16 @@ def collect_runs(
             if table is not None and record.name in done:
                 values = table.loc[record.name]
             row.update({m: _number(values.get(m)) for m in STUDY_METRICS})
+            row["UA_gap"] = row["UA"] - _retrain_ua(table, exp.retrain_name)
             rows.append(row)
     columns = ["name", "scenario", "method", "seed", "state", "role", "n_forget", *STUDY_METRICS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _retrain_ua(table: pd.DataFrame | None, retrain: str | None) -> float:
+    if table is None or retrain is None or retrain not in table.index:
+        return float("nan")
+    return _number(table.loc[retrain, "UA"])
 
 
 def _number(value: Any) -> float:

@@ -69,10 +69,13 @@ STUDY_METRICS = (
     "privleak",
     "RT",
     "acc_gap",
+    "UA_gap",
 )
 """The per-run metrics a study aggregates: the models table's columns (DESIGN §3):
 accuracies, PS, the MIA audit's headline numbers (SVC MIA-efficacy, forget-vs-holdout AUC,
-PrivLeak), run time, and the mean absolute accuracy gap to the step's retrain model."""
+PrivLeak), run time, the mean absolute accuracy gap to the step's retrain model (``acc_gap``)
+and the signed forget-accuracy gap ``UA_gap`` = UA − the retrain model's UA (> 0: forgets
+less than the retrain model)."""
 RUN_COLUMNS = ("name", "scenario", "method", "seed", "state")
 """Columns :meth:`Study.aggregate` needs besides the metrics."""
 STUDY_KINDS: dict[str, type[Study]] = {}
@@ -98,12 +101,14 @@ class Step:
             for ``random`` studies this is resolved with the dataset (None until then).
         forgotten: The previous step's scenario, whose samples the base already forgot
             (sequential requests), else None.
+        label: A name for a categorical point (``worst``, ``random``); empty: ``x`` says it.
     """
 
     scenario: str
     x: float
     count: int | None = None
     forgotten: str | None = None
+    label: str = ""
 
 
 def _tuple(value: Any) -> Any:
@@ -227,6 +232,12 @@ class Study(abc.ABC):
     def jobs(self) -> list[RunJob]:
         """The study's jobs, in the order they should run (bases before their users)."""
 
+    def scenario_tables(self, exp: Any) -> dict[str, dict[str, Any]]:
+        """Scenario tables per step for the workspace's experiment (what
+        :func:`~analysis.studies.submit_study` adds). Families whose forget sets depend on the
+        models (worst-case sets) override this; the others need only the labels."""
+        return self.forget_tables(exp.dataset("train").targets)
+
     def forget_tables(self, labels: np.ndarray) -> dict[str, dict[str, Any]]:
         """Scenario tables per step (:func:`analysis.runs.add_scenario` keyword arguments):
         ``{"indices": array}`` for ``random``, ``{"classes": [...]}`` for ``classes``.
@@ -332,7 +343,8 @@ class Study(abc.ABC):
             ValidationError: ``runs`` is not a DataFrame with the columns above.
         """
         frame = _validate_runs(runs)
-        xs = {s.scenario: s.x for s in self.steps()}
+        steps = self.steps()
+        xs = {s.scenario: s.x for s in steps}
         outside = sorted(set(frame["scenario"]) - set(xs))
         if outside:
             warnings.warn(
@@ -341,11 +353,14 @@ class Study(abc.ABC):
                 stacklevel=2,
             )
             frame = frame[frame["scenario"].isin(list(xs))]
-        frame = frame.assign(x=frame["scenario"].map(xs).astype(float))
+        frame = frame.assign(
+            x=frame["scenario"].map(xs).astype(float),
+            point=frame["scenario"].map({s.scenario: s.label for s in steps}),
+        )
         order = {m: i for i, m in enumerate(("retrain", *self.methods))}
         frame = frame.assign(_order=frame["method"].map(order).fillna(len(order)))
         frame = frame.sort_values(["_order", "x", "seed"], kind="stable").drop(columns="_order")
-        first = ["method", "x", "seed", "name", "scenario", "state"]
+        first = ["method", "x", "point", "seed", "name", "scenario", "state"]
         tidy = frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
         return StudyResult(
             name=self.name,
@@ -367,7 +382,8 @@ class StudyResult:
         x_label: What ``x`` measures (e.g. ``forget fraction``, ``request``).
         metrics: The aggregated metric columns (:data:`STUDY_METRICS`).
         runs: One row per run: ``method`` (``retrain`` for the retrain models), ``x``,
-            ``seed``, ``name``, ``scenario``, ``state`` and the metrics (NaN = N/A or not done),
+            ``point`` (the step's label, e.g. ``worst``; empty when ``x`` says it), ``seed``,
+            ``name``, ``scenario``, ``state`` and the metrics (NaN = N/A or not done),
             plus whatever else the collector added (``n_forget``, ``role``...).
         summary: One row per (method, x): ``runs`` (how many), ``done``, and for each metric
             ``<metric>_mean`` and ``<metric>_std`` over the done runs' seeds (sample standard
@@ -422,8 +438,8 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str] = STUDY_METRICS) -> pd.
         metrics: Metric columns to aggregate (missing ones are all NaN).
 
     Returns:
-        One row per (method, x) in first-appearance order: ``method``, ``x``, ``n_forget``
-        (when ``runs`` has it), ``runs``, ``done``, then ``<metric>_mean`` and
+        One row per (method, x) in first-appearance order: ``method``, ``x``, ``point`` and
+        ``n_forget`` (when ``runs`` has them), ``runs``, ``done``, then ``<metric>_mean`` and
         ``<metric>_std`` per metric (NaN values are skipped; NaN when no value is left; std
         NaN with one value).
 
@@ -451,10 +467,11 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str] = STUDY_METRICS) -> pd.
     table = table.merge(stats.reset_index(), on=keys, how="left")
     table["done"] = table["done"].fillna(0).astype(int)
     extra = []
-    if "n_forget" in frame:  # the forget set's size in samples, the same for every run of a cell
-        sizes = frame.groupby(keys, sort=False)["n_forget"].max().rename("n_forget")
-        table = table.merge(sizes.reset_index(), on=keys, how="left")
-        extra = ["n_forget"]
+    for column in ("point", "n_forget"):  # the same for every run of a cell
+        if column in frame:
+            first = frame.groupby(keys, sort=False)[column].first().rename(column)
+            table = table.merge(first.reset_index(), on=keys, how="left")
+            extra.append(column)
     columns = keys + extra + ["runs", "done"]
     columns += [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
     return table.reindex(columns=columns).reset_index(drop=True)

@@ -69,6 +69,37 @@ def test_sustainability_end_to_end_on_a_fresh_mlp_workspace(
     assert "cancel requested for 0 run(s)" in capsys.readouterr().out
 
 
+def test_worst_case_end_to_end_on_the_sample(
+    sample_ws: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import analysis
+    from analysis.studies import difficulty_scores
+
+    w, runs = str(sample_ws), tmp_path / "runs.csv"
+    args = ["study", "worst-case", w, "--name", "hard", "--methods", "ga", "--size", "20"]
+    args += ["--within", "8", "--param", "epochs=2", "--recipe", "epochs=4", "--device", "cpu"]
+    assert main([*args, "--runs-csv", str(runs)]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert [line[:4] for line in lines if line and line[1] in ("random", "worst")] == [
+        ["retrain", "random", "20", "1/1"],
+        ["retrain", "worst", "20", "1/1"],
+        ["ga", "random", "20", "1/1"],
+        ["ga", "worst", "20", "1/1"],
+    ]
+    exp = analysis.load_experiment(sample_ws)
+    labels, scores = exp.dataset("train").targets, difficulty_scores(exp, device="cpu")
+    worst = np.load(sample_ws / "scenarios/hard_worst.npy")
+    random = np.load(sample_ws / "scenarios/hard_random.npy")
+    assert set(labels[worst]) == {8} == set(labels[random])
+    eights = np.flatnonzero((labels == 8) & np.isfinite(scores))
+    assert sorted(worst) == sorted(eights[np.argsort(-scores[eights])[:20]])
+    per_run = pd.read_csv(runs).set_index("name")
+    assert per_run.loc["hard_worst_ga_s0", "point"] == "worst"
+    gap = per_run.loc["hard_worst_ga_s0", "UA"] - per_run.loc["hard_worst_retrain", "UA"]
+    assert per_run.loc["hard_worst_ga_s0", "UA_gap"] == pytest.approx(gap)
+
+
 def test_queued_study_status_cancel_and_results(
     sample_ws: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -202,6 +233,14 @@ def test_queued_study_status_cancel_and_results(
                 "spark",
             ],
             "executor",
+        ),
+        (
+            ["worst-case", "--name", "s", "--methods", "ga", "--size", "0"],
+            "--size: expected a positive number of samples",
+        ),
+        (
+            ["worst-case", "--name", "s", "--methods", "ga", "--size", "5", "--within", "12"],
+            "--within: expected a class among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
         ),
         (["status"], "study: expected a study of the workspace among [], received 'nope'"),
     ],

@@ -139,6 +139,9 @@ def test_scalability_end_to_end_on_the_digits_sample(sample_ws: Path) -> None:
     runs = result.runs.set_index("name")
     assert runs["n_forget"].tolist() == [72, 144, 72, 144]  # round(0.05 * 1437), round(0.1 * 1437)
     assert runs.loc["grow_f0.1_retrain", "acc_gap"] == 0.0
+    assert runs.loc["grow_f0.1_ga_s0", "UA_gap"] == pytest.approx(
+        runs.loc["grow_f0.1_ga_s0", "UA"] - runs.loc["grow_f0.1_retrain", "UA"]
+    )
     # the same numbers as the Models page's table of that scenario
     exp = analysis.load_experiment(sample_ws, scenario="grow_f0.1")
     table = analysis.models_table(exp, device="cpu").set_index("name")

@@ -13,6 +13,7 @@ from analysis.studies import (
     STUDY_METRICS,
     ScalabilityStudy,
     SustainabilityStudy,
+    WorstCaseStudy,
     study_from_dict,
     summarise,
 )
@@ -66,7 +67,16 @@ def test_aggregation_matches_hand_computed_means_and_stds() -> None:
         ("ga", 0.1),
         ("ft", 0.05),
     ]
-    assert list(result.runs.columns[:6]) == ["method", "x", "seed", "name", "scenario", "state"]
+    assert list(result.runs.columns[:7]) == [
+        "method",
+        "x",
+        "point",
+        "seed",
+        "name",
+        "scenario",
+        "state",
+    ]
+    assert set(result.runs["point"]) == {""}  # sizes need no label: x says it
     assert result.runs["seed"].tolist()[2:5] == [0, 1, 2]
 
 
@@ -144,6 +154,7 @@ def test_summarise_carries_the_forget_size_and_counts_cells_without_done_runs() 
             recipe={"epochs": 2},
         ),
         SustainabilityStudy(name="b", methods=("scrub",), requests=3, size=0.02, eval_every=1),
+        WorstCaseStudy(name="c", methods=("ga",), size=30, within=8, seeds=(1,)),
     ],
 )
 def test_studies_round_trip_through_json(study: object) -> None:
@@ -156,7 +167,10 @@ def test_studies_round_trip_through_json(study: object) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"kind": "nope"}, r"^kind: expected one of \['scalability', 'sustainability'\]"),
+        (
+            {"kind": "nope"},
+            r"^kind: expected one of \['scalability', 'sustainability', 'worst_case'\]",
+        ),
         (
             {"kind": "scalability", "name": "a", "methods": ["ga"], "sizes": [0.1], "x": 1},
             r"^scalability study: expected fields among",
