@@ -21,7 +21,7 @@ Hyperparameters typed on the command line (``--param lr=0.01``) are parsed again
 
 Example:
     >>> jobs = grid_jobs("ga", params={"epochs": 2}, grid={"lr": [0.01, 0.02]}, seeds=[0, 1])
-    >>> len(jobs), jobs[0].params, jobs[3].seed
+    >>> len(jobs), dict(jobs[0].params), jobs[3].seed
     (4, {'epochs': 2, 'lr': 0.01}, 1)
     >>> job_from_dict(job_to_dict(jobs[0])) == jobs[0]
     True
