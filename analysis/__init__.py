@@ -50,6 +50,13 @@ from analysis.errors import (
 )
 from analysis.experiment import Experiment, load_experiment
 from analysis.exposure import EXPOSURE_SCORES, ExposureScore, most_exposed
+from analysis.group_robustness import (
+    GroupLabels,
+    GroupMetrics,
+    group_metrics,
+    group_robustness_table,
+    load_groups,
+)
 from analysis.groups import (
     WelchTest,
     assign_groups,
@@ -60,6 +67,12 @@ from analysis.groups import (
     welch_test,
 )
 from analysis.inference import PassOutputs, forward_pass
+from analysis.manipulation import (
+    MANIPULATION_KINDS,
+    CorrectiveMetrics,
+    Manipulation,
+    corrective_metrics,
+)
 from analysis.metrics import (
     AccuracyMetrics,
     ClassMetrics,
@@ -124,8 +137,10 @@ from analysis.runs.registry import StudyRecord
 from analysis.spec import ArchitectureSpec, ExperimentSpec, ModelEntry, load_spec
 from analysis.store import ResultCache, RunRegistry
 from analysis.studies import (
+    CorrectiveStudy,
     ScalabilityStudy,
     Study,
+    StudyGroups,
     StudyResult,
     StudyStatus,
     SustainabilityStudy,
@@ -133,6 +148,7 @@ from analysis.studies import (
     cancel_study,
     list_studies,
     run_study,
+    study_groups,
     study_results,
     study_status,
     submit_study,
@@ -163,6 +179,7 @@ from analysis.weight_change import WeightChange, weight_change
 __all__ = [
     "DEFAULT_N_BOOTSTRAP",
     "EXPOSURE_SCORES",
+    "MANIPULATION_KINDS",
     "AccuracyMetrics",
     "ArchitectureSpec",
     "ArrayDataset",
@@ -174,6 +191,8 @@ __all__ = [
     "ClassMetrics",
     "CompareOptions",
     "Comparison",
+    "CorrectiveMetrics",
+    "CorrectiveStudy",
     "DatasetBundle",
     "DatasetError",
     "Embedding",
@@ -181,8 +200,11 @@ __all__ = [
     "ExperimentSpec",
     "ExposureScore",
     "ForgetSet",
+    "GroupLabels",
+    "GroupMetrics",
     "KSResult",
     "LayerSimilarity",
+    "Manipulation",
     "MethodError",
     "ModelEntry",
     "ModelOutputs",
@@ -204,6 +226,7 @@ __all__ = [
     "ShadowsJob",
     "SpecError",
     "Study",
+    "StudyGroups",
     "StudyRecord",
     "StudyResult",
     "StudyStatus",
@@ -241,6 +264,7 @@ __all__ = [
     "compare",
     "compare_groups",
     "confine",
+    "corrective_metrics",
     "current_policy",
     "delete_run",
     "discover_layers",
@@ -252,6 +276,8 @@ __all__ = [
     "get_method",
     "grid_jobs",
     "group_key",
+    "group_metrics",
+    "group_robustness_table",
     "group_table",
     "import_reference",
     "ks_forget_quality",
@@ -261,6 +287,7 @@ __all__ = [
     "list_studies",
     "load_dataset",
     "load_experiment",
+    "load_groups",
     "load_spec",
     "load_weights_into",
     "make_method",
@@ -294,6 +321,7 @@ __all__ = [
     "save_weights",
     "signals_from_logits",
     "stratified_subset",
+    "study_groups",
     "study_results",
     "study_status",
     "submit",

@@ -42,6 +42,7 @@ from analysis.trust import (
 )
 
 __all__ = [
+    "DATASET_COMMON_OPTIONS",
     "DATASET_OPTIONS",
     "ArrayDataset",
     "DatasetBundle",
@@ -58,6 +59,9 @@ DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     "cifar100": ("path",),
 }
 """Keys of ``[dataset]`` (besides ``kind``) per built-in kind; a factory takes any keys."""
+DATASET_COMMON_OPTIONS = ("groups",)
+"""Keys of ``[dataset]`` every kind accepts and no adapter sees: ``groups`` = a
+workspace-relative ``.npz`` of group labels (:func:`analysis.group_robustness.load_groups`)."""
 
 _CIFAR_MEAN = {10: (0.4914, 0.4822, 0.4465), 100: (0.5071, 0.4865, 0.4409)}
 _CIFAR_STD = {10: (0.2470, 0.2435, 0.2616), 100: (0.2673, 0.2564, 0.2762)}
@@ -243,7 +247,7 @@ def load_dataset(spec: Mapping[str, Any], *, root: Path | None = None) -> Datase
     if not isinstance(spec, Mapping):
         raise DatasetError(describe("dataset", "a table with kind = '...'", spec))
     kind = spec.get("kind")
-    options = {k: v for k, v in spec.items() if k != "kind"}
+    options = {k: v for k, v in spec.items() if k != "kind" and k not in DATASET_COMMON_OPTIONS}
     policy = current_policy()
     if isinstance(kind, str) and kind in DATASET_OPTIONS:
         message = unknown_keys(f"dataset of kind {kind!r}", options, DATASET_OPTIONS[kind])

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from analysis.data import DATASET_OPTIONS
+from analysis.data import DATASET_COMMON_OPTIONS, DATASET_OPTIONS
 from analysis.errors import SpecError, ValidationError, describe, did_you_mean, unknown_keys
 from analysis.trust import confine
 
@@ -250,7 +250,8 @@ def _dataset(table: dict[str, Any], root: Path) -> dict[str, Any]:
             describe("dataset.kind", "a string such as 'digits' or 'npz'", table.get("kind"))
         )
     if kind in DATASET_OPTIONS:
-        _check_keys(f"[dataset] of kind {kind!r}", table, ("kind", *DATASET_OPTIONS[kind]))
+        allowed = ("kind", *DATASET_OPTIONS[kind], *DATASET_COMMON_OPTIONS)
+        _check_keys(f"[dataset] of kind {kind!r}", table, allowed)
     elif ":" not in kind:
         raise SpecError(
             describe(
@@ -264,6 +265,10 @@ def _dataset(table: dict[str, Any], root: Path) -> dict[str, Any]:
         if not isinstance(table["path"], str) or not table["path"]:
             raise SpecError(describe("dataset.path", "a file or folder path", table["path"]))
         _path(root, table["path"], "dataset.path")
+    if "groups" in table:
+        if not isinstance(table["groups"], str) or not table["groups"]:
+            raise SpecError(describe("dataset.groups", "an .npz file path", table["groups"]))
+        _path(root, table["groups"], "dataset.groups")
     return dict(table)
 
 

@@ -17,6 +17,10 @@ Example:
     $ ulens study sustainability sample_data/digits --name seq --methods ft --requests 3 \\
         --classes-per-request 1
     $ ulens study worst-case sample_data/digits --name hard --methods ga,ft --size 30 --within 8
+    $ ulens study corrective sample_data/digits --name fix --methods ga --manipulation label_flip \\
+        --poison-fraction 0.1 --known 0.5,1
+    $ ulens study groups sample_data/digits --models ga_random --scenario random
+    $ ulens study groups sample_data/digits --study grow
     $ ulens study status sample_data/digits grow
 """
 
@@ -99,7 +103,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     """Add ``study`` and its sub-commands to ``ulens``' sub-parser group."""
-    study = sub.add_parser("study", help="studies: scalability, sustainability, worst-case sets")
+    study = sub.add_parser(
+        "study", help="studies: scalability, sustainability, worst-case, corrective, groups"
+    )
     kinds = study.add_subparsers(dest="study_command", required=True)
     scal = kinds.add_parser("scalability", help="forget sets of growing size, each retrained")
     _study_options(scal)
@@ -125,6 +131,8 @@ def add_parsers(sub: Any) -> None:
         default="memorization",
         help="difficulty score ranking the samples (memorization: needs reference models)",
     )
+    _corrective_parser(kinds)
+    _groups_parser(kinds)
     lst = kinds.add_parser("list", help="list the workspace's studies")
     lst.add_argument("workspace")
     for name, text in (("status", "runs per state"), ("cancel", "cancel queued/running runs")):
@@ -136,6 +144,47 @@ def add_parsers(sub: Any) -> None:
     res.add_argument("study", help="study name")
     res.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     _output_options(res)
+
+
+def _corrective_parser(kinds: Any) -> None:
+    fix = kinds.add_parser(
+        "corrective", help="manipulated training data; methods get a known part of it"
+    )
+    _study_options(fix)
+    fix.add_argument(
+        "--manipulation", required=True, help="label_flip or trigger (a corner patch + target)"
+    )
+    fix.add_argument(
+        "--poison-fraction", type=float, required=True, help="share of training samples manipulated"
+    )
+    fix.add_argument(
+        "--target",
+        type=int,
+        default=None,
+        help="target label (trigger: required; flip: default random)",
+    )
+    fix.add_argument("--patch", type=int, default=3, help="trigger patch side in pixels (3)")
+    fix.add_argument(
+        "--value", type=float, default=None, help="trigger value (default: max training input)"
+    )
+    fix.add_argument("--manipulation-seed", type=int, default=0, help="seed of the manipulation")
+    fix.add_argument(
+        "--known", default="0.1,0.5,1", help="known fractions of the manipulated samples"
+    )
+
+
+def _groups_parser(kinds: Any) -> None:
+    grp = kinds.add_parser("groups", help="per-group accuracy and PS vs the retrain model")
+    grp.add_argument("workspace")
+    which = grp.add_mutually_exclusive_group(required=True)
+    which.add_argument("--models", default=None, help="comma-separated models of --scenario")
+    which.add_argument("--study", default=None, help="a study: worst-group gaps per method and x")
+    grp.add_argument("--scenario", default=None, help="forget scenario (default: the first)")
+    grp.add_argument(
+        "--groups", default=None, help="classes, or a workspace .npz with groups_train/groups_test"
+    )
+    grp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    grp.add_argument("--csv", default=None, metavar="FILE", help="write the printed table")
 
 
 def _split(text: str, option: str, parse: Callable[[str], Any]) -> list[Any]:
@@ -222,7 +271,20 @@ def _options(study: Any) -> dict[str, str]:
         else "--classes-per-request",
         "within": "--within",
         "score": "--score",
+        "known": "--known",
+        **_MANIPULATION_OPTIONS,
     }
+
+
+_MANIPULATION_OPTIONS = {
+    "manipulation": "--manipulation",
+    "manipulation.kind": "--manipulation",
+    "manipulation.fraction": "--poison-fraction",
+    "manipulation.seed": "--manipulation-seed",
+    "manipulation.target": "--target",
+    "manipulation.patch": "--patch",
+    "manipulation.value": "--value",
+}
 
 
 @contextlib.contextmanager
@@ -269,6 +331,88 @@ def _worst_case(args: argparse.Namespace) -> int:
 
     fields = {"forget": "random", "size": args.size, "within": args.within, "score": args.score}
     return _launch(args, _build(WorstCaseStudy, args, **fields))
+
+
+def _corrective(args: argparse.Namespace) -> int:
+    from analysis.studies import CorrectiveStudy
+
+    manipulation = {
+        "kind": args.manipulation,
+        "fraction": args.poison_fraction,
+        "seed": args.manipulation_seed,
+        "target": args.target,
+        "patch": args.patch,
+        "value": args.value,
+    }
+    known = tuple(_split(args.known, "--known", float))
+    fields = {"forget": "random", "manipulation": manipulation, "known": known}
+    return _launch(args, _build(CorrectiveStudy, args, **fields))
+
+
+def _groups(args: argparse.Namespace) -> int:
+    from analysis.experiment import load_experiment
+    from analysis.group_robustness import group_robustness_table
+
+    groups = None if args.groups is None else args.groups
+    if args.study is not None:
+        from analysis.studies import study_groups
+
+        result = study_groups(args.workspace, args.study, groups=groups, device=args.device)
+        print(f"study {args.study}: groups from {result.source}")
+        print(format_table(result.worst, result.x_label, metrics=("worst_gap", "worst_acc")))
+        if args.csv:
+            _write_csv(result.runs, args.csv, "--csv")
+        return 0
+    models = [m.strip() for m in str(args.models).split(",") if m.strip()]
+    if not models:
+        raise ValidationError(describe("--models", "comma-separated model names", args.models))
+    exp = load_experiment(args.workspace, scenario=args.scenario)
+    retrain = exp.retrain_name
+    wanted = [m for m in dict.fromkeys([*models, retrain]) if m is not None]
+    with _option_names({"model": "--models", "groups": "--groups", "scenario": "--scenario"}):
+        table = group_robustness_table(exp, wanted, groups=groups, device=args.device)
+    print(format_groups(table, retrain))
+    if args.csv:
+        _write_csv(table, args.csv, "--csv")
+    return 0
+
+
+def format_groups(table: pd.DataFrame, retrain: str | None) -> str:
+    """The per-group table of :func:`analysis.group_robustness_table` (accuracies, PS, gaps)
+    and each model's worst-group gap to the retrain model.
+
+    Example:
+        >>> t = pd.DataFrame({"model": ["ga"], "name": ["0"], "n_forget": [3], "n_test": [9],
+        ...     "UA": [0.5], "RA": [1.0], "TA": [0.9], "PS": [0.7], "TA_gap": [-0.1],
+        ...     "worst_gap": [0.1]})
+        >>> print(format_groups(t, "retrain").splitlines()[1].split())
+        ['ga', '0', '3', '9', '0.500', '1.000', '0.900', '0.700', '-0.100']
+    """
+    cols = ("UA", "RA", "TA", "PS", "TA_gap")
+    head = f"{'model':<18} {'group':<12} {'n_forget':>8} {'n_test':>6}"
+    lines = [head + "".join(f" {c:>7}" for c in cols)]
+    for _, row in table.iterrows():
+        cells = [f"{str(row['model'])[:18]:<18}", f"{str(row['name'])[:12]:<12}"]
+        cells += [f"{int(row['n_forget']):>8}", f"{int(row['n_test']):>6}"]
+        cells += [_number(row[c]) for c in cols]
+        lines.append(" ".join(cells))
+    for model, rows in table.groupby("model", sort=False):
+        if model == retrain:
+            continue
+        gap = float(rows["worst_gap"].iloc[0])
+        if math.isfinite(gap):
+            worst = rows.loc[rows["TA_gap"].abs().idxmax(), "name"]
+            lines.append(
+                f"{model}: worst-group test-accuracy gap to {retrain}: {gap:.3f} ({worst})"
+            )
+        else:
+            lines.append(f"{model}: worst-group gap N/A (no retrain model)")
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    number = float(value)
+    return f"{number:>7.3f}" if math.isfinite(number) else f"{'N/A':>7}"
 
 
 def _launch(args: argparse.Namespace, study: Any) -> int:
@@ -373,7 +517,8 @@ def _print_results(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    table = format_table(result.summary, result.x_label)
+    metrics = result.metrics if result.kind == "corrective" else TABLE_METRICS
+    table = format_table(result.summary, result.x_label, metrics=metrics)
     print(table)
     if csv:
         _write_csv(result.summary, csv, "--csv")
@@ -397,7 +542,9 @@ def _cell(mean: Any, std: Any) -> str:
     return f"{float(mean):.3f}±{float(std):.3f}"
 
 
-def format_table(summary: pd.DataFrame, x_label: str) -> str:
+def format_table(
+    summary: pd.DataFrame, x_label: str, *, metrics: Sequence[str] = TABLE_METRICS
+) -> str:
     """The results table: one line per (method, x) — x shown by its point's label when it has
     one (``worst``) — with ``mean±std`` per metric (N/A: undefined; a metric N/A for every row
     is left out).
@@ -408,13 +555,13 @@ def format_table(summary: pd.DataFrame, x_label: str) -> str:
         >>> print(format_table(frame, "forget fraction").splitlines()[1].split())
         ['ga', '0.1', '144', '2/2', '0.250±0.050']
     """
-    metrics = [
+    shown = [
         m
-        for m in TABLE_METRICS
+        for m in metrics
         if f"{m}_mean" in summary and pd.to_numeric(summary[f"{m}_mean"]).notna().any()
     ]
     heads = [f"{'method':<14}", f"{x_label:>16}", f"{'n_forget':>8}", f"{'done':>6}"]
-    heads += [f"{_HEADS.get(m, m):>15}" for m in metrics]
+    heads += [f"{_HEADS.get(m, m):>15}" for m in shown]
     lines = [" ".join(heads)]
     for _, row in summary.iterrows():
         n_forget = row.get("n_forget")
@@ -427,7 +574,7 @@ def format_table(summary: pd.DataFrame, x_label: str) -> str:
             f"{size:>8}",
             f"{int(row['done'])}/{int(row['runs'])}".rjust(6),
         ]
-        cells += [f"{_cell(row[f'{m}_mean'], row.get(f'{m}_std')):>15}" for m in metrics]
+        cells += [f"{_cell(row[f'{m}_mean'], row.get(f'{m}_std')):>15}" for m in shown]
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -437,6 +584,8 @@ def _study(args: argparse.Namespace) -> int:
         "scalability": _scalability,
         "sustainability": _sustainability,
         "worst-case": _worst_case,
+        "corrective": _corrective,
+        "groups": _groups,
         "list": _list,
         "status": _status,
         "cancel": _cancel,
@@ -449,6 +598,6 @@ def _study(args: argparse.Namespace) -> int:
     return code
 
 
-_STUDIES = ("scalability", "sustainability", "worst-case")
+_STUDIES = ("scalability", "sustainability", "worst-case", "corrective")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"study": _study}
 """Command name -> function, merged into ``dashboard.cli``'s table."""

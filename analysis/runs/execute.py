@@ -12,6 +12,8 @@ Per-epoch values (``UA``, ``RA``, ``TUA``, ``TRA``, ``PS``; DESIGN §3):
 * original / retrain / unlearned runs: the scenario's UA/RA/TUA/TRA (TUA is None for random
   forgetting) and PS against the scenario's retrain model (None when there is none, or for
   the retrain run itself);
+* a job with a ``manipulation`` (corrective studies) sees the manipulated training split
+  everywhere (training, forget/retain sets, evaluation); the test split stays clean;
 * reference / shadow runs (trained on a random half): ``UA`` = accuracy on the run's forget
   subset (None for references), ``RA`` = accuracy on the samples it was trained on / kept,
   ``TRA`` = test accuracy, ``TUA`` and ``PS`` None.
@@ -355,6 +357,8 @@ def run_job(
     sink.stage("loading")
     resolved = resolve_device(device)
     exp = _experiment(workspace, job.scenario)
+    if job.manipulation is not None:
+        _manipulate(exp, job.manipulation)
     paths = {
         k: None if v is None else confine(v, exp.root, argument=f"job.{k}")
         for k, v in output_paths(job).items()
@@ -371,6 +375,15 @@ def run_job(
     sink.stage("saving")
     files = _write_outputs(model, paths, masks, history, job)
     return RunOutput(tuple(files), metrics, tuple(history), rt, stopped)
+
+
+def _manipulate(exp: Experiment, manipulation: Mapping[str, Any]) -> None:
+    """Replace the run's training split by its manipulated copy (corrective studies): the
+    job's :class:`~analysis.manipulation.Manipulation` is data from the registry, never code;
+    the process-wide dataset cache keeps the clean bundle."""
+    from analysis.manipulation import Manipulation
+
+    exp.__dict__["data"] = Manipulation.from_dict(manipulation).apply(exp.data)
 
 
 def _retrain_for_ps(exp: Experiment, job: RunJob, device: torch.device) -> nn.Module | None:

@@ -111,6 +111,8 @@ class TrainJob:
         file: Workspace-relative weights path (None: ``models/runs/NAME.safetensors``).
         eval_every: Evaluate UA/RA/TUA/TRA/PS every this many epochs (0: only at the end).
         kind: The kind of job it came from (``train``, ``references``, ``shadows``).
+        manipulation: A :class:`~analysis.manipulation.Manipulation` (as JSON data) applied to
+            the training split before training (corrective studies), else None.
     """
 
     role: str = "original"
@@ -122,9 +124,11 @@ class TrainJob:
     file: str | None = None
     eval_every: int = 1
     kind: str = "train"
+    manipulation: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipe", _frozen(self.recipe))
+        object.__setattr__(self, "manipulation", _manipulation(self.manipulation))
         if self.role not in TRAIN_ROLES:
             raise ValidationError(describe("role", f"one of {list(TRAIN_ROLES)}", self.role))
         if (self.role in ("reference", "shadow")) != (self.subset is not None):
@@ -155,6 +159,7 @@ class UnlearnJob:
             requests): the method's forget set is the scenario's forget samples minus that
             scenario's (which must be a strict subset of them); the retain set stays the
             complement of the scenario, and the run is evaluated on the whole scenario.
+        manipulation: A manipulation of the training split (see :class:`TrainJob`).
     """
 
     method: str
@@ -168,9 +173,11 @@ class UnlearnJob:
     subset: Subset | None = None
     kind: str = "unlearn"
     forgotten: str | None = None
+    manipulation: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
+        object.__setattr__(self, "manipulation", _manipulation(self.manipulation))
         if not isinstance(self.method, str) or not self.method.strip():
             raise MethodError(describe("method", "a method name", self.method))
         if not isinstance(self.base, str) or not self.base:
@@ -262,6 +269,15 @@ _TYPES: dict[str, type[Any]] = {
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _manipulation(value: Any) -> Mapping[str, Any] | None:
+    """A job's manipulation validated and frozen as JSON data (None stays None)."""
+    if value is None:
+        return None
+    from analysis.manipulation import Manipulation
+
+    return _frozen(Manipulation.from_dict(value).to_dict())
 
 
 def _check_common(seed: Any, eval_every: Any, *, allow_none_seed: bool) -> None:

@@ -3,6 +3,8 @@
 * :class:`ScalabilityStudy` — forget sets of growing size, each with its retrain model;
 * :class:`SustainabilityStudy` — successive deletion requests, each applied to the previous
   request's output, against a retrain on everything removed so far;
+* :class:`CorrectiveStudy` — a manipulated training set (label flips or a trigger patch), a
+  poisoned original, and methods given only a known part of the manipulated samples;
 * :class:`WorstCaseStudy` — the hardest forget set of a size (by a per-sample difficulty score,
   :mod:`analysis.studies.difficulty`) against a random one of the same size.
 
@@ -46,18 +48,24 @@ from analysis.studies.base import (
     study_from_dict,
     summarise,
 )
+from analysis.studies.corrective import CORRECTIVE_METRICS, CorrectiveStudy
 from analysis.studies.difficulty import DIFFICULTY_SCORES, difficulty_scores
+from analysis.studies.groups import GROUP_STUDY_METRICS, StudyGroups, study_groups
 from analysis.studies.scalability import ScalabilityStudy
 from analysis.studies.sustainability import SustainabilityStudy
 from analysis.studies.worst_case import WorstCaseStudy
 
 __all__ = [
+    "CORRECTIVE_METRICS",
     "DIFFICULTY_SCORES",
+    "GROUP_STUDY_METRICS",
     "STUDY_KINDS",
     "STUDY_METRICS",
+    "CorrectiveStudy",
     "ScalabilityStudy",
     "Step",
     "Study",
+    "StudyGroups",
     "StudyResult",
     "StudyStatus",
     "SustainabilityStudy",
@@ -70,6 +78,7 @@ __all__ = [
     "register_study",
     "run_study",
     "study_from_dict",
+    "study_groups",
     "study_results",
     "study_runs",
     "study_status",

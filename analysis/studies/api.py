@@ -314,4 +314,4 @@ def study_results(
             RuntimeWarning,
             stacklevel=2,
         )
-    return study.aggregate(collect_runs(workspace, study, runs, device=device))
+    return study.aggregate(study.collect(workspace, runs, device=device))

@@ -328,6 +328,14 @@ class Study(abc.ABC):
 
     # ------------------------------------------------------------------ aggregation
 
+    def collect(self, workspace: Any, runs: Sequence[Any], *, device: Any = "auto") -> pd.DataFrame:
+        """Per-run metrics of the study's runs (what :meth:`aggregate` takes): by default the
+        models table's (:func:`analysis.studies.collect_runs`); families with metrics of their
+        own (corrective unlearning) override this."""
+        from analysis.studies.api import collect_runs
+
+        return collect_runs(workspace, self, runs, device=device)
+
     def aggregate(self, runs: pd.DataFrame) -> StudyResult:
         """Per-run metrics -> the study's result (mean and std over seeds per method and x).
 
