@@ -16,6 +16,9 @@ from dashboard.cli_study import format_table
 from tests.analysis.runs.workspaces import copy_sample, make_mlp_workspace
 
 
+_FIX = ["corrective", "--name", "fix", "--methods", "ga", "--manipulation"]
+
+
 @pytest.fixture
 def sample_ws(tmp_path: Path) -> Path:
     return copy_sample(tmp_path / "digits")
@@ -243,6 +246,28 @@ def test_queued_study_status_cancel_and_results(
             "--within: expected a class among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
         ),
         (["status"], "study: expected a study of the workspace among [], received 'nope'"),
+        (
+            [*_FIX, "label_flip", "--poison-fraction", "0.1", "--known", "0.5,0.2"],
+            "--known: expected strictly increasing fractions",
+        ),
+        (
+            [*_FIX, "trigger", "--poison-fraction", "0.1"],
+            "--target: expected a target class for a trigger",
+        ),
+        (
+            [*_FIX, "label_flip", "--poison-fraction", "1.5"],
+            "--poison-fraction: expected a fraction in (0, 1)",
+        ),
+        (
+            [*_FIX, "trigger", "--poison-fraction", "0.1", "--target", "12"],
+            "--target: expected a class among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+        ),
+        (
+            [*_FIX, "trigger", "--poison-fraction", "0.1", "--target", "1", "--patch", "9"],
+            "--patch: expected at most the input's height and width (8, 8)",
+        ),
+        (["groups", "--models", "nope"], "--models: expected a model among"),
+        (["groups", "--models", "ga", "--groups", "../x.npz"], "groups"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -288,3 +313,46 @@ def test_format_table_shows_mean_std_and_na() -> None:
     assert lines[0].split() == ["method", "forget", "fraction", "n_forget", "done", "UA", "PS"]
     assert lines[1].split() == ["retrain", "0.05", "72", "1/1", "0.000", "1.000"]
     assert lines[2].split() == ["ga", "0.05", "72", "2/3", "0.400±0.200", "N/A"]
+
+
+def test_groups_prints_the_per_group_table_and_the_worst_group_gap(
+    sample_ws: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_csv = tmp_path / "groups.csv"
+    argv = ["study", "groups", str(sample_ws), "--models", "ga_random", "--scenario", "random"]
+    assert main([*argv, "--device", "cpu", "--csv", str(out_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "model",
+        "group",
+        "n_forget",
+        "n_test",
+        "UA",
+        "RA",
+        "TA",
+        "PS",
+        "TA_gap",
+    ]
+    rows = [line.split() for line in lines[1:21]]
+    assert [r[0] for r in rows] == ["ga_random"] * 10 + ["retrain_random"] * 10
+    assert [r[1] for r in rows[:10]] == [str(c) for c in range(10)]
+    table = pd.read_csv(out_csv)
+    ga = table[table["model"] == "ga_random"]
+    gap = float(ga["TA_gap"].abs().max())
+    worst = str(ga.loc[ga["TA_gap"].abs().idxmax(), "name"])
+    assert (
+        f"ga_random: worst-group test-accuracy gap to retrain_random: {gap:.3f} ({worst})" in lines
+    )
+    assert (table[table["model"] == "retrain_random"]["TA_gap"] == 0).all()
+
+
+def test_format_table_prints_the_corrective_metrics() -> None:
+    from analysis.studies import CORRECTIVE_METRICS
+
+    frame = pd.DataFrame(
+        {"method": ["ga"], "x": [0.5], "n_forget": [72], "runs": [1], "done": [1]}
+        | {f"{m}_mean": [0.25] for m in CORRECTIVE_METRICS}
+    )
+    lines = format_table(frame, "known fraction", metrics=CORRECTIVE_METRICS).splitlines()
+    assert lines[0].split()[-7:] == list(CORRECTIVE_METRICS)
+    assert lines[1].split() == ["ga", "0.5", "72", "1/1", *["0.250"] * 7]
