@@ -301,7 +301,7 @@ def _rows(
     forget[exp.forget_indices] = True
     ok = {
         n: (logits(n, "train").argmax(1) == y_train, logits(n, "test").argmax(1) == y_test)
-        for n in {model, retrain} - {None}
+        for n in ([model] if retrain is None else [model, retrain])
     }
     present = np.union1d(np.unique(groups.train), np.unique(groups.test))
     rows, empty = [], []
@@ -378,17 +378,17 @@ def group_metrics(
 def _summarise(model: str, retrain: str | None, source: str, table: pd.DataFrame) -> GroupMetrics:
     gaps = table["TA_gap"].abs()
     acc = table["TA"]
-    worst = int(gaps.idxmax()) if gaps.notna().any() else None
-    low = int(acc.idxmin()) if acc.notna().any() else None
+    worst = int(np.nanargmax(gaps.to_numpy())) if gaps.notna().any() else None
+    low = int(np.nanargmin(acc.to_numpy())) if acc.notna().any() else None
     return GroupMetrics(
         model=model,
         retrain=retrain,
         source=source,
         table=table,
-        worst_group="" if worst is None else str(table.loc[worst, "name"]),
-        worst_gap=math.nan if worst is None else float(gaps[worst]),
-        worst_acc_group="" if low is None else str(table.loc[low, "name"]),
-        worst_acc=math.nan if low is None else float(acc[low]),
+        worst_group="" if worst is None else str(table["name"].iloc[worst]),
+        worst_gap=math.nan if worst is None else float(gaps.iloc[worst]),
+        worst_acc_group="" if low is None else str(table["name"].iloc[low]),
+        worst_acc=math.nan if low is None else float(acc.iloc[low]),
     )
 
 

@@ -1,12 +1,14 @@
-"""The study commands: ``ulens study scalability|sustainability|worst-case|list|status|...``.
+"""The study commands: ``ulens study scalability|sustainability|worst-case|corrective|...``.
 
-``scalability``, ``sustainability`` and ``worst-case`` submit a study (its scenarios and runs; see
-:mod:`analysis.studies`), execute its runs in the foreground with progress bars (like
+``scalability``, ``sustainability``, ``worst-case`` and ``corrective`` submit a study (its
+scenarios and runs; see :mod:`analysis.studies`), execute its runs in the foreground with progress bars (like
 ``ulens unlearn``; ``--executor ray`` and ``--workers N`` alike), then print its results: one
 row per method and forget size (or request) with mean ± std over seeds. ``--background`` hands
 the runs to the workspace's detached pool instead and returns at once; ``ulens study status``
 follows them and ``ulens study results`` prints the table later. ``--csv FILE`` writes the
-printed table, ``--runs-csv FILE`` one row per run.
+printed table, ``--runs-csv FILE`` one row per run. ``groups`` prints per-group accuracy, PS
+and gaps to the retrain model for ``--models`` of a scenario, or a study's worst-group gaps
+(``--study``); it runs nothing.
 
 Exit codes: 0 when every run is done (or on success of list/status/cancel/results), 1 when a
 run failed or was interrupted, 130 when cancelled, 2 on bad input (one line naming the option).
@@ -35,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.errors import UlensError, ValidationError, describe
@@ -401,7 +404,7 @@ def format_groups(table: pd.DataFrame, retrain: str | None) -> str:
             continue
         gap = float(rows["worst_gap"].iloc[0])
         if math.isfinite(gap):
-            worst = rows.loc[rows["TA_gap"].abs().idxmax(), "name"]
+            worst = rows["name"].iloc[int(np.nanargmax(rows["TA_gap"].abs().to_numpy()))]
             lines.append(
                 f"{model}: worst-group test-accuracy gap to {retrain}: {gap:.3f} ({worst})"
             )

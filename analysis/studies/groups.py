@@ -133,5 +133,5 @@ def _per_group(table: pd.DataFrame) -> pd.DataFrame:
     for metric in metrics:
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     stats = frame.groupby(keys, sort=False)[metrics].agg(["mean", "std"])
-    stats.columns = [f"{a}_{b}" for a, b in stats.columns]
+    stats.columns = [f"{pair[0]}_{pair[1]}" for pair in stats.columns]
     return stats.reset_index().reindex(columns=columns)

@@ -121,7 +121,7 @@ def test_jobs_carry_the_manipulation_as_validated_json() -> None:
     assert dict(job.manipulation or {}) == Manipulation.from_dict(data).to_dict()
     assert job_from_dict(job_to_dict(job)) == job
     assert TrainJob().manipulation is None
-    with pytest.raises(ValidationError, match="manipulation.target: expected a target class"):
+    with pytest.raises(ValidationError, match=r"manipulation\.target: expected a target class"):
         TrainJob(manipulation={"kind": "trigger", "fraction": 0.1})
 
 
@@ -147,7 +147,7 @@ def test_bad_manipulations_name_the_field(fields: dict[str, object], message: st
 
 def test_a_manipulation_the_data_cannot_take_is_refused() -> None:
     data = _bundle()
-    with pytest.raises(ValidationError, match="manipulation.patch: expected at most"):
+    with pytest.raises(ValidationError, match=r"manipulation\.patch: expected at most"):
         Manipulation(kind="trigger", fraction=0.1, target=0, patch=6).apply(data)
-    with pytest.raises(ValidationError, match="manipulation.target: expected a class among"):
+    with pytest.raises(ValidationError, match=r"manipulation\.target: expected a class among"):
         Manipulation(kind="trigger", fraction=0.1, target=7).apply(data)

@@ -15,7 +15,6 @@ from dashboard.cli import main
 from dashboard.cli_study import format_table
 from tests.analysis.runs.workspaces import copy_sample, make_mlp_workspace
 
-
 _FIX = ["corrective", "--name", "fix", "--methods", "ga", "--manipulation"]
 
 
