@@ -1,8 +1,9 @@
 """The study commands: ``ulens study scalability|sustainability|worst-case|corrective|...``.
 
 ``scalability``, ``sustainability``, ``worst-case`` and ``corrective`` submit a study (its
-scenarios and runs; see :mod:`analysis.studies`), execute its runs in the foreground with progress bars (like
-``ulens unlearn``; ``--executor ray`` and ``--workers N`` alike), then print its results: one
+scenarios and runs; see :mod:`analysis.studies`), execute its runs in the foreground with
+progress bars (like ``ulens unlearn``; ``--executor ray`` and ``--workers N`` alike), then print
+its results: one
 row per method and forget size (or request) with mean ± std over seeds. ``--background`` hands
 the runs to the workspace's detached pool instead and returns at once; ``ulens study status``
 follows them and ``ulens study results`` prints the table later. ``--csv FILE`` writes the
