@@ -5,6 +5,7 @@ bad input."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,11 @@ def test_classwise_forgetting_leaves_groups_without_forget_samples_nan_with_a_wa
     assert math.isnan(ga.loc[8, "RA"])  # the forgotten class has no retain samples
 
 
-def _groups_workspace(root: Path) -> Path:
-    """The runs tests' npz + mlp workspace with a group column in its archive, trained."""
-    ws = make_mlp_workspace(root)
+@pytest.fixture(scope="module")
+def grouped_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runs tests' npz + mlp workspace with a group column in its archive, trained once
+    (tests work on copies)."""
+    ws = make_mlp_workspace(tmp_path_factory.mktemp("grouped") / "blobs")
     data = dict(np.load(ws / "data.npz"))
     data["groups_train"] = (data["x_train"][:, 0] > 0).astype(np.int64)
     data["groups_test"] = (data["x_test"][:, 0] > 0).astype(np.int64)
@@ -101,8 +104,8 @@ def _groups_workspace(root: Path) -> Path:
     return ws
 
 
-def test_user_given_groups_on_a_fresh_mlp_workspace(tmp_path: Path) -> None:
-    ws = _groups_workspace(tmp_path / "blobs")
+def test_user_given_groups_on_a_fresh_mlp_workspace(grouped_ws: Path, tmp_path: Path) -> None:
+    ws = Path(shutil.copytree(grouped_ws, tmp_path / "blobs"))
     exp = analysis.load_experiment(ws, scenario="random")
     groups = load_groups(exp)
     assert groups.source == "dataset.path 'data.npz'" and groups.names == ("0", "1")
@@ -126,10 +129,12 @@ def test_user_given_groups_on_a_fresh_mlp_workspace(tmp_path: Path) -> None:
     _check(table, _direct(exp, "original", exp.retrain_name or "", load_groups(exp)))
 
 
-def test_study_groups_summarise_the_worst_group_gap_per_method(tmp_path: Path) -> None:
+def test_study_groups_summarise_the_worst_group_gap_per_method(
+    grouped_ws: Path, tmp_path: Path
+) -> None:
     from analysis.studies import ScalabilityStudy, run_study, study_groups, submit_study
 
-    ws = _groups_workspace(tmp_path / "blobs")
+    ws = Path(shutil.copytree(grouped_ws, tmp_path / "blobs"))
     study = ScalabilityStudy(name="sg", methods=("ft",), sizes=(0.1,), params={"ft": {"epochs": 1}})
     submit_study(ws, study)
     run_study(ws, "sg", device="cpu")
@@ -196,10 +201,8 @@ def test_bad_arguments_name_themselves(tmp_path: Path) -> None:
         analysis.load_experiment(ws)
 
 
-def test_without_a_retrain_model_gaps_and_ps_are_nan_with_a_warning(tmp_path: Path) -> None:
-    ws = make_mlp_workspace(tmp_path / "blobs")
-    analysis.run_jobs(ws, [analysis.TrainJob(role="original")], device="cpu")
-    exp = analysis.load_experiment(ws, scenario="random")
+def test_without_a_retrain_model_gaps_and_ps_are_nan_with_a_warning(grouped_ws: Path) -> None:
+    exp = analysis.load_experiment(grouped_ws, scenario="classwise")  # only "random" has one
     with pytest.warns(RuntimeWarning, match="has no retrain model"):
         result = group_metrics(exp, "original", device="cpu")
     assert result.table[["PS", "TA_gap"]].isna().all().all() and math.isnan(result.worst_gap)
