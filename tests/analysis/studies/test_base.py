@@ -169,7 +169,8 @@ def test_studies_round_trip_through_json(study: object) -> None:
     [
         (
             {"kind": "nope"},
-            r"^kind: expected one of \['corrective', 'scalability', 'sustainability', 'worst_case'\]",
+            r"^kind: expected one of "
+            r"\['corrective', 'scalability', 'sustainability', 'worst_case'\]",
         ),
         (
             {"kind": "scalability", "name": "a", "methods": ["ga"], "sizes": [0.1], "x": 1},
