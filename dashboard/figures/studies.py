@@ -100,7 +100,7 @@ def _finish(fig: go.Figure, presentation: bool) -> go.Figure:
     """The app's template (and its presentation font floor where the theme offers one)."""
     apply = getattr(theme, "apply", None)
     if callable(apply):
-        return apply(fig, presentation=presentation)  # type: ignore[no-any-return]
+        return apply(fig, presentation=presentation)
     fig.update_layout(template=theme.template(presentation))
     return fig
 
