@@ -189,3 +189,12 @@ def study_result(workspace: str, name: str) -> Any:
             return study_results(workspace, name)
 
     return _once(("study", workspace, name), f"Evaluating the models of study {name}", work)
+
+
+def study_results_all(workspace: str) -> dict[str, Any]:
+    """Name -> result of every study with a done run (the Export page and the report)."""
+    from analysis.studies import list_studies, study_status
+
+    names = [r.name for r in list_studies(workspace)]
+    done = [n for n in names if study_status(workspace, n).counts["done"]]
+    return {name: study_result(workspace, name) for name in done}

@@ -145,7 +145,9 @@ def test_build_study_turns_the_form_into_each_kind() -> None:
     assert (scal.sizes, scal.seeds, scal.forget) == ((1, 2), (0, 1), "classes")
     assert dict(scal.params["ga"]) == {"epochs": 1, "lr": 0.02}
     assert dict(scal.params["ft"]) == {"epochs": 1} and dict(scal.recipe) == {"epochs": 3}
-    seq = page.build_study(page.StudyRequest("sustainability", "s", ("ft",), requests=3, size="0.1"))
+    seq = page.build_study(
+        page.StudyRequest("sustainability", "s", ("ft",), requests=3, size="0.1")
+    )
     assert isinstance(seq, SustainabilityStudy) and (seq.requests, seq.size) == (3, 0.1)
     hard = page.build_study(page.StudyRequest("worst_case", "h", ("ga",), size="30", within=8))
     assert isinstance(hard, WorstCaseStudy) and (hard.size, hard.within) == (30, 8)
