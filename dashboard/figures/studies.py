@@ -139,6 +139,14 @@ def _x_text(result: StudyResult, x: float) -> str:
     return f"{x:g}"
 
 
+def _x_range(result: StudyResult) -> list[float]:
+    """The x span of the study's points with a margin (for a panel without data)."""
+    xs = result.summary["x"].astype(float)
+    low, high = float(xs.min()), float(xs.max())
+    pad = 0.08 * (high - low) if high > low else 0.5
+    return [low - pad, high + pad]
+
+
 def _grid(count: int) -> tuple[int, int]:
     columns = 3 if count > 4 else min(count, 2) or 1
     return -(-count // columns), columns
@@ -175,14 +183,20 @@ def sweep_figure(
     for i, metric in enumerate(metrics):
         row, col = divmod(i, cols)
         shown = _sweep_panel(fig, result, metric, methods, row + 1, col + 1, first=i == 0)
-        if not shown:
+        if not shown:  # an empty trace gives the panel its axes, then the note
+            fig.add_trace(
+                go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip"),
+                row=row + 1,
+                col=col + 1,
+            )
+            fig.update_xaxes(row=row + 1, col=col + 1, range=_x_range(result))
             _na_note(fig, i + 1, presentation)
         _sweep_axes(fig, result, metric, row + 1, col + 1, last_row=row == rows - 1)
     fig.update_annotations(font={"size": _font(presentation)})
     fig.update_layout(
         title=f"{result.name}: {_kind_title(result)} (mean ± std over seeds)",
         height=(330 if presentation else 280) * rows + 140,
-        legend={"orientation": "h", "y": -0.12 if rows > 1 else -0.25, "x": 0.0},
+        legend={"orientation": "h", "y": -0.16 if rows > 1 else -0.3, "x": 0.0},
         hovermode="closest",
         margin={"t": 90},
     )

@@ -57,8 +57,11 @@ def test_sweep_draws_each_method_with_seed_error_bars_and_the_retrain_in_grey() 
     assert sum(bool(t.showlegend) for t in fig.data if t.legendgroup == "ga") == 1
     assert list(fig.layout.xaxis.ticktext) == ["5%", "10%"]
     # a metric with no value anywhere is a labelled empty panel, not a zero line
-    assert not _traces(fig, 3)  # TRA missing from the runs
-    assert any(a.text == "N/A for this study" for a in fig.layout.annotations)
+    tra = [t for t in fig.data if t.xaxis == "x3"]  # TRA missing from the runs
+    assert len(tra) == 1 and len(tra[0].x) == 0  # an empty panel with its axes
+    notes = [a for a in fig.layout.annotations if a.text == "N/A for this study"]
+    assert [a.xref for a in notes] == ["x3 domain", "x4 domain", "x5 domain"]
+    assert list(fig.layout.xaxis.range or []) == []  # the UA axis is not stretched by a note
     rt = _traces(fig, 6)
     assert rt["ft"].y == pytest.approx([1.5, 1.5]) and rt["retrain"].y == pytest.approx([5, 5])
 
