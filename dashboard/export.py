@@ -224,7 +224,8 @@ def default_context(
 def study_results_of(workspace: str | Path) -> dict[str, Any]:
     """Name -> :class:`~analysis.studies.StudyResult` of every study of the workspace with at
     least one done run, oldest first ({} without studies or registry). Notes about runs not
-    done yet are silenced: the report shows each cell's done/total runs."""
+    done yet are silenced (the report shows each cell's done/total runs); a study that cannot
+    be evaluated (its scenario was removed, ...) is left out with a warning."""
     from analysis.studies import list_studies, study_results, study_status
 
     out: dict[str, Any] = {}
@@ -235,9 +236,14 @@ def study_results_of(workspace: str | Path) -> dict[str, Any]:
     for record in records:
         if study_status(workspace, record.name).counts["done"] == 0:
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[record.name] = study_results(workspace, record.name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[record.name] = study_results(workspace, record.name)
+        except UlensError as exc:  # one broken study must not sink the report
+            warnings.warn(
+                f"study {record.name!r} left out of the export: {exc}", UserWarning, stacklevel=2
+            )
     return out
 
 

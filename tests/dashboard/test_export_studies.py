@@ -100,3 +100,17 @@ def test_ulens_report_includes_the_studies_by_default(studied: Path, tmp_path: P
     assert main([*args, "--device", "cpu"]) == 0
     text = out.read_text(encoding="utf-8")
     assert "<h2 id='page-studies'>Studies</h2>" in text and "study_grow_scalability" in text
+
+
+def test_a_study_that_cannot_be_evaluated_is_left_out_with_a_warning(
+    studied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analysis.studies as studies_api
+    from analysis.errors import ValidationError
+
+    def broken(workspace: object, name: str, **_: object) -> None:
+        raise ValidationError(f"study: scenario of {name} is gone")
+
+    monkeypatch.setattr(studies_api, "study_results", broken)
+    with pytest.warns(UserWarning, match="study 'grow' left out of the export: study: scenario"):
+        assert export.study_results_of(studied) == {}
