@@ -15,7 +15,16 @@ from analysis.errors import UlensError
 from analysis.experiment import Experiment
 from analysis.spec import AUXILIARY_ROLES
 from dashboard import cached, messages, state, theme
-from dashboard.views import classes, export, instances, layers, models, notices, privacy
+from dashboard.views import (
+    classes,
+    export,
+    instances,
+    layers,
+    models,
+    notices,
+    privacy,
+    studies,
+)
 
 _PRESENTATION_CSS = """
 <style>
@@ -130,6 +139,7 @@ def _pages() -> list[Any]:
             icon=":material/scatter_plot:",
         ),
         st.Page(privacy.render, title="Privacy", url_path="privacy", icon=":material/shield:"),
+        st.Page(studies.render, title="Studies", url_path="studies", icon=":material/monitoring:"),
         st.Page(export.render, title="Export", url_path="export", icon=":material/download:"),
     ]
 

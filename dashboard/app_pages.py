@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from dashboard.views import classes, export, instances, layers, models, privacy
+from dashboard.views import classes, export, instances, layers, models, privacy, studies
 
-__all__ = ["classes", "export", "instances", "layers", "models", "privacy"]
+__all__ = ["classes", "export", "instances", "layers", "models", "privacy", "studies"]

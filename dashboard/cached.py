@@ -168,3 +168,33 @@ def methods() -> list[str]:
     from analysis.unlearn import available_methods
 
     return available_methods()
+
+
+# --------------------------------------------------------------------------- studies (issue 9)
+
+
+def study_result(workspace: str, name: str) -> Any:
+    """The :class:`~analysis.studies.StudyResult` of study ``name`` (computed once per process,
+    again after runs finished: :func:`refresh` clears it). The note about runs not done yet is
+    left out: the page shows each cell's done/total runs."""
+    import warnings
+
+    from analysis.studies import study_results
+
+    refresh(workspace)
+
+    def work(_: Callable[[str, float], None]) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="study '", category=RuntimeWarning)
+            return study_results(workspace, name)
+
+    return _once(("study", workspace, name), f"Evaluating the models of study {name}", work)
+
+
+def study_results_all(workspace: str) -> dict[str, Any]:
+    """Name -> result of every study with a done run (the Export page and the report)."""
+    from analysis.studies import list_studies, study_status
+
+    names = [r.name for r in list_studies(workspace)]
+    done = [n for n in names if study_status(workspace, n).counts["done"]]
+    return {name: study_result(workspace, name) for name in done}

@@ -128,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true", help="overwrite an existing report")
     rep.add_argument(
         "--pages",
-        default="models,classes,layers,instances,privacy",
-        help="comma-separated pages to include",
+        default="models,classes,layers,instances,privacy,studies",
+        help="comma-separated pages to include (studies: only when the workspace has some)",
     )
     from dashboard.cli_runs import add_parsers
     from dashboard.cli_study import add_parsers as add_study_parsers

@@ -45,6 +45,7 @@ from dashboard.figures import FigureSpec
 
 __all__ = [
     "FORMATS",
+    "OPTIONAL_PAGES",
     "PAGES",
     "ExportError",
     "available_pages",
@@ -58,6 +59,7 @@ __all__ = [
     "page_figures",
     "renderer_problem",
     "stop_renderer",
+    "study_results_of",
     "validate_pages",
     "write_report",
     "zip_bytes",
@@ -70,7 +72,11 @@ PAGES: dict[str, str] = {
     "layers": "Layers",
     "instances": "Instances",
     "privacy": "Privacy",
+    "studies": "Studies",
 }
+#: Pages left out of the report (and the Export page's figures) when they have no figures:
+#: a workspace without studies has no "Studies" section.
+OPTIONAL_PAGES = ("studies",)
 #: Image formats -> MIME type.
 FORMATS: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 INSTALL_HINT = (
@@ -192,16 +198,53 @@ def collect_figures(
 
 
 def default_context(
-    experiment: Any, cmp: Comparison, table: pd.DataFrame | None = None
+    experiment: Any,
+    cmp: Comparison,
+    table: pd.DataFrame | None = None,
+    *,
+    studies: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The extra page context: the experiment, the models table and A/B training histories."""
+    """The extra page context: the experiment, the models table, A/B training histories and
+    the workspace's study results (``studies``; computed with :func:`study_results_of` when
+    not given)."""
     context: dict[str, Any] = {"experiment": experiment}
     if table is not None:
         context["table"] = table
+    root = getattr(experiment, "root", None)
+    if studies is None and root is not None:
+        studies = study_results_of(root)
+    if studies:
+        context["studies"] = dict(studies)
     histories = _histories(experiment, (cmp.a, cmp.b))
     if histories:
         context["histories"] = histories
     return context
+
+
+def study_results_of(workspace: str | Path) -> dict[str, Any]:
+    """Name -> :class:`~analysis.studies.StudyResult` of every study of the workspace with at
+    least one done run, oldest first ({} without studies or registry). Notes about runs not
+    done yet are silenced (the report shows each cell's done/total runs); a study that cannot
+    be evaluated (its scenario was removed, ...) is left out with a warning."""
+    from analysis.studies import list_studies, study_results, study_status
+
+    out: dict[str, Any] = {}
+    try:
+        records = list_studies(workspace)
+    except UlensError:
+        return out
+    for record in records:
+        if study_status(workspace, record.name).counts["done"] == 0:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[record.name] = study_results(workspace, record.name)
+        except UlensError as exc:  # one broken study must not sink the report
+            warnings.warn(
+                f"study {record.name!r} left out of the export: {exc}", UserWarning, stacklevel=2
+            )
+    return out
 
 
 def _histories(experiment: Any, names: Sequence[str]) -> dict[str, pd.DataFrame | None]:
@@ -512,6 +555,7 @@ def build_report(
     if experiment is not None:
         context = {**default_context(experiment, cmp), **(context or {})}
     collected = collect_figures(cmp, pages, presentation=presentation, context=context)
+    collected = {p: r for p, r in collected.items() if r != [] or p not in OPTIONAL_PAGES}
     nav = " ".join(
         f"<a href='#page-{html.escape(p, quote=True)}'>{html.escape(PAGES.get(p, p))}</a>"
         for p in collected

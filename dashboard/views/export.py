@@ -76,7 +76,11 @@ def _context(ctx: state.Context, cmp: Comparison) -> dict[str, Any]:
         table = cached.table(ctx.workspace, ctx.scenario)
     except UlensError:
         table = None
-    return export.default_context(ctx.experiment, cmp, table=table)
+    try:
+        studies = cached.study_results_all(ctx.workspace)
+    except UlensError:
+        studies = {}
+    return export.default_context(ctx.experiment, cmp, table=table, studies=studies)
 
 
 def _size_controls() -> dict[str, Any]:

@@ -1,0 +1,454 @@
+"""Study plots (issue 9): sweeps against forget size or deletion request, worst vs random sets.
+
+Pure functions of an :class:`analysis.studies.StudyResult` (no Streamlit):
+
+* :func:`sweep_figure` — scalability and sustainability: one panel per metric (UA, RA, TRA,
+  PS, MIA-efficacy, run time) against the study's x (forget fraction, forget classes or
+  deletion request), one line per method with the seeds' mean ± sample std as error bars, and
+  the step's retrain model as a grey dashed reference wherever it has a value;
+* :func:`worst_case_figure` — worst-case studies: per metric, grouped bars per method (retrain
+  first) for the random and the worst forget set of the same size, mean ± std;
+* :func:`study_figures` — the study's figures as :class:`~dashboard.figures.FigureSpec` (the
+  data behind each is the summary's rows and columns it plots, for CSV export);
+* :func:`summary_display` — the summary as "mean ± std" text for the page's table;
+* :func:`page_figures` — the figures of every study given (the Export page and the report).
+
+Example:
+    >>> import pandas as pd
+    >>> from analysis.studies import ScalabilityStudy
+    >>> study = ScalabilityStudy(name="s", methods=("ga",), sizes=(0.1,), seeds=(0, 1))
+    >>> runs = pd.DataFrame({"name": ["a", "b"], "scenario": ["s_f0.1"] * 2,
+    ...     "method": ["ga"] * 2, "seed": [0, 1], "state": ["done"] * 2, "UA": [0.2, 0.4]})
+    >>> [spec.key for spec in study_figures(study.aggregate(runs))]
+    ['study_s_scalability']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analysis.studies import StudyResult
+from dashboard import theme
+from dashboard.figures import FigureSpec
+
+__all__ = [
+    "METHOD_PALETTE",
+    "METRIC_LABELS",
+    "SET_COLORS",
+    "SWEEP_METRICS",
+    "WORST_CASE_METRICS",
+    "method_color",
+    "page_figures",
+    "plot_data",
+    "study_figures",
+    "summary_display",
+    "sweep_figure",
+    "worst_case_figure",
+]
+
+SWEEP_METRICS = ("UA", "RA", "TRA", "PS", "mia_efficacy", "RT")
+"""Panels of a sweep: accuracies, privacy score, the MIA audit's headline, run time."""
+WORST_CASE_METRICS = ("UA_gap", "UA", "PS", "mia_efficacy")
+"""Panels of a worst-case figure: the gap to retrain first (what the search maximises)."""
+METRIC_LABELS = {
+    "UA": "UA (forget accuracy)",
+    "RA": "RA (retain accuracy)",
+    "TUA": "TUA (test forget acc.)",
+    "TRA": "TRA (test retain acc.)",
+    "PS": "PS (privacy score)",
+    "mia_efficacy": "MIA-efficacy",
+    "forget_auc": "forget-vs-holdout AUC",
+    "privleak": "PrivLeak (%)",
+    "RT": "run time (s)",
+    "acc_gap": "accuracy gap to retrain",
+    "UA_gap": "UA − retrain UA",
+}
+"""Axis titles of the study metrics."""
+# Okabe–Ito and Tol colours without Model A's blue, Model B's vermillion and the retrain grey:
+# a method is never mistaken for a model of the pair.
+METHOD_PALETTE = (
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#332288",
+    "#56B4E9",
+    "#882255",
+    "#117733",
+    "#DDCC77",
+    "#44AA99",
+    "#AA4499",
+)
+SET_COLORS = {"random": "#88CCEE", "worst": "#882255"}
+"""Worst-case figures: bar colour of each forget set."""
+_RATES = {"UA", "RA", "TUA", "TRA", "PS", "mia_efficacy", "forget_auc", "acc_gap"}
+
+
+def method_color(index: int) -> str:
+    """Colour of the ``index``-th method of a study (cycles past the palette)."""
+    return METHOD_PALETTE[index % len(METHOD_PALETTE)]
+
+
+def _finish(fig: go.Figure, presentation: bool) -> go.Figure:
+    """The app's template (and its presentation font floor where the theme offers one)."""
+    apply = getattr(theme, "apply", None)
+    if callable(apply):
+        return apply(fig, presentation=presentation)
+    fig.update_layout(template=theme.template(presentation))
+    return fig
+
+
+def _font(presentation: bool, small: bool = False) -> int:
+    """Explicit text size: never below 16 px in presentation mode."""
+    if presentation:
+        return 16 if small else 20
+    return 12 if small else 14
+
+
+def _list(values: np.ndarray) -> list[float | None]:
+    """Floats for plotly, None where undefined (no marker, no error bar)."""
+    return [float(v) if math.isfinite(float(v)) else None for v in values]
+
+
+def _hover(result: StudyResult, method: str, metric: str) -> list[str]:
+    rows = result.summary[result.summary["method"] == method].sort_values("x")
+    out = []
+    for _, row in rows.iterrows():
+        mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+        value = "N/A" if pd.isna(mean) else f"{mean:.3f}"
+        spread = "" if pd.isna(std) else f" ± {std:.3f}"
+        where = _x_text(result, float(row["x"]))
+        size = "" if pd.isna(row.get("n_forget")) else f" · {int(row['n_forget'])} forget samples"
+        out.append(
+            f"{method} · {result.x_label} {where}{size}<br>{METRIC_LABELS.get(metric, metric)}: "
+            f"{value}{spread}<br>{int(row['done'])}/{int(row['runs'])} runs done"
+        )
+    return out
+
+
+def _x_text(result: StudyResult, x: float) -> str:
+    if result.x_label == "forget fraction":
+        return f"{x:.0%}" if round(x * 100, 6).is_integer() else f"{x:.1%}"
+    return f"{x:g}"
+
+
+def _x_range(result: StudyResult) -> list[float]:
+    """The x span of the study's points with a margin (for a panel without data)."""
+    xs = result.summary["x"].astype(float)
+    low, high = float(xs.min()), float(xs.max())
+    pad = 0.08 * (high - low) if high > low else 0.5
+    return [low - pad, high + pad]
+
+
+def _grid(count: int) -> tuple[int, int]:
+    columns = 3 if count > 4 else min(count, 2) or 1
+    return -(-count // columns), columns
+
+
+def sweep_figure(
+    result: StudyResult,
+    *,
+    metrics: Sequence[str] = SWEEP_METRICS,
+    presentation: bool = False,
+) -> go.Figure:
+    """Scalability / sustainability: each metric against the study's x, one line per method.
+
+    Args:
+        result: A study result (any family; x is used as a number).
+        metrics: Study metrics, one panel each (default :data:`SWEEP_METRICS`).
+        presentation: Larger type.
+
+    Returns:
+        Per panel: one trace per method (legend group = method) with the mean over seeds and
+        the sample std as error bars, plus a grey dashed ``retrain`` trace where the retrain
+        models have values. A panel whose metric is N/A everywhere says so.
+    """
+    rows, cols = _grid(len(metrics))
+    titles = [METRIC_LABELS.get(m, m) for m in metrics]
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        horizontal_spacing=0.07,
+        vertical_spacing=0.16 if rows > 1 else 0.1,
+    )
+    methods = [m for m in result.methods if m != "retrain"]
+    for i, metric in enumerate(metrics):
+        row, col = divmod(i, cols)
+        shown = _sweep_panel(fig, result, metric, methods, row + 1, col + 1, first=i == 0)
+        if not shown:  # an empty trace gives the panel its axes, then the note
+            fig.add_trace(
+                go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip"),
+                row=row + 1,
+                col=col + 1,
+            )
+            fig.update_xaxes(row=row + 1, col=col + 1, range=_x_range(result))
+            _na_note(fig, i + 1, presentation)
+        _sweep_axes(fig, result, metric, row + 1, col + 1, last_row=row == rows - 1)
+    fig.update_annotations(font={"size": _font(presentation)})
+    fig.update_layout(
+        title=f"{result.name}: {_kind_title(result)}"
+        + ("" if presentation else " (mean ± std over seeds)"),
+        height=(330 if presentation else 280) * rows + 140,
+        legend={"orientation": "h", "y": -0.16 if rows > 1 else -0.3, "x": 0.0},
+        hovermode="closest",
+        margin={"t": 90},
+    )
+    return _finish(fig, presentation)
+
+
+def _kind_title(result: StudyResult) -> str:
+    return {
+        "scalability": "metrics against forget size",
+        "sustainability": "after each deletion request, vs retrain on all removed",
+        "worst_case": "worst-case vs random forget set",
+    }.get(result.kind, result.kind)
+
+
+def _sweep_panel(
+    fig: go.Figure,
+    result: StudyResult,
+    metric: str,
+    methods: Sequence[str],
+    row: int,
+    col: int,
+    *,
+    first: bool,
+) -> bool:
+    """Draw one metric's traces; return whether any value was finite."""
+    any_value = False
+    lines = [("retrain", theme.ROLE_COLORS["retrain"])] if "retrain" in result.methods else []
+    lines += [(m, method_color(i)) for i, m in enumerate(methods)]
+    for j, (method, colour) in enumerate(lines):
+        x, mean, std = result.series(method, metric)
+        x = x + _dodge(result, j, len(lines))
+        if not np.isfinite(mean).any():
+            continue
+        any_value = True
+        retrain = method == "retrain"
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_list(mean),
+                error_y={"type": "data", "array": _list(std), "visible": True, "thickness": 1.5},
+                mode="lines+markers",
+                name="retrain (reference)" if retrain else method,
+                legendgroup=method,
+                showlegend=first or not _in_legend(fig, method),
+                line={"color": colour, "dash": "dash" if retrain else "solid", "width": 2},
+                marker={"size": 7, "symbol": "diamond" if retrain else "circle"},
+                hovertext=_hover(result, method, metric),
+                hoverinfo="text",
+            ),
+            row=row,
+            col=col,
+        )
+    return any_value
+
+
+def _dodge(result: StudyResult, index: int, count: int) -> float:
+    """A small x shift of the ``index``-th of ``count`` lines (±1.5 % of the x span per line),
+    so methods with equal values and their error bars do not hide each other; the hover text
+    keeps the true x."""
+    xs = result.summary["x"].astype(float)
+    span = float(xs.max() - xs.min()) or max(abs(float(xs.max())), 1.0)
+    return (index - (count - 1) / 2) * 0.015 * span
+
+
+def _in_legend(fig: go.Figure, group: str) -> bool:
+    return any(t.legendgroup == group and t.showlegend is not False for t in fig.data)
+
+
+def _na_note(fig: go.Figure, panel: int, presentation: bool) -> None:
+    suffix = "" if panel == 1 else str(panel)
+    fig.add_annotation(
+        text="N/A for this study",
+        xref=f"x{suffix} domain",
+        yref=f"y{suffix} domain",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": _font(presentation, small=True), "color": "#666"},
+    )
+
+
+def _sweep_axes(
+    fig: go.Figure, result: StudyResult, metric: str, row: int, col: int, *, last_row: bool
+) -> None:
+    xs = sorted(set(result.summary["x"].astype(float)))
+    xaxis: dict[str, Any] = {"tickvals": xs, "ticktext": [_x_text(result, x) for x in xs]}
+    if last_row:
+        xaxis["title"] = {"text": result.x_label}
+    fig.update_xaxes(row=row, col=col, **xaxis)
+    if metric in _RATES and metric != "acc_gap":
+        fig.update_yaxes(row=row, col=col, range=[-0.05, 1.05])
+    elif metric == "RT":
+        fig.update_yaxes(row=row, col=col, rangemode="tozero")
+
+
+def worst_case_figure(
+    result: StudyResult,
+    *,
+    metrics: Sequence[str] = WORST_CASE_METRICS,
+    presentation: bool = False,
+) -> go.Figure:
+    """Worst-case studies: per metric, the methods on the random vs the worst forget set.
+
+    Args:
+        result: A worst-case study's result (points ``random`` and ``worst``).
+        metrics: Study metrics, one panel each (default :data:`WORST_CASE_METRICS`).
+        presentation: Larger type.
+
+    Returns:
+        Grouped bars: x = the methods (the retrain models first, as the reference), one bar
+        trace per forget set (legend group = the set) with mean ± std over seeds.
+    """
+    rows, cols = _grid(len(metrics))
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[METRIC_LABELS.get(m, m) for m in metrics],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.2,
+    )
+    summary = result.summary
+    methods = result.methods
+    for i, metric in enumerate(metrics):
+        row, col = divmod(i, cols)
+        for point, colour in SET_COLORS.items():
+            cells = summary[summary["point"] == point].set_index("method").reindex(methods)
+            fig.add_trace(
+                go.Bar(
+                    x=methods,
+                    y=_list(cells[f"{metric}_mean"].to_numpy(dtype=float)),
+                    error_y={
+                        "type": "data",
+                        "array": _list(cells[f"{metric}_std"].to_numpy(dtype=float)),
+                        "visible": True,
+                    },
+                    name=f"{point} forget set",
+                    legendgroup=point,
+                    showlegend=i == 0,
+                    marker={"color": colour},
+                    hovertemplate=f"%{{x}} · {point} set<br>{METRIC_LABELS.get(metric, metric)}: "
+                    "%{y:.3f}<extra></extra>",
+                ),
+                row=row + 1,
+                col=col + 1,
+            )
+        if not np.isfinite(summary[f"{metric}_mean"].to_numpy(dtype=float)).any():
+            _na_note(fig, i + 1, presentation)
+    fig.update_annotations(font={"size": _font(presentation)})
+    size = summary["n_forget"].dropna() if "n_forget" in summary else pd.Series(dtype=float)
+    count = f", {int(size.iloc[0])} samples each" if len(size) else ""
+    fig.update_layout(
+        title=f"{result.name}: worst-case vs random forget set{count} (mean ± std over seeds)",
+        barmode="group",
+        height=(330 if presentation else 280) * rows + 140,
+        legend={"orientation": "h", "y": -0.15, "x": 0.0},
+    )
+    return _finish(fig, presentation)
+
+
+def plot_data(result: StudyResult, metrics: Sequence[str]) -> pd.DataFrame:
+    """The summary rows and columns a figure plots (its CSV export): method, x, point,
+    n_forget, runs, done and ``<metric>_mean`` / ``<metric>_std`` per metric."""
+    keys = [c for c in ("method", "x", "point", "n_forget", "runs", "done") if c in result.summary]
+    stats = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    return result.summary.reindex(columns=keys + stats).reset_index(drop=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "study"
+
+
+def study_figures(result: StudyResult, *, presentation: bool = False) -> list[FigureSpec]:
+    """The study's figures (a sweep, or for worst-case studies the grouped bars) with their data.
+
+    Keys are ``study_<name>_<kind>``, so every study's figure has its own export file name.
+    """
+    key = f"study_{_slug(result.name)}_{result.kind}"
+    if result.kind == "worst_case":
+        figure = worst_case_figure(result, presentation=presentation)
+        metrics: Sequence[str] = WORST_CASE_METRICS
+        title = f"Study {result.name}: worst-case vs random forget set"
+    else:
+        figure = sweep_figure(result, presentation=presentation)
+        metrics = SWEEP_METRICS
+        title = f"Study {result.name}: {_kind_title(result)}"
+    return [FigureSpec(key, title, figure, plot_data(result, metrics))]
+
+
+def summary_display(
+    result: StudyResult, metrics: Sequence[str] = (*SWEEP_METRICS, "UA_gap")
+) -> pd.DataFrame:
+    """The summary as text: one row per (method, x), "mean ± std" per metric (N/A: no value).
+
+    Example:
+        >>> import pandas as pd
+        >>> from analysis.studies import ScalabilityStudy
+        >>> study = ScalabilityStudy(name="s", methods=("ga",), sizes=(0.1,), seeds=(0, 1))
+        >>> runs = pd.DataFrame({"name": ["a", "b"], "scenario": ["s_f0.1"] * 2,
+        ...     "method": ["ga"] * 2, "seed": [0, 1], "state": ["done"] * 2, "UA": [0.2, 0.4]})
+        >>> summary_display(study.aggregate(runs), ["UA"]).iloc[0].tolist()
+        ['ga', '10%', '', '2/2', '0.300 ± 0.141']
+    """
+    out = pd.DataFrame(
+        {
+            "method": result.summary["method"].astype(str),
+            result.x_label: [_where(result, row) for _, row in result.summary.iterrows()],
+            "forget samples": [
+                "" if pd.isna(n) else str(int(n))
+                for n in result.summary.get("n_forget", pd.Series([np.nan] * len(result.summary)))
+            ],
+            "runs done": [
+                f"{int(d)}/{int(r)}"
+                for d, r in zip(result.summary["done"], result.summary["runs"], strict=True)
+            ],
+        }
+    )
+    for metric in metrics:
+        out[METRIC_LABELS.get(metric, metric)] = [
+            _mean_std(m, s)
+            for m, s in zip(
+                result.summary[f"{metric}_mean"], result.summary[f"{metric}_std"], strict=True
+            )
+        ]
+    return out
+
+
+def _where(result: StudyResult, row: pd.Series) -> str:
+    point = row.get("point")
+    return point if isinstance(point, str) and point else _x_text(result, float(row["x"]))
+
+
+def _mean_std(mean: Any, std: Any) -> str:
+    if mean is None or pd.isna(mean):
+        return "N/A"
+    return f"{mean:.3f}" if std is None or pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
+
+
+def page_figures(
+    cmp: Any,
+    *,
+    presentation: bool = False,
+    studies: Mapping[str, StudyResult] | None = None,
+) -> list[FigureSpec]:
+    """Every given study's figures, in the mapping's order (the Export page and the report).
+
+    Args:
+        cmp: The comparison (unused: studies do not depend on the pair).
+        presentation: Larger type.
+        studies: Study name -> result (:func:`dashboard.export.study_results_of`); none: [].
+    """
+    specs: list[FigureSpec] = []
+    for result in (studies or {}).values():
+        specs.extend(study_figures(result, presentation=presentation))
+    return specs
