@@ -117,9 +117,19 @@ def thumbnail_grid(
         margin={"l": 0, "r": 0, "t": top, "b": 10},
         dragmode=False,
     )
-    fig.update_xaxes(visible=False, range=[-0.5, tile.shape[1] - 0.5], constrain="domain")
+    # whole tiles, aspect kept: a narrower page shrinks the domain (kept at the top left)
+    fig.update_xaxes(
+        visible=False,
+        range=[-0.5, tile.shape[1] - 0.5],
+        constrain="domain",
+        constraintoward="left",
+    )
     fig.update_yaxes(
-        visible=False, range=[tile.shape[0] - 0.5, -0.5], constrain="domain", scaleanchor="x"
+        visible=False,
+        range=[tile.shape[0] - 0.5, -0.5],
+        constrain="domain",
+        constraintoward="top",
+        scaleanchor="x",
     )
     return fig
 

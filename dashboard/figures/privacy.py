@@ -59,6 +59,7 @@ __all__ = [
     "ROC_ATTACKS",
     "SIGNALS",
     "SIGNAL_LABELS",
+    "SIGNAL_SHORT",
     "STRATEGIES",
     "THUMBNAIL_SIZES",
     "Scales",
@@ -104,6 +105,11 @@ SIGNALS: dict[str, str] = {"entropy": "entropy_t2", "confidence": "logit_conf"}
 SIGNAL_LABELS: dict[str, str] = {
     "entropy_t2": "entropy of softmax(logits / 2) (nats)",
     "logit_conf": "logit confidence log p_max − log(1 − p_max)",
+}
+#: Short axis label of each signal (the Metric help and SIGNAL_LABELS give the definition).
+SIGNAL_SHORT: dict[str, str] = {
+    "entropy_t2": "entropy, T = 2 (nats)",
+    "logit_conf": "logit confidence",
 }
 #: Threshold strategies, as the page lists them.
 STRATEGIES: dict[str, str] = {
@@ -607,7 +613,7 @@ def distribution_figure(
         template=template(presentation),
         height=_height(presentation, 40),
         bargap=0.05,
-        title=f"{side.label} vs retrain on the {n} forget samples",
+        title=f"{side.name} vs retrain ({n} forget samples)",
     )
     return _legend_below(fig, presentation, top=60, rows=2)
 
@@ -660,6 +666,7 @@ def _dots(
                     y=y[mask],
                     mode="markers",
                     name=f"{names[origin]} outputs called “{names[called]}”",
+                    showlegend=False,  # the two legend keys below explain the opacity
                     marker={"color": color, "size": size, "opacity": opacity},
                     selected={"marker": {"opacity": opacity}},
                     unselected={"marker": {"opacity": opacity}},
@@ -671,9 +678,23 @@ def _dots(
                     ),
                 )
             )
+    for called, text in (
+        ("model", f"the attacker says “{side.name}”"),
+        ("retrain", "says “retrain”"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=text,
+                marker={"color": "#555", "size": 12, "opacity": CALLED_OPACITY[called]},
+                hoverinfo="skip",
+            )
+        )
     ticks = _symmetric_ticks(scales.count)
     fig.update_xaxes(
-        title=f"forget samples per bin (← retrain | {side.name} →)",
+        title=f"samples per bin: ← retrain | {side.name} →",
         tickvals=ticks,
         ticktext=[str(abs(t)) for t in ticks],
         range=[-(scales.count + 1), scales.count + 1],
@@ -749,7 +770,7 @@ def _threshold_marks(
     fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool
 ) -> None:
     above, below = _called(side, choice)
-    label = SIGNAL_LABELS.get(choice.signal, choice.signal)
+    label = SIGNAL_SHORT.get(choice.signal, choice.signal)
     line = {"color": "#111", "width": 2, "dash": "dash"}
     t = choice.threshold
     if vertical:
@@ -875,7 +896,7 @@ def attack_curves_figure(
     data = attack_curves_data(side, choice)
     fig = go.Figure()
     styles = {
-        "attack_score": ("attack score 1 − 2^(−ε)", side.color, "solid", 3),
+        "attack_score": ("attack score", side.color, "solid", 3),
         "fpr": ("FPR", _CURVE_COLORS["fpr"], "dash", 2),
         "fnr": ("FNR", _CURVE_COLORS["fnr"], "dot", 2),
     }
@@ -912,30 +933,34 @@ def attack_curves_figure(
             )
         )
     fig.add_vline(x=choice.threshold, line={"color": "#111", "width": 1.5, "dash": "dash"})
+    lo, hi = scales.value if scales is not None else _span(data["threshold"])
+    right_half = choice.threshold > lo + 0.6 * (hi - lo)
     fig.add_annotation(
         x=choice.threshold,
         y=1.0,
         yref="paper",
-        xanchor="left",
+        xanchor="right" if right_half else "left",
         yanchor="bottom",
         showarrow=False,
-        text=(
-            f" t = {choice.threshold:.3g}: attack score "
-            f"{choice.attack_score:.3f}, FPR {choice.fpr:.2f}, "
-            f"FNR {choice.fnr:.2f}"
-        ),
+        text=f" t = {choice.threshold:.3g} ",
     )
+    above, _ = _called(side, choice)
     fig.update_layout(
         template=template(presentation),
         height=_height(presentation),
-        title={"text": f"{side.label}: attack curves ({DIRECTIONS[choice.direction]})", "y": 0.97},
+        title={"text": f"{side.name}: attack curves (≥ t → {above})", "y": 0.97},
     )
     _legend_below(fig, presentation, top=80)
-    fig.update_xaxes(title=f"threshold t on the {SIGNAL_LABELS.get(choice.signal, '')}")
+    fig.update_xaxes(title=f"threshold t: {SIGNAL_SHORT.get(choice.signal, choice.signal)}")
     if scales is not None:
         fig.update_xaxes(range=list(scales.value))
-    fig.update_yaxes(title="rate / attack score", range=[-0.02, 1.02])
+    fig.update_yaxes(title="attack score / rate", range=[-0.02, 1.02])
     return fig
+
+
+def _span(values: Any) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
 
 
 #: Thumbnail size control -> thumbnails per row in a panel's grid.
@@ -947,20 +972,16 @@ ORIGINS: dict[str, str] = {
     "retrain": "the retrain model's outputs",
 }
 _MAX_FORM_MEANING = (
-    "Bars: PS (min form, the Comparator's: worst case over both metrics, directions and "
-    "thresholds). ◇ PS at the current threshold (1 − attack score at t).<br>Under each name: "
-    "the max form (NeurIPS'23 challenge, harsher); “saturated” = set by the 1e-10 rate clip, "
-    "says nothing about the model."
+    "Bars: PS (min form, the worst case) · ◇ PS at the current threshold<br>"
+    "Under each name: the max form (NeurIPS'23); * saturated by the rate clip, says nothing"
 )
 
 
-def _ps_tick(row: Any, cmp: Comparison) -> str:
-    """A model's axis label: its name and role, then its max-form PS as a secondary number."""
-    extra = " (saturated)" if row.max_form_saturated else ""
-    return (
-        f"{_role_label(str(row.model), str(row.role), cmp)}<br>"
-        f"max form {format_value(float(row.ps_max_form))}{extra}"
-    )
+def _ps_tick(row: Any) -> str:
+    """A model's axis label: its name, then its max-form PS as a secondary number (``*``:
+    saturated, set by the rate clip)."""
+    star = " *" if row.max_form_saturated else ""
+    return f"{row.model}<br>max form<br>{format_value(float(row.ps_max_form))}{star}"
 
 
 def ps_figure(
@@ -1015,12 +1036,13 @@ def ps_figure(
     )
     fig.update_xaxes(
         tickvals=list(range(len(data))),
-        ticktext=[_ps_tick(r, cmp) for r in records],
+        ticktext=[_ps_tick(r) for r in records],
         range=[-0.5, len(data) - 0.2],
         showgrid=False,
+        tickangle=0,
     )
     fig.update_yaxes(title="PS = 1 − worst attack score", range=[0, 1.18])
-    return _legend_below(fig, presentation, top=130 if presentation else 110, rows=2, axis_lines=2)
+    return _legend_below(fig, presentation, top=130 if presentation else 110, rows=2, axis_lines=3)
 
 
 def _current_marks(fig: go.Figure, data: pd.DataFrame) -> None:
@@ -1084,8 +1106,8 @@ def outcome_grid(
     shown = rows.head(cap if cap is not None else columns * 6)
     names = {"model": side.name, "retrain": "retrain"}
     what = "succeeded" if succeeded else "failed"
-    title = f"{side.name} ({side.role}): {what} on {len(rows)} of {len(pool)}" + (
-        f" (showing {len(shown)})" if len(shown) < len(rows) else ""
+    title = f"{side.name}: {what} {len(rows)}/{len(pool)}" + (
+        f" · first {len(shown)}" if len(shown) < len(rows) else ""
     )
     records: list[Any] = list(shown.itertuples(index=False))
     labels = [

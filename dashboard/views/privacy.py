@@ -415,15 +415,15 @@ def _side_panel(side: figs.Side, panel: Panel, presentation: bool) -> None:
         st.caption(worst_case_note(side, choice))
     top = st.columns(3)
     top[0].metric(
-        "PS at this threshold",
+        "PS at t",
         f"{1.0 - choice.attack_score:.3f}",
         help="1 − the attack score at the threshold t shown (this strategy's attack).",
     )
     top[1].metric(
-        "PS (worst case)",
+        "PS",
         f"{side.ps.ps:.3f}",
-        help="1 − the largest attack score over both metrics, directions and thresholds "
-        f"(here on {metric_name(side.ps.worst_signal)}).",
+        help="The privacy score: 1 − the worst case, the largest attack score over both "
+        f"metrics, directions and thresholds (here on {metric_name(side.ps.worst_signal)}).",
     )
     top[2].metric("Attack score", f"{choice.attack_score:.3f}")
     bottom = st.columns(3)

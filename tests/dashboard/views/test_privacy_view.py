@@ -60,7 +60,7 @@ def test_default_pair_opens_two_attackable_models(app: AppTest) -> None:
         "Audit: every membership-inference attack",
         "Most exposed forget samples",
     ]
-    labels = ["PS at this threshold", "PS (worst case)", "Attack score"]
+    labels = ["PS at t", "PS", "Attack score"]
     labels += ["Success rate", "FPR", "FNR"]
     assert [m.label for m in app.metric] == labels * 2
     keys = set(charts(app))
@@ -141,7 +141,7 @@ def test_histogram_style(app: AppTest) -> None:
 def test_direction_choice_reaches_the_curves(app: AppTest) -> None:
     app.selectbox(key="prv_direction").set_value("model_positive").run()
     title = charts(app)["prv_curves_b"]["layout"]["title"]["text"]
-    assert "value ≥ t → the model)" in title
+    assert title.endswith("(≥ t → gradascent_classwise)")
 
 
 def test_clicking_a_curve_point_sets_a_custom_threshold(app: AppTest) -> None:
