@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -83,6 +84,7 @@ def thumbnail_grid(
     title: str = "",
     border_colors: Sequence[str] = (),
     customdata: Sequence[int] = (),
+    focus: Sequence[int] = (),
     presentation: bool = False,
 ) -> go.Figure:
     """A grid of small sample images, ``columns`` per row.
@@ -95,6 +97,7 @@ def thumbnail_grid(
         border_colors: A border colour per cell (empty string: none).
         customdata: A value per cell (e.g. its training index), reported when the cell is
             clicked in a chart with point selection.
+        focus: Cells to outline in black (e.g. the sample whose card is open).
         presentation: Larger type and thicker borders.
     """
     imgs = [to_display(x) for x in xs]
@@ -107,6 +110,7 @@ def thumbnail_grid(
     if imgs:
         cells = _Cells((h, w), pad, columns, cell_px)
         _cell_borders(fig, cells, len(imgs), border_colors, 3 if presentation else 2)
+        _cell_focus(fig, cells, [i for i in focus if 0 <= i < len(imgs)])
         _cell_targets(fig, cells, len(imgs), labels, customdata)
     rows = max(1, -(-len(imgs) // columns))
     top = 70 if presentation else 50
@@ -151,12 +155,39 @@ class _Cells:
 def _cell_borders(
     fig: go.Figure, cells: _Cells, n: int, colors: Sequence[str], width: float
 ) -> None:
+    rects: list[dict[str, Any]] = []
     for i in range(min(n, len(colors))):
         if colors[i]:
             x0, y0, x1, y1 = cells.box(i)
-            fig.add_shape(
-                type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": colors[i], "width": width}
-            )
+            rects.append(_rect(x0, y0, x1, y1, colors[i], width))
+    _add_shapes(fig, rects)
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float, color: str, width: float) -> dict[str, Any]:
+    return {
+        "type": "rect",
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "line": {"color": color, "width": width},
+    }
+
+
+def _add_shapes(fig: go.Figure, rects: list[dict[str, Any]]) -> None:
+    """Add shapes in one layout update (``add_shape`` per cell costs ~15 ms each)."""
+    if rects:
+        fig.update_layout(shapes=[*fig.layout.shapes, *rects])
+
+
+def _cell_focus(fig: go.Figure, cells: _Cells, focus: Sequence[int]) -> None:
+    """A thick dark frame just outside each focused cell."""
+    grow = cells.pad / 2
+    rects: list[dict[str, Any]] = []
+    for i in focus:
+        x0, y0, x1, y1 = cells.box(i)
+        rects.append(_rect(x0 - grow, y0 - grow, x1 + grow, y1 + grow, "#111", 4))
+    _add_shapes(fig, rects)
 
 
 def _cell_targets(

@@ -1079,6 +1079,7 @@ def outcome_grid(
     origin: str = "both",
     cap: int | None = None,
     columns: int = 10,
+    focus: int | None = None,
     presentation: bool = False,
 ) -> go.Figure:
     """Thumbnails of the outputs on which the attack succeeded (or failed) for a model.
@@ -1097,6 +1098,7 @@ def outcome_grid(
         origin: A key of :data:`ORIGINS`: both origins, the model's outputs or the retrain's.
         cap: At most this many thumbnails, the clearest cases first (default: 6 rows).
         columns: Thumbnails per row (the size control, :data:`THUMBNAIL_SIZES`).
+        focus: Training index of a sample to frame in black (its card is open).
         presentation: Larger type.
     """
     if origin not in ORIGINS:
@@ -1123,6 +1125,7 @@ def outcome_grid(
         title=title,
         border_colors=colors,
         customdata=[int(i) for i in shown["forget_index"]],
+        focus=[k for k, i in enumerate(shown["forget_index"]) if int(i) == focus],
         presentation=presentation,
     )
     if shown.empty:

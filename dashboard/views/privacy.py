@@ -134,7 +134,15 @@ def _card_sources() -> dict[str, list[int]]:
 
 def _open_clicked_sample() -> None:
     """A new click on a dot, a thumbnail or a row hands its sample to the Instances page
-    (selected there, card open) and opens the card dialog here."""
+    (selected there, card open) and opens the card dialog here.
+
+    The open card's sample is ringed in the butterflies, so opening or closing a card changes
+    those figures and resets their selection: the next click on the same dot is new again.
+    """
+    if st.session_state.get(_DIALOG) is not None and st.session_state.get(
+        "inst_card", -1
+    ) != st.session_state.get(_DIALOG):  # closed with the card's own button
+        _close_dialog()
     now = _card_sources()
     fresh = instances_view.fresh_events(now, st.session_state.get(_CARD_SEEN, {}))
     st.session_state[_CARD_SEEN] = now
@@ -158,12 +166,8 @@ def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
 def _card_dialog(ctx: state.Context, cmp: Comparison) -> None:
     """The open card, in a dialog over the page; closed with the card's own button too."""
     index = st.session_state.get(_DIALOG)
-    if index is None:
-        return
-    if int(st.session_state.get("inst_card", -1)) != index:  # "Close card" or another page
-        _close_dialog()
-        return
-    _card(ctx, cmp, int(index))
+    if index is not None:
+        _card(ctx, cmp, int(index))
 
 
 def _apply_clicks(page_sides: Sequence[figs.Side]) -> None:
@@ -311,7 +315,8 @@ def _attack_section(ctx: state.Context, cmp: Comparison) -> None:
     )
     st.session_state[_LAST] = {role: c.threshold for role, c in choices.items()}
     scales = figs.shared_scales(page_sides, choices)
-    focus = int(st.session_state.get("inst_card", -1))
+    focus = st.session_state.get(_DIALOG)  # ringed while its card is open
+    focus = -1 if focus is None else int(focus)
     for col, side in _role_columns(page_sides):
         with col:
             if side is None:
@@ -511,6 +516,7 @@ def _grids(
                         succeeded=succeeded,
                         origin=origin,
                         columns=columns,
+                        focus=st.session_state.get(_DIALOG),
                         presentation=ctx.presentation,
                     )
                     st.plotly_chart(

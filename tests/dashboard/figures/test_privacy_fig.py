@@ -385,6 +385,19 @@ def test_outcome_grid_origin_filter_size_and_cap(experiment: Experiment) -> None
         figs.outcome_grid(images, frame, side, succeeded=True, origin="forget")
 
 
+def test_outcome_grid_frames_the_open_sample(experiment: Experiment) -> None:
+    side, choice, forget = _mixed()
+    frame = figs.outcome_frame(side, choice, forget)
+    images = experiment.dataset("train").x.numpy()
+    plain = figs.outcome_grid(images, frame, side, succeeded=True, cap=500)
+    rows = frame[frame["succeeded"]]
+    sample = int(rows["forget_index"].iloc[0])
+    framed = figs.outcome_grid(images, frame, side, succeeded=True, cap=500, focus=sample)
+    extra = framed.layout.shapes[len(plain.layout.shapes) :]
+    assert len(extra) == int((rows["forget_index"] == sample).sum()) >= 1
+    assert all(s.line.color == "#111" and s.line.width > 3 for s in extra)
+
+
 def test_outcome_grid_takes_vector_inputs(cmp2: Comparison) -> None:
     side, choice = _choice(cmp2)
     frame = figs.outcome_frame(side, choice, cmp2.sets.forget)

@@ -267,6 +267,8 @@ def test_clicking_a_dot_opens_the_card_next_to_the_plot(
     app.button(key="prv_close").click().run()
     assert app.session_state["inst_card"] == -1
     assert f"Sample #{sample}" not in [s.value for s in app.subheader]
+    # the ring goes with the card (the figure changes, so the chart's selection resets)
+    assert not [t for t in charts(app)["prv_dist_b"]["data"] if t["name"].startswith("train #")]
 
 
 def test_clicking_a_thumbnail_opens_its_card(app: AppTest) -> None:
@@ -278,6 +280,13 @@ def test_clicking_a_thumbnail_opens_its_card(app: AppTest) -> None:
     assert not app.exception
     assert app.session_state["inst_card"] == sample
     assert f"Sample #{sample}" in [s.value for s in app.subheader]
+    frames = [s for s in charts(app)["prv_grid_a_1"]["layout"]["shapes"] if s["line"]["width"] > 3]
+    assert frames  # the open sample is framed, so a second click on it is a new event
+    app.button(key="prv_close").click().run()
+    assert f"Sample #{sample}" not in [s.value for s in app.subheader]
+    assert not [
+        s for s in charts(app)["prv_grid_a_1"]["layout"]["shapes"] if s["line"]["width"] > 3
+    ]
 
 
 def test_clicked_sample_takes_the_first_new_source() -> None:
