@@ -158,9 +158,14 @@ def _close_dialog() -> None:
 
 @st.dialog("Instance card", width="large", on_dismiss=_close_dialog)
 def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
-    instances_view.instance_card(ctx, cmp, index, key="prv")
+    # a widget inside a dialog reruns only the dialog (a fragment): after "Close card" the
+    # whole page reruns, which closes the dialog and drops the ring
+    if int(st.session_state.get("inst_card", -1)) != index:
+        _close_dialog()
+        st.rerun()
     if st.button("Show it on the Instances page (selected in both maps)", key="prv_open_instances"):
         st.switch_page(st.Page(instances_view.render, title="Instances", url_path="instances"))
+    instances_view.instance_card(ctx, cmp, index, key="prv")
 
 
 def _card_dialog(ctx: state.Context, cmp: Comparison) -> None:
