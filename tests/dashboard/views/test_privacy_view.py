@@ -346,3 +346,36 @@ def test_audit_and_tpr_tables_show_every_row_and_column(
     assert tpr.shape == figs.tpr_frame(cmp).shape
     assert list(audit.columns)[-1] == "retrain target (retrain_classwise)"
     assert not any("metric" in d.value.columns for d in app.dataframe)
+
+
+# ----------------------------------------------------------------- other models and inputs
+
+
+@pytest.mark.parametrize(
+    ("arch", "dataset", "scenario"),
+    [("smallcnn", "npz", "classwise"), ("mlp", "npz_flat", "random")],
+)
+def test_page_works_on_other_architectures_and_inputs(
+    tiny_workspace_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    arch: str,
+    dataset: str,
+    scenario: str,
+) -> None:
+    ws = tiny_workspace_factory(arch=arch, dataset=dataset, scenario=scenario, n_reference=2)
+    monkeypatch.setenv("ULENS_WORKSPACE", str(ws))
+    app = open_page(AppTest.from_file(APP, default_timeout=120), "privacy")
+    assert not app.exception and not app.error and not app.info
+    assert app.selectbox(key="a").value == f"finetune_{scenario}"
+    a, b = (charts(app)[k]["layout"] for k in ("prv_dist_a", "prv_dist_b"))
+    assert a["yaxis"]["range"] == b["yaxis"]["range"]
+    sample = int(analysis.load_experiment(ws).forget_indices[0])
+    app.session_state["prv_dist_a"] = {
+        "selection": {"points": [_dot(charts(app)["prv_dist_a"], sample)]}
+    }
+    app.run()
+    assert not app.exception
+    assert f"Sample #{sample}" in [s.value for s in app.subheader]
+    app.radio(key="prv_origin").set_value("model").run()
+    app.select_slider(key="prv_thumb").set_value("large").run()
+    assert not app.exception and "prv_grid_b_1" in charts(app)
