@@ -614,6 +614,17 @@ def _exposure_controls(cmp: Comparison) -> tuple[str, str, int] | None:
     return model, attack, int(k)
 
 
+def _remember_rows(rows: list[int]) -> None:
+    """Record the samples the list shows. When they change (another model, attack or length),
+    the row still selected in the table now points at another sample: that is not a click, so
+    it is marked as seen rather than opening a card."""
+    if rows == st.session_state.get(_EXPOSED_ROWS):
+        return
+    st.session_state[_EXPOSED_ROWS] = rows
+    seen = st.session_state.setdefault(_CARD_SEEN, {})
+    seen[EXPOSED_TABLE] = instances_view.table_rows(st.session_state.get(EXPOSED_TABLE), rows)
+
+
 def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
     st.subheader("Most exposed forget samples")
     chosen = _exposure_controls(cmp)
@@ -621,7 +632,7 @@ def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
         return
     model, attack, k = chosen
     frame = figs.exposure_frame(cmp, model, attack, k=k)
-    st.session_state[_EXPOSED_ROWS] = [int(i) for i in frame["sample"]]
+    _remember_rows([int(i) for i in frame["sample"]])
     st.caption(
         f"{model}'s forget samples ranked by the attack's per-sample score, most member-like "
         f"first. {figs.exposure_caption(attack)} Select a row to open the sample's card."

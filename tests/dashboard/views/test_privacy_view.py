@@ -223,6 +223,22 @@ def test_selecting_a_row_opens_the_instance_card_shared_with_the_instances_page(
     assert f"Sample #{first}" not in [s.value for s in app.subheader]
 
 
+def test_another_list_under_a_selected_row_opens_no_card(app: AppTest) -> None:
+    app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [1], "columns": []}}
+    app.run()
+    first = app.session_state["inst_card"]
+    app.button(key="prv_close").click().run()
+    # the table keeps its selected row (Streamlit keys a dataframe's selection by its key, not
+    # its data): under another attack, row 1 is another sample
+    app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [1], "columns": []}}
+    app.selectbox(key="prv_exp_attack").set_value("loss").run()
+    app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [1], "columns": []}}
+    app.run()  # any later run (a slider moved elsewhere): still no new click
+    assert not app.exception
+    assert not [s.value for s in app.subheader if s.value.startswith("Sample #")]
+    assert app.session_state["inst_card"] == -1 and int(_exposed(app)["sample"].iloc[1]) != first
+
+
 def test_open_button_switches_to_the_instances_page_with_the_card(app: AppTest) -> None:
     app.session_state[EXPOSED_TABLE] = {"selection": {"rows": [0], "columns": []}}
     app.run()
