@@ -172,23 +172,32 @@ class Experiment:
         return names[0] if names else None
 
     def default_pair(self) -> tuple[str, str]:
-        """The pair views open with: ``[analysis] default_a / default_b``, else by role.
+        """The pair the views open with (Model A, Model B).
 
-        A default naming a model of another scenario maps to this scenario's model of the same
-        method (``ga`` -> ``ga_random``); otherwise A is the retrain model and B the first
-        unlearned model.
+        ``[analysis] default_a`` / ``default_b`` are honoured as written; a name of another
+        scenario's model maps to this scenario's model of the same method (``ga`` ->
+        ``ga_random``). Without them, A and B are two models an attacker can try to tell from
+        the retrain model: the scenario's first two unlearned models (file order), then the
+        original model, and the retrain model only when nothing else exists. The retrain model is
+        the reference every view already draws (grey), and the Privacy page cannot attack it
+        (PS = 1 by definition), so it is not a default.
+
+        Example:
+            >>> exp = load_experiment("sample_data/digits")
+            >>> exp.default_pair()  # the sample's [analysis] default_a / default_b
+            ('ga', 'salun')
         """
         names = [n for n, m in self.models.items() if m.role not in AUXILIARY_ROLES]
         if len(names) < 2:
             raise ValidationError(
                 describe("experiment", "at least two non-reference models", names)
             )
-        a = self._default_member(self.spec.analysis.get("default_a"), names)
-        a = a or self.retrain_name or names[0]
+        order = {"unlearned": 0, "original": 1, "retrain": 2}
+        candidates = sorted(names, key=lambda n: order.get(self.models[n].role, 3))
+        a = self._default_member(self.spec.analysis.get("default_a"), names) or candidates[0]
         b = self._default_member(self.spec.analysis.get("default_b"), names)
         if b is None or b == a:
-            unlearned = [n for n in names if self.models[n].role == "unlearned" and n != a]
-            b = unlearned[0] if unlearned else next(n for n in names if n != a)
+            b = next(n for n in candidates if n != a)
         return a, b
 
     def _default_member(self, wanted: object, names: list[str]) -> str | None:

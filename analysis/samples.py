@@ -205,7 +205,7 @@ def _spec_document(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "dataset": dict(SAMPLE_DATASET),
         "architecture": {"name": "smallcnn"},
         "forget": {k: dict(v) for k, v in SAMPLE_SCENARIOS.items()},
-        "analysis": {"default_a": "retrain", "default_b": "ga"},
+        "analysis": {"default_a": "ga", "default_b": "salun"},
         "models": models,
     }
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from analysis.compare import Comparison, audit_table
 from analysis.experiment import Experiment
@@ -41,28 +42,34 @@ from analysis.mia import (
     threshold_custom,
     threshold_max_attack,
     threshold_max_success,
-    threshold_worst_case,
 )
 from dashboard.figures import FigureSpec
-from dashboard.figures.images import mosaic, thumbnail_grid, to_display
+from dashboard.figures.images import thumbnail_grid
 from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, template
 
 __all__ = [
     "AUDIT_METRICS",
+    "CALLED_OPACITY",
     "DEFAULT_EXPOSURE",
     "DIRECTIONS",
     "EXPOSURE_SCORES",
+    "ORIGINS",
     "PS_MAX_LABEL",
     "PS_MIN_LABEL",
     "ROC_ATTACKS",
     "SIGNALS",
     "SIGNAL_LABELS",
+    "SIGNAL_SHORT",
     "STRATEGIES",
+    "THUMBNAIL_SIZES",
+    "Scales",
     "Side",
     "attack_curves_data",
     "attack_curves_figure",
     "audit_frame",
     "audit_table_figure",
+    "bin_codes",
+    "called_model",
     "choose_thresholds",
     "clamp_threshold",
     "default_exposure",
@@ -83,11 +90,13 @@ __all__ = [
     "reference_frame",
     "roc_data",
     "roc_figure",
+    "shared_scales",
     "sides",
     "table_figure",
     "threshold_range",
     "tpr_data",
     "tpr_frame",
+    "worst_signal",
 ]
 
 #: Page metric -> engine signal.
@@ -97,13 +106,18 @@ SIGNAL_LABELS: dict[str, str] = {
     "entropy_t2": "entropy of softmax(logits / 2) (nats)",
     "logit_conf": "logit confidence log p_max − log(1 − p_max)",
 }
+#: Short axis label of each signal (the Metric help and SIGNAL_LABELS give the definition).
+SIGNAL_SHORT: dict[str, str] = {
+    "entropy_t2": "entropy, T = 2 (nats)",
+    "logit_conf": "logit confidence",
+}
 #: Threshold strategies, as the page lists them.
 STRATEGIES: dict[str, str] = {
     "custom": "Custom threshold",
     "max_attack": "Max attack score",
     "max_success": "Max success rate",
     "common": "Common threshold (same for A and B)",
-    "worst_case": "Worst case (the attack behind PS)",
+    "worst_case": "Worst case on this metric (PS's attack on its metric)",
 }
 #: Directions: which side the attacker labels "positive" (value ≥ threshold).
 DIRECTIONS: dict[str, str] = {
@@ -163,6 +177,8 @@ class Side:
     role: str
     name: str
     ps: PrivacyScore
+    #: Training index of each forget sample, in the order of the privacy score's values.
+    forget: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def color(self) -> str:
@@ -173,6 +189,13 @@ class Side:
     def label(self) -> str:
         """``"name (Model A)"``."""
         return f"{self.name} (Model {self.role})"
+
+    def indices(self) -> np.ndarray:
+        """Training index of each forget value (positions 0..n-1 when unknown)."""
+        n = len(next(iter(self.ps.model_values.values())))
+        if self.forget is not None and len(self.forget) == n:
+            return np.asarray(self.forget, dtype=np.int64)
+        return np.arange(n, dtype=np.int64)
 
 
 def sides(cmp: Comparison) -> list[Side]:
@@ -185,7 +208,7 @@ def sides(cmp: Comparison) -> list[Side]:
     for role, name in (("A", cmp.a), ("B", cmp.b)):
         ps = cmp.models[name].privacy.ps
         if ps is not None and name != cmp.retrain:
-            out.append(Side(role, name, ps))
+            out.append(Side(role, name, ps, np.asarray(cmp.sets.forget, dtype=np.int64)))
     return out
 
 
@@ -207,11 +230,18 @@ def clamp_threshold(value: float | None, bounds: tuple[float, float], default: f
     return float(min(max(value, bounds[0]), bounds[1]))
 
 
-def _worst_in_direction(ps: PrivacyScore, direction: Direction) -> ThresholdChoice:
-    """The largest attack score over both signals with the direction fixed."""
-    choices = [threshold_max_attack(ps, signal=s, direction=direction) for s in ps.model_values]
-    best = max(choices, key=lambda c: c.attack_score)
-    return replace(best, strategy="worst_case")
+def worst_signal(page_sides: Sequence[Side]) -> str:
+    """The signal of the worst attack on the page: the PS worst case of the side with the
+    lowest PS (Model A on a tie). What the "Worst case" button sets the Metric to.
+
+    Example:
+        >>> worst_signal([])
+        'entropy_t2'
+    """
+    if not page_sides:
+        return next(iter(SIGNALS.values()))
+    weakest = min(page_sides, key=lambda s: s.ps.ps)
+    return weakest.ps.worst_signal
 
 
 def _one(
@@ -223,10 +253,9 @@ def _one(
         return threshold_custom(side.ps, value, signal=signal, direction=auto.direction)
     if strategy == "max_success":
         return threshold_max_success(side.ps, signal=signal, direction=direction)
-    if strategy == "worst_case":
-        if direction is None:
-            return threshold_worst_case(side.ps)
-        return _worst_in_direction(side.ps, direction)
+    if strategy == "worst_case":  # on the chosen signal: the radio drives it
+        worst = threshold_max_attack(side.ps, signal=signal, direction=direction)
+        return replace(worst, strategy="worst_case")
     return threshold_max_attack(side.ps, signal=signal, direction=direction)
 
 
@@ -243,7 +272,10 @@ def choose_thresholds(
     Args:
         page_sides: The sides of :func:`sides`.
         strategy: A key of :data:`STRATEGIES`. ``"common"`` needs both sides (with one side it
-            is the max-attack threshold); ``"worst_case"`` picks the signal itself.
+            is the max-attack threshold). ``"worst_case"``: the largest attack score over both
+            directions (unless ``direction`` is fixed) and every threshold of ``signal``, the
+            attack behind PS when ``signal`` is the side's :attr:`PrivacyScore.worst_signal`
+            (:func:`worst_signal` gives the page's).
         signal: ``"entropy_t2"`` or ``"logit_conf"``.
         direction: Fixed direction, or None for the strategy's choice (for ``"custom"``: the
             direction of the max-attack threshold).
@@ -288,15 +320,67 @@ def distribution_data(
     return pd.concat(frames, ignore_index=True)
 
 
-def _histograms(
-    model: np.ndarray, retrain: np.ndarray, bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo = float(min(model.min(), retrain.min()))
-    hi = float(max(model.max(), retrain.max()))
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    return edges, np.histogram(model, edges)[0], np.histogram(retrain, edges)[0]
+@dataclass(frozen=True)
+class Scales:
+    """Axes shared by Model A's and Model B's panels, so the two compare side by side.
+
+    Attributes:
+        value: Range of the signal axis (every value of both models and the retrain model).
+        width: Bin width of the distribution plots (the same for both panels).
+        count: Largest number of samples in one bin over both panels and both sides (the
+            count axis of the butterfly and of the histograms).
+    """
+
+    value: tuple[float, float]
+    width: float
+    count: int
+
+
+def _value_bounds(page_sides: Sequence[Side], signal: str) -> tuple[float, float]:
+    pooled = np.concatenate(
+        [v for s in page_sides for v in (s.ps.model_values[signal], s.ps.retrain_values[signal])]
+    )
+    lo, hi = float(pooled.min()), float(pooled.max())
+    return (lo - 0.5, hi + 0.5) if hi <= lo else (lo, hi)
+
+
+def bin_codes(values: np.ndarray, threshold: float, width: float) -> np.ndarray:
+    """Bin of each value on a grid of bins ``width`` wide with ``threshold`` on a bin edge.
+
+    A value equal to the threshold falls in the bin above it (value ≥ t is "positive"), so no
+    bin straddles the threshold and every dot of a bin is on one side of the line.
+
+    Example:
+        >>> bin_codes(np.array([0.9, 1.0, 1.4]), 1.0, 0.5).tolist()
+        [-1, 0, 0]
+    """
+    return np.floor((np.asarray(values, dtype=np.float64) - threshold) / width).astype(np.int64)
+
+
+def _max_bin_count(side: Side, choice: ThresholdChoice, width: float) -> int:
+    counts = [
+        np.unique(bin_codes(v, choice.threshold, width), return_counts=True)[1].max(initial=0)
+        for v in (side.ps.model_values[choice.signal], side.ps.retrain_values[choice.signal])
+    ]
+    return int(max(counts))
+
+
+def shared_scales(
+    page_sides: Sequence[Side], choices: Mapping[str, ThresholdChoice], *, bins: int = 30
+) -> Scales:
+    """The axes both panels share: value range, bin width and the largest bin count.
+
+    Args:
+        page_sides: The sides of :func:`sides` (one or two).
+        choices: Role -> the threshold shown in that side's panel (all on one signal).
+        bins: Bins across the value range.
+    """
+    signal = choices[page_sides[0].role].signal
+    lo, hi = _value_bounds(page_sides, signal)
+    width = (hi - lo) / bins
+    count = max(_max_bin_count(s, choices[s.role], width) for s in page_sides)
+    pad = 0.02 * (hi - lo)
+    return Scales((lo - pad, hi + pad), width, max(count, 1))
 
 
 def _called(side: Side, choice: ThresholdChoice) -> tuple[str, str]:
@@ -306,40 +390,85 @@ def _called(side: Side, choice: ThresholdChoice) -> tuple[str, str]:
     return "retrain", side.name
 
 
+def called_model(choice: ThresholdChoice, origin: str) -> np.ndarray:
+    """Whether the attacker calls each forget value of ``origin`` (``"model"``: the model's
+    outputs, ``"retrain"``: the retrain model's) the model's output.
+
+    Example:
+        >>> from analysis.mia import privacy_score_from_values, threshold_custom
+        >>> r = privacy_score_from_values({"s": [0.0, 1.0]}, {"s": [5.0, 6.0]})
+        >>> c = threshold_custom(r, 5.5, signal="s", direction="retrain_positive")
+        >>> called_model(c, "model").tolist(), called_model(c, "retrain").tolist()
+        ([True, True], [True, False])
+    """
+    outcome = choice.model if origin == "model" else choice.retrain
+    positive = outcome.predicted_positive
+    return np.asarray(positive if choice.direction == "model_positive" else ~positive)
+
+
 def outcome_frame(
     side: Side, choice: ThresholdChoice, forget_indices: Sequence[int] | np.ndarray
 ) -> pd.DataFrame:
-    """One row per forget sample: the model's value, what the attacker called it, success.
+    """One row per forget sample and origin: the value, what the attacker called it, success.
 
-    ``succeeded`` is :attr:`ThresholdChoice.model` ``.correct`` (the attacker recognised the
-    model's output as the model's); ``retrain_correct`` is the same for the retrain output.
-    Rows are ordered by distance to the threshold (clearest cases first).
+    Each forget sample appears twice, once per origin: ``"model"`` (the model's output on it)
+    and ``"retrain"`` (the retrain model's output). ``called`` is the attacker's decision
+    (``"model"`` / ``"retrain"``) and ``succeeded`` whether it matches the origin
+    (:attr:`ThresholdChoice.model` / ``.retrain`` ``.correct``). Rows are ordered by distance
+    to the threshold (``margin``, clearest cases first).
     """
-    values = side.ps.model_values[choice.signal]
-    above, below = _called(side, choice)
-    frame = pd.DataFrame(
-        {
-            "forget_index": np.asarray(forget_indices, dtype=np.int64),
-            "value": values,
-            "called": np.where(choice.model.predicted_positive, above, below),
-            "succeeded": choice.model.correct,
-            "retrain_correct": choice.retrain.correct,
-            "margin": np.abs(values - choice.threshold),
-        }
-    )
+    frames = []
+    for origin, outcome in (("model", choice.model), ("retrain", choice.retrain)):
+        values = (side.ps.model_values if origin == "model" else side.ps.retrain_values)[
+            choice.signal
+        ]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "forget_index": np.asarray(forget_indices, dtype=np.int64),
+                    "origin": origin,
+                    "value": values,
+                    "called": np.where(called_model(choice, origin), "model", "retrain"),
+                    "succeeded": outcome.correct,
+                    "margin": np.abs(values - choice.threshold),
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values("margin", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def ps_data(cmp: Comparison) -> pd.DataFrame:
-    """PS (both forms) of A, B, the retrain model and the original (when present)."""
+def ps_data(cmp: Comparison, current: Mapping[str, ThresholdChoice] | None = None) -> pd.DataFrame:
+    """PS of A, B, the retrain model and the original (when present): both ε forms, whether
+    the max form is saturated, and for A and B the PS at the current threshold
+    (1 − attack score at t, NaN without ``current``, a role -> choice mapping)."""
+    current = current or {}
     rows = []
     for name, role in _roles(cmp).items():
         ps = cmp.models[name].privacy.ps
         if ps is not None:
+            at_t = current.get(role) if name != cmp.retrain else None
             rows.append(
-                {"model": name, "role": role, "ps_min_form": ps.ps, "ps_max_form": ps.ps_max_form}
+                {
+                    "model": name,
+                    "role": role,
+                    "ps_min_form": ps.ps,
+                    "ps_max_form": ps.ps_max_form,
+                    "max_form_saturated": ps.max_form_saturated,
+                    "ps_at_threshold": math.nan if at_t is None else 1.0 - at_t.attack_score,
+                }
             )
-    return pd.DataFrame(rows, columns=["model", "role", "ps_min_form", "ps_max_form"])
+    return pd.DataFrame(rows, columns=_PS_COLUMNS)
+
+
+_PS_COLUMNS = [
+    "model",
+    "role",
+    "ps_min_form",
+    "ps_max_form",
+    "max_form_saturated",
+    "ps_at_threshold",
+]
 
 
 def _roles(cmp: Comparison, *, original: bool = True) -> dict[str, str]:
@@ -448,95 +577,184 @@ def distribution_figure(
     *,
     style: str = "butterfly",
     bins: int = 30,
+    scales: Scales | None = None,
+    focus: int | None = None,
     presentation: bool = False,
 ) -> go.Figure:
     """Retrain-vs-model distribution of the chosen signal on the forget set, with the threshold.
 
-    ``style="butterfly"``: values on the vertical axis, retrain counts to the left (grey), the
-    model's to the right (its colour). ``style="histogram"``: overlaid histograms.
+    ``style="butterfly"`` (the Comparator's): one dot per forget sample and origin, the value
+    on the vertical axis (binned, with the threshold on a bin edge), the retrain model's outputs
+    stacked to the left in grey, the model's to the right in its colour. A dot is opaque when
+    the attacker, at this threshold, calls it the model's output and faded when it calls it the
+    retrain model's. Each dot carries its training index (``customdata[0]``): a click on it
+    can open the sample. ``style="histogram"``: overlaid histograms on the same bins.
+
+    Args:
+        side: The model.
+        choice: The threshold shown.
+        style: ``"butterfly"`` or ``"histogram"``.
+        bins: Bins across the value range (when ``scales`` is not given).
+        scales: Axes shared with the other model's panel (:func:`shared_scales`); default:
+            this panel's own.
+        focus: Training index of a sample to ring (the open instance card).
+        presentation: Larger type.
     """
-    model = side.ps.model_values[choice.signal]
-    retrain = side.ps.retrain_values[choice.signal]
-    edges, c_model, c_retrain = _histograms(model, retrain, bins)
-    centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    scales = scales or shared_scales([side], {side.role: choice}, bins=bins)
     fig = go.Figure()
     if style == "butterfly":
-        _butterfly(fig, side, centres, width, c_model, c_retrain)
+        _dots(fig, side, choice, scales, presentation)
+        _focus_ring(fig, side, choice, scales, focus, presentation)
     else:
-        _overlay(fig, side, centres, width, c_model, c_retrain)
+        _overlay(fig, side, choice, scales)
     _threshold_marks(fig, side, choice, vertical=style != "butterfly")
+    n = len(side.ps.model_values[choice.signal])
     fig.update_layout(
         template=template(presentation),
-        height=_height(presentation),
+        height=_height(presentation, 40),
         bargap=0.05,
-        title=f"{side.label} vs retrain on the {len(model)} forget samples",
+        title=f"{side.name} vs retrain ({n} forget samples)",
     )
-    return _legend_below(fig, presentation, top=60)
+    return _legend_below(fig, presentation, top=60, rows=2)
 
 
-def _butterfly(
-    fig: go.Figure,
-    side: Side,
-    centres: np.ndarray,
-    width: float,
-    c_model: np.ndarray,
-    c_retrain: np.ndarray,
+def _stack(values: np.ndarray, choice: ThresholdChoice, width: float) -> tuple[np.ndarray, ...]:
+    """(bin centre, position in the bin's stack starting at 0.5) of every value."""
+    codes = bin_codes(values, choice.threshold, width)
+    order = np.lexsort((values, codes))
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, len(values)]))
+    rank = np.empty(len(values), dtype=np.float64)
+    rank[order] = np.arange(len(values)) - first
+    return choice.threshold + (codes + 0.5) * width, rank + 0.5
+
+
+#: Dot opacity when the attacker calls it the model's output / the retrain model's.
+CALLED_OPACITY: dict[str, float] = {"model": 1.0, "retrain": 0.3}
+
+
+def _dot_size(scales: Scales, presentation: bool) -> float:
+    """Dot diameter (px) so a bin's dots neither overlap vertically nor crowd a row."""
+    plot_px = _height(presentation) - 200
+    per_bin = plot_px * scales.width / (scales.value[1] - scales.value[0])
+    per_unit = 560 / (2 * scales.count + 2)
+    return float(np.clip(0.85 * min(per_bin, per_unit), 2.5, 10.0))
+
+
+def _dots(
+    fig: go.Figure, side: Side, choice: ThresholdChoice, scales: Scales, presentation: bool
 ) -> None:
-    hover = "%{customdata} samples with value in [%{y:.3g} ± " + f"{width / 2:.2g}]<extra></extra>"
-    fig.add_trace(
-        go.Bar(
-            y=centres,
-            x=-c_retrain,
-            width=width,
-            orientation="h",
-            name="retrain",
-            marker={"color": ROLE_COLORS["retrain"]},
-            customdata=c_retrain,
-            hovertemplate="retrain: " + hover,
+    size = _dot_size(scales, presentation)
+    index = side.indices()
+    names = {"model": side.name, "retrain": "retrain"}
+    for origin, sign, color in (
+        ("retrain", -1.0, ROLE_COLORS["retrain"]),
+        ("model", 1.0, side.color),
+    ):
+        values = (side.ps.model_values if origin == "model" else side.ps.retrain_values)[
+            choice.signal
+        ]
+        y, rank = _stack(values, choice, scales.width)
+        says_model = called_model(choice, origin)
+        for called in ("model", "retrain"):
+            mask = says_model == (called == "model")
+            opacity = CALLED_OPACITY[called]
+            fig.add_trace(
+                go.Scatter(
+                    x=sign * rank[mask],
+                    y=y[mask],
+                    mode="markers",
+                    name=f"{names[origin]} outputs called “{names[called]}”",
+                    showlegend=False,  # the two legend keys below explain the opacity
+                    marker={"color": color, "size": size, "opacity": opacity},
+                    selected={"marker": {"opacity": opacity}},
+                    unselected={"marker": {"opacity": opacity}},
+                    customdata=np.column_stack([index[mask], values[mask]]),
+                    hovertemplate=(
+                        f"train #%{{customdata[0]}}<br>{names[origin]} output: "
+                        f"%{{customdata[1]:.4g}}<br>the attacker says “{names[called]}”"
+                        "<br>click: open the sample<extra></extra>"
+                    ),
+                )
+            )
+    for called, text in (
+        ("model", f"the attacker says “{side.name}”"),
+        ("retrain", "says “retrain”"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=text,
+                marker={"color": "#555", "size": 12, "opacity": CALLED_OPACITY[called]},
+                hoverinfo="skip",
+            )
         )
-    )
-    fig.add_trace(
-        go.Bar(
-            y=centres,
-            x=c_model,
-            width=width,
-            orientation="h",
-            name=side.label,
-            marker={"color": side.color},
-            customdata=c_model,
-            hovertemplate=f"{side.name}: " + hover,
-        )
-    )
-    top = int(max(c_model.max(), c_retrain.max(), 1))
-    ticks = _symmetric_ticks(top)
-    fig.update_layout(barmode="overlay")
+    ticks = _symmetric_ticks(scales.count)
     fig.update_xaxes(
-        title=f"forget samples per bin (← retrain | {side.name} →)",
+        title=f"samples per bin: ← retrain | {side.name} →",
         tickvals=ticks,
         ticktext=[str(abs(t)) for t in ticks],
-        range=[-top * 1.08, top * 1.08],
+        range=[-(scales.count + 1), scales.count + 1],
         zeroline=True,
         zerolinecolor="#444",
     )
+    fig.update_yaxes(range=list(scales.value))
 
 
-def _overlay(
+def _focus_ring(
     fig: go.Figure,
     side: Side,
-    centres: np.ndarray,
-    width: float,
-    c_model: np.ndarray,
-    c_retrain: np.ndarray,
+    choice: ThresholdChoice,
+    scales: Scales,
+    focus: int | None,
+    presentation: bool,
 ) -> None:
-    for name, counts, color in (
-        ("retrain", c_retrain, ROLE_COLORS["retrain"]),
-        (side.label, c_model, side.color),
+    """Ring both dots (model and retrain output) of the sample whose card is open."""
+    where = np.flatnonzero(side.indices() == focus) if focus is not None else np.array([])
+    if len(where) == 0:
+        return
+    xs, ys = [], []
+    for sign, values in (
+        (-1.0, side.ps.retrain_values[choice.signal]),
+        (1.0, side.ps.model_values[choice.signal]),
     ):
+        y, rank = _stack(values, choice, scales.width)
+        xs.append(sign * rank[where[0]])
+        ys.append(y[where[0]])
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers",
+            name=f"train #{focus} (selected)",
+            marker={
+                "symbol": "circle-open",
+                "size": _dot_size(scales, presentation) + 10,
+                "color": "#111",
+                "line": {"width": 2.5},
+            },
+            customdata=[[focus, float("nan")]] * 2,
+            hoverinfo="skip",
+        )
+    )
+
+
+def _overlay(fig: go.Figure, side: Side, choice: ThresholdChoice, scales: Scales) -> None:
+    for name, values, color in (
+        ("retrain", side.ps.retrain_values[choice.signal], ROLE_COLORS["retrain"]),
+        (side.label, side.ps.model_values[choice.signal], side.color),
+    ):
+        codes, counts = np.unique(
+            bin_codes(values, choice.threshold, scales.width), return_counts=True
+        )
         fig.add_trace(
             go.Bar(
-                x=centres,
+                x=choice.threshold + (codes + 0.5) * scales.width,
                 y=counts,
-                width=width,
+                width=scales.width,
                 name=name,
                 opacity=0.6,
                 marker={"color": color, "line": {"color": color, "width": 1}},
@@ -544,14 +762,15 @@ def _overlay(
             )
         )
     fig.update_layout(barmode="overlay")
-    fig.update_yaxes(title="forget samples per bin")
+    fig.update_yaxes(title="forget samples per bin", range=[0, scales.count * 1.08])
+    fig.update_xaxes(range=list(scales.value))
 
 
 def _threshold_marks(
     fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool
 ) -> None:
     above, below = _called(side, choice)
-    label = SIGNAL_LABELS.get(choice.signal, choice.signal)
+    label = SIGNAL_SHORT.get(choice.signal, choice.signal)
     line = {"color": "#111", "width": 2, "dash": "dash"}
     t = choice.threshold
     if vertical:
@@ -593,10 +812,20 @@ def _threshold_marks(
         )
 
 
-def _legend_below(fig: go.Figure, presentation: bool, *, top: int, rows: int = 1) -> go.Figure:
-    """A horizontal legend under the x-axis title, with room for both at either font size."""
-    font = 20 if presentation else 14
-    axis_px = int(2.4 * font + 24)  # tick labels + axis title
+def _font(presentation: bool) -> int:
+    """The template's base font size (px) in either mode (16 px or more in presentation)."""
+    return int(pio.templates[template(presentation)].layout.font.size)
+
+
+def _legend_below(
+    fig: go.Figure, presentation: bool, *, top: int, rows: int = 1, axis_lines: int = 1
+) -> go.Figure:
+    """A horizontal legend under the x-axis title, with room for both at either font size.
+
+    ``axis_lines``: lines of the x tick labels (a two-line label needs more room).
+    """
+    font = _font(presentation)
+    axis_px = int((1.25 * axis_lines + 1.15) * font + 24)  # tick labels + axis title
     legend_px = int(rows * 1.6 * font + 12)
     height = int(fig.layout.height or _HEIGHT)
     bottom = axis_px + legend_px
@@ -653,16 +882,21 @@ def attack_curves_data(side: Side, choice: ThresholdChoice) -> pd.DataFrame:
 
 
 def attack_curves_figure(
-    side: Side, choice: ThresholdChoice, *, presentation: bool = False
+    side: Side,
+    choice: ThresholdChoice,
+    *,
+    scales: Scales | None = None,
+    presentation: bool = False,
 ) -> go.Figure:
     """Attack score, FPR and FNR against the threshold, the chosen threshold marked.
 
-    The attack-score trace has a marker per threshold so a click selects a threshold.
+    The attack-score trace has a marker per threshold so a click selects a threshold; the
+    threshold axis spans ``scales.value`` when given (the range both panels share).
     """
     data = attack_curves_data(side, choice)
     fig = go.Figure()
     styles = {
-        "attack_score": ("attack score 1 − 2^(−ε)", side.color, "solid", 3),
+        "attack_score": ("attack score", side.color, "solid", 3),
         "fpr": ("FPR", _CURVE_COLORS["fpr"], "dash", 2),
         "fnr": ("FNR", _CURVE_COLORS["fnr"], "dot", 2),
     }
@@ -699,61 +933,141 @@ def attack_curves_figure(
             )
         )
     fig.add_vline(x=choice.threshold, line={"color": "#111", "width": 1.5, "dash": "dash"})
+    lo, hi = scales.value if scales is not None else _span(data["threshold"])
+    right_half = choice.threshold > lo + 0.6 * (hi - lo)
     fig.add_annotation(
         x=choice.threshold,
         y=1.0,
         yref="paper",
-        xanchor="left",
+        xanchor="right" if right_half else "left",
         yanchor="bottom",
         showarrow=False,
-        text=(
-            f" t = {choice.threshold:.3g}: attack score "
-            f"{choice.attack_score:.3f}, FPR {choice.fpr:.2f}, "
-            f"FNR {choice.fnr:.2f}"
-        ),
+        text=f" t = {choice.threshold:.3g} ",
     )
+    above, _ = _called(side, choice)
     fig.update_layout(
         template=template(presentation),
         height=_height(presentation),
-        title={"text": f"{side.label}: attack curves ({DIRECTIONS[choice.direction]})", "y": 0.97},
+        title={"text": f"{side.name}: attack curves (≥ t → {above})", "y": 0.97},
     )
     _legend_below(fig, presentation, top=80)
-    fig.update_xaxes(title=f"threshold t on the {SIGNAL_LABELS.get(choice.signal, '')}")
-    fig.update_yaxes(title="rate / attack score", range=[-0.02, 1.02])
+    fig.update_xaxes(title=f"threshold t: {SIGNAL_SHORT.get(choice.signal, choice.signal)}")
+    if scales is not None:
+        fig.update_xaxes(range=list(scales.value))
+    fig.update_yaxes(title="attack score / rate", range=[-0.02, 1.02])
     return fig
 
 
-def ps_figure(cmp: Comparison, *, presentation: bool = False) -> go.Figure:
-    """PS of A, B, the retrain model (= 1) and the original, in both ε forms."""
-    data = ps_data(cmp)
+def _span(values: Any) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+
+
+#: Thumbnail size control -> thumbnails per row in a panel's grid.
+THUMBNAIL_SIZES: dict[str, int] = {"small": 16, "medium": 10, "large": 6}
+#: Origin filter of the grids: which outputs are shown.
+ORIGINS: dict[str, str] = {
+    "both": "both origins",
+    "model": "the model's outputs",
+    "retrain": "the retrain model's outputs",
+}
+_MAX_FORM_MEANING = (
+    "Bars: PS (min form, the worst case) · ◇ PS at the current threshold<br>"
+    "Under each name: the max form (NeurIPS'23); * saturated by the rate clip, says nothing"
+)
+
+
+def _ps_tick(row: Any) -> str:
+    """A model's axis label: its name, then its max-form PS as a secondary number (``*``:
+    saturated, set by the rate clip)."""
+    star = " *" if row.max_form_saturated else ""
+    return f"{row.model}<br>max form<br>{format_value(float(row.ps_max_form))}{star}"
+
+
+def ps_figure(
+    cmp: Comparison,
+    *,
+    current: Mapping[str, ThresholdChoice] | None = None,
+    presentation: bool = False,
+) -> go.Figure:
+    """PS of A, B, the retrain model (= 1) and the original, with the PS at the current threshold.
+
+    One bar per model: the PS in its min form (the Comparator's, the worst case). The max form
+    (NeurIPS 2023 challenge) is a secondary number under the model's name, marked "saturated"
+    when the rate clip sets it (≈ 1e-7 for any two different models), never a bar. With
+    ``current`` (role -> the threshold shown in that model's panel), a diamond beside A's and
+    B's bars marks 1 − the attack score at that threshold.
+    """
+    data = ps_data(cmp, current)
     fig = go.Figure()
-    forms = [PS_MIN_LABEL, PS_MAX_LABEL]
-    for model, role, ps_min, ps_max in data.itertuples(index=False):
-        values = [float(ps_min), float(ps_max)]
+    records: list[Any] = list(data.itertuples(index=False))
+    for i, row in enumerate(records):
+        role = str(row.role)
         fig.add_trace(
             go.Bar(
-                x=forms,
-                y=values,
-                name=_role_label(str(model), str(role), cmp),
+                x=[i],
+                y=[float(row.ps_min_form)],
+                width=0.55,
+                name=_role_label(str(row.model), role, cmp),
                 marker={
-                    "color": ROLE_COLORS[str(role)],
+                    "color": ROLE_COLORS[role],
                     "pattern": {"shape": "/" if role in ("retrain", "original") else ""},
                 },
-                text=[format_value(v) for v in values],
+                text=[format_value(float(row.ps_min_form))],
                 textposition="outside",
                 cliponaxis=False,
-                hovertemplate=f"%{{x}}<br>{model}: %{{y:.4g}}<extra></extra>",
+                customdata=[[float(row.ps_max_form)]],
+                hovertemplate=(
+                    f"{row.model}<br>PS (min form) %{{y:.4g}}<br>"
+                    "max form %{customdata[0]:.3g}<extra></extra>"
+                ),
             )
         )
+    _current_marks(fig, data)
     fig.add_hline(y=1.0, line={"color": "#444", "width": 1, "dash": "dot"})
     fig.update_layout(
         template=template(presentation),
-        height=_height(presentation),
-        barmode="group",
-        title="Privacy score vs the retrain model (1 = indistinguishable from retraining)",
+        height=_height(presentation, 60),
+        barmode="overlay",
+        title={
+            "text": "Privacy score vs the retrain model (1 = indistinguishable from retraining)",
+            "subtitle": {"text": _MAX_FORM_MEANING},
+        },
     )
-    fig.update_yaxes(title="PS = 1 − worst attack score", range=[0, 1.15])
-    return _legend_below(fig, presentation, top=70, rows=2)
+    fig.update_xaxes(
+        tickvals=list(range(len(data))),
+        ticktext=[_ps_tick(r) for r in records],
+        range=[-0.5, len(data) - 0.2],
+        showgrid=False,
+        tickangle=0,
+    )
+    fig.update_yaxes(title="PS = 1 − worst attack score", range=[0, 1.18])
+    return _legend_below(fig, presentation, top=130 if presentation else 110, rows=2, axis_lines=3)
+
+
+def _current_marks(fig: go.Figure, data: pd.DataFrame) -> None:
+    """Diamonds beside A's and B's bars: the PS at the threshold shown in their panels."""
+    at = data[data["ps_at_threshold"].notna()]
+    if at.empty:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=[int(i) + 0.36 for i in at.index],
+            y=at["ps_at_threshold"],
+            mode="markers+text",
+            name="PS at the current threshold",
+            marker={
+                "symbol": "diamond",
+                "size": 15,
+                "color": "white",
+                "line": {"color": [ROLE_COLORS[str(r)] for r in at["role"]], "width": 3},
+            },
+            text=[f"at t: {v:.3f}" for v in at["ps_at_threshold"]],
+            textposition="middle right",
+            cliponaxis=False,
+            hovertemplate="PS at the current threshold: %{y:.4g}<extra></extra>",
+        )
+    )
 
 
 def outcome_grid(
@@ -762,42 +1076,59 @@ def outcome_grid(
     side: Side,
     *,
     succeeded: bool,
-    cap: int = 50,
+    origin: str = "both",
+    cap: int | None = None,
     columns: int = 10,
+    focus: int | None = None,
     presentation: bool = False,
 ) -> go.Figure:
-    """Thumbnails of the forget samples on which the attack succeeded (or failed) for a model.
+    """Thumbnails of the outputs on which the attack succeeded (or failed) for a model.
+
+    Each thumbnail is a forget sample under one origin (the model's output on it, or the retrain
+    model's); its border encodes the attacker's decision at the current threshold (the model's
+    colour: "the model's output", grey: "the retrain model's"), so in the "succeeded" grid the
+    border matches the origin and in the "failed" grid it does not. Clicking a thumbnail reports
+    its training index (``customdata``).
 
     Args:
-        images: The training inputs (indexed by forget index).
+        images: The training inputs (indexed by training index).
         frame: :func:`outcome_frame` of the side.
         side: The model.
         succeeded: Which outcome to show.
-        cap: At most this many thumbnails (the clearest cases first); the title gives the count.
-        columns: Thumbnails per row.
+        origin: A key of :data:`ORIGINS`: both origins, the model's outputs or the retrain's.
+        cap: At most this many thumbnails, the clearest cases first (default: 6 rows).
+        columns: Thumbnails per row (the size control, :data:`THUMBNAIL_SIZES`).
+        focus: Training index of a sample to frame in black (its card is open).
         presentation: Larger type.
     """
-    rows = frame[frame["succeeded"] == succeeded]
-    shown = rows.head(cap)
+    if origin not in ORIGINS:
+        raise ValueError(f"origin: expected one of {list(ORIGINS)}, received {origin!r}")
+    pool = frame if origin == "both" else frame[frame["origin"] == origin]
+    rows = pool[pool["succeeded"] == succeeded]
+    shown = rows.head(cap if cap is not None else columns * 6)
+    names = {"model": side.name, "retrain": "retrain"}
     what = "succeeded" if succeeded else "failed"
-    title = f"{side.name} ({side.role}): attack {what} on {len(rows)} of {len(frame)}" + (
-        f" (showing {len(shown)})" if len(shown) < len(rows) else ""
+    title = f"{side.name}: {what} {len(rows)}/{len(pool)}" + (
+        f" · first {len(shown)}" if len(shown) < len(rows) else ""
     )
+    records: list[Any] = list(shown.itertuples(index=False))
     labels = [
-        f"{FORGET_MARK} train #{r.forget_index}<br>value {r.value:.3g}<br>called “{r.called}”"
-        for r in shown.itertuples(index=False)
+        f"{FORGET_MARK} train #{r.forget_index}<br>{names[r.origin]} output: {r.value:.3g}"
+        f"<br>the attacker says “{names[r.called]}”"
+        for r in records
     ]
-    xs = [images[int(i)] for i in shown["forget_index"]]
-    fig = thumbnail_grid(xs, labels=labels, columns=columns, title=title, presentation=presentation)
-    if xs:
-        tile = mosaic([to_display(x) for x in xs], columns=columns)
-        if isinstance(fig.data[0], go.Heatmap):
-            # greyscale: leave the gaps between thumbnails blank (NaN), not ink-coloured
-            fig.data[0].z = tile
-        # whole tiles visible: keep the aspect by shrinking the domain, never the range
-        fig.update_xaxes(range=[-0.5, tile.shape[1] - 0.5], constrain="domain")
-        fig.update_yaxes(range=[tile.shape[0] - 0.5, -0.5], constrain="domain")
-    if not xs:
+    colors = [side.color if c == "model" else ROLE_COLORS["retrain"] for c in shown["called"]]
+    fig = thumbnail_grid(
+        [images[int(i)] for i in shown["forget_index"]],
+        labels=labels,
+        columns=columns,
+        title=title,
+        border_colors=colors,
+        customdata=[int(i) for i in shown["forget_index"]],
+        focus=[k for k, i in enumerate(shown["forget_index"]) if int(i) == focus],
+        presentation=presentation,
+    )
+    if shown.empty:
         fig.add_annotation(text="none", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     return fig
 
@@ -1218,6 +1549,7 @@ def _attack_specs(
     presentation: bool,
 ) -> list[FigureSpec]:
     specs = []
+    scales = shared_scales(page_sides, choices)
     for side in page_sides:
         choice = choices[side.role]
         tag = side.role.lower()
@@ -1225,7 +1557,7 @@ def _attack_specs(
             FigureSpec(
                 f"privacy_distribution_{tag}",
                 f"Retrain vs {side.label}: value distribution",
-                distribution_figure(side, choice, presentation=presentation),
+                distribution_figure(side, choice, scales=scales, presentation=presentation),
                 distribution_data(side, choice.signal, cmp.sets.forget),
             )
         )
@@ -1233,7 +1565,7 @@ def _attack_specs(
             FigureSpec(
                 f"privacy_curves_{tag}",
                 f"{side.label}: attack score, FPR and FNR",
-                attack_curves_figure(side, choice, presentation=presentation),
+                attack_curves_figure(side, choice, scales=scales, presentation=presentation),
                 attack_curves_data(side, choice),
             )
         )
@@ -1334,8 +1666,8 @@ def page_figures(
             FigureSpec(
                 "privacy_ps",
                 "Privacy score (both ε forms)",
-                ps_figure(cmp, presentation=presentation),
-                ps_data(cmp),
+                ps_figure(cmp, current=choices, presentation=presentation),
+                ps_data(cmp, choices),
             )
         )
         if experiment is not None:

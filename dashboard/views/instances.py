@@ -114,6 +114,18 @@ def apply_events(
     return selection, card
 
 
+def focus_sample(index: int) -> None:
+    """Hand sample ``index`` to this page: select it (ringed in both maps) and open its card.
+
+    Other pages call this (e.g. the Privacy page when a dot or thumbnail is clicked); it sets
+    the URL-bound ``inst_sel`` / ``inst_card`` keys that :func:`_sync_selection` reads.
+    """
+    state.bind("inst_sel", [])
+    state.bind("inst_card", -1)
+    state.set_value("inst_sel", [int(index)])
+    state.set_value("inst_card", int(index))
+
+
 # --------------------------------------------------------------------------- state
 
 

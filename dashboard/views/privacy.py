@@ -3,11 +3,18 @@ most exposed forget samples.
 
 Attack: pick the signal (entropy / confidence), a threshold strategy and, optionally, the
 direction; each model's threshold comes from the library's ``threshold_*`` strategies (or a
-per-model slider for "custom"; clicking a point of an attack curve uses that threshold). Audit:
-every membership-inference attack of the engine against the retrain model's numbers, each with
-its bootstrap interval. Exposure: a model's forget samples ranked by one attack's per-sample
-score; selecting a row opens that sample's instance card (the ``inst_card`` key the Instances
-page reads) below the list, and a button opens it on the Instances page.
+per-model slider for "custom"; clicking a point of an attack curve uses that threshold). The
+"Worst case" button sets the Metric to the signal behind the lowest PS and the strategy to the
+worst case on that metric (the Comparator's behaviour); the worst case always follows the
+Metric radio. A's and B's panels share their axes. Audit: every membership-inference attack of
+the engine against the retrain model's numbers, each with its bootstrap interval, as static
+tables (every row and column visible at any font size). Exposure: a model's forget samples
+ranked by one attack's per-sample score.
+
+Clicking a dot of a butterfly plot, a thumbnail of the success/failure grids or a row of the
+exposure list opens that sample's instance card in a dialog over the page (where the user is
+looking) and hands the sample to the Instances page (:func:`instances.focus_sample`: selected
+and ringed in both maps, its card open there); a button in the dialog goes there.
 """
 
 from __future__ import annotations
@@ -28,8 +35,17 @@ from dashboard.views import instances as instances_view
 
 _LAST = "_prv_last_thresholds"
 EXPOSED_TABLE = "prv_exposed_table"
-_EXPOSED_ROWS, _EXPOSED_SEEN = "_prv_exposed_rows", "_prv_exposed_seen"
+_EXPOSED_ROWS = "_prv_exposed_rows"
 EXPOSED_ROW_CHOICES = (10, 20, 50, 100)
+#: Widget keys whose selection opens a sample's card: butterfly dots, grid thumbnails.
+CARD_CHARTS = (
+    *(f"prv_dist_{r}" for r in ("a", "b")),
+    *(f"prv_grid_{r}_{k}" for r in ("a", "b") for k in (1, 0)),
+)
+_CARD_SEEN = "_prv_card_seen"
+_DIALOG = "_prv_dialog"  # the sample whose card dialog is open (None: closed)
+#: Engine signal -> the Metric radio's option.
+METRIC_OF: dict[str, str] = {signal: metric for metric, signal in figs.SIGNALS.items()}
 
 
 @dataclass(frozen=True)
@@ -55,9 +71,11 @@ def render() -> None:
             "sidebar, or fix the models' entries in experiment.toml."
         )
         return
+    _open_clicked_sample()
     _attack_section(ctx, cmp)
     _audit_section(cmp, ctx.presentation)
     _exposure_section(ctx, cmp)
+    _card_dialog(ctx, cmp)
 
 
 # ------------------------------------------------------------------------ selection logic
@@ -91,6 +109,70 @@ def custom_after_click(role: str, threshold: float, last: Mapping[str, float]) -
         {'A': 0.2, 'B': 0.7}
     """
     return {**dict(last), role: threshold}
+
+
+def clicked_sample(fresh: Mapping[str, Sequence[int]]) -> int | None:
+    """The sample a new click opens: the first index of the first source that changed.
+
+    Example:
+        >>> clicked_sample({"prv_dist_b": [12, 40]}), clicked_sample({}) is None
+        (12, True)
+    """
+    for indices in fresh.values():
+        if indices:
+            return int(indices[0])
+    return None
+
+
+def _card_sources() -> dict[str, list[int]]:
+    """Every source of a card: the charts' clicked samples and the exposure list's row."""
+    now = {k: instances_view.selected_indices(st.session_state.get(k)) for k in CARD_CHARTS}
+    shown = st.session_state.get(_EXPOSED_ROWS, [])
+    now[EXPOSED_TABLE] = instances_view.table_rows(st.session_state.get(EXPOSED_TABLE), shown)
+    return now
+
+
+def _open_clicked_sample() -> None:
+    """A new click on a dot, a thumbnail or a row hands its sample to the Instances page
+    (selected there, card open) and opens the card dialog here.
+
+    The open card's sample is ringed in the butterflies, so opening or closing a card changes
+    those figures and resets their selection: the next click on the same dot is new again.
+    """
+    if st.session_state.get(_DIALOG) is not None and st.session_state.get(
+        "inst_card", -1
+    ) != st.session_state.get(_DIALOG):  # closed with the card's own button
+        _close_dialog()
+    now = _card_sources()
+    fresh = instances_view.fresh_events(now, st.session_state.get(_CARD_SEEN, {}))
+    st.session_state[_CARD_SEEN] = now
+    index = clicked_sample(fresh)
+    if index is not None:
+        instances_view.focus_sample(index)
+        st.session_state[_DIALOG] = index
+
+
+def _close_dialog() -> None:
+    st.session_state[_DIALOG] = None
+
+
+@st.dialog("Instance card", width="large", on_dismiss=_close_dialog)
+def _card(ctx: state.Context, cmp: Comparison, index: int) -> None:
+    # a widget inside a dialog reruns only the dialog (a fragment): after "Close card" the
+    # whole page reruns, which closes the dialog and drops the ring
+    if int(st.session_state.get("inst_card", -1)) != index:
+        _close_dialog()
+        st.rerun()
+    if st.button("Show it on the Instances page (selected in both maps)", key="prv_open_instances"):
+        st.switch_page(st.Page(instances_view.render, title="Instances", url_path="instances"))
+    instances_view.instance_card(ctx, cmp, index, key="prv")
+
+
+def _card_dialog(ctx: state.Context, cmp: Comparison) -> None:
+    """The open card, in a dialog over the page; closed with the card's own button too."""
+    index = st.session_state.get(_DIALOG)
+    if index is not None:
+        _card(ctx, cmp, int(index))
 
 
 def _apply_clicks(page_sides: Sequence[figs.Side]) -> None:
@@ -143,10 +225,11 @@ def _controls(page_sides: Sequence[figs.Side]) -> Controls:
         st.button(
             "Worst case",
             key="prv_worst",
-            help="The attack behind PS: the largest "
-            "attack score over both signals, directions and thresholds.",
-            on_click=state.set_value,
-            args=("prv_strategy", "worst_case"),
+            help="The attack behind PS: sets the Metric to the signal of the lowest PS's worst "
+            "case, then per model the largest attack score over both directions and every "
+            "threshold of that metric. Change the Metric to see the worst case on the other.",
+            on_click=_worst_case,
+            args=(figs.worst_signal(page_sides),),
         )
     state.bind("prv_direction", "auto")
     with right:
@@ -165,6 +248,13 @@ def _controls(page_sides: Sequence[figs.Side]) -> Controls:
     chosen = _direction(direction)
     custom = _sliders(page_sides, signal, chosen) if strategy == "custom" else {}
     return Controls(signal, strategy, chosen, style, custom)
+
+
+def _worst_case(signal: str) -> None:
+    """The "Worst case" button: the worst-case strategy on the signal behind the lowest PS."""
+    state.set_value("prv_strategy", "worst_case")
+    state.set_value("prv_metric", METRIC_OF.get(signal, "entropy"))
+    state.set_value("prv_direction", "auto")
 
 
 def _direction(value: str | None) -> Direction | None:
@@ -216,7 +306,8 @@ def _attack_section(ctx: state.Context, cmp: Comparison) -> None:
         "An attacker thresholds one value per forget sample to tell each model's outputs "
         "from the retrain model's. Attack score = 1 − 2^(−ε); PS = 1 − the worst "
         "attack score (1 = indistinguishable from retraining). Click a point of an "
-        "attack curve to try that threshold."
+        "attack curve to try that threshold, a dot of a butterfly plot to open that "
+        "sample's card."
     )
     _apply_clicks(page_sides)
     controls = _controls(page_sides)
@@ -228,15 +319,24 @@ def _attack_section(ctx: state.Context, cmp: Comparison) -> None:
         custom=controls.custom,
     )
     st.session_state[_LAST] = {role: c.threshold for role, c in choices.items()}
+    scales = figs.shared_scales(page_sides, choices)
+    focus = st.session_state.get(_DIALOG)  # ringed while its card is open
+    focus = -1 if focus is None else int(focus)
     for col, side in _role_columns(page_sides):
         with col:
             if side is None:
                 _retrain_note(cmp, "A" if cmp.a == cmp.retrain else "B")
             else:
-                _side_panel(side, choices[side.role], controls.style, ctx.presentation)
+                panel = Panel(choices[side.role], controls.style, scales, focus)
+                _side_panel(side, panel, ctx.presentation)
     st.plotly_chart(
-        figs.ps_figure(cmp, presentation=ctx.presentation), key="prv_ps", width="stretch"
+        figs.ps_figure(cmp, current=choices, presentation=ctx.presentation),
+        key="prv_ps",
+        width="stretch",
+        theme=None,
     )
+    if any(s.ps.max_form_saturated for s in page_sides):
+        st.caption(f"PS max form: {MAX_FORM_NOTE}")
     _grids(ctx, cmp, page_sides, choices)
 
 
@@ -257,7 +357,7 @@ def _retrain_note(cmp: Comparison, role: str) -> None:
 
 
 def summary_line(choice: ThresholdChoice) -> str:
-    """One readable line about a threshold choice.
+    """One readable line about a threshold choice (the metric by its radio name).
 
     Example:
         >>> import numpy as np
@@ -267,31 +367,123 @@ def summary_line(choice: ThresholdChoice) -> str:
         'custom · s · value ≥ t → the retrain model · t = 5.5 · ε = 0.693'
     """
     return (
-        f"{choice.strategy} · {choice.signal} · {figs.DIRECTIONS[choice.direction]} · "
-        f"t = {choice.threshold:.4g} · ε = {choice.epsilon:.3f}"
+        f"{choice.strategy} · {metric_name(choice.signal)} · {figs.DIRECTIONS[choice.direction]}"
+        f" · t = {choice.threshold:.4g} · ε = {choice.epsilon:.3f}"
     )
 
 
-def _side_panel(side: figs.Side, choice: ThresholdChoice, style: str, presentation: bool) -> None:
+def metric_name(signal: str) -> str:
+    """A signal as the Metric radio names it, with the engine's name.
+
+    Example:
+        >>> metric_name("logit_conf"), metric_name("s")
+        ('confidence (logit_conf)', 's')
+    """
+    metric = METRIC_OF.get(signal)
+    return f"{metric} ({signal})" if metric else signal
+
+
+def worst_case_note(side: figs.Side, choice: ThresholdChoice) -> str:
+    """How a worst-case choice on the chosen metric relates to the model's PS.
+
+    Example:
+        >>> from analysis.mia import privacy_score_from_values, threshold_max_attack
+        >>> r = privacy_score_from_values({"s": [0.0, 1.0]}, {"s": [5.0, 6.0]})
+        >>> c = threshold_max_attack(r, signal="s")
+        >>> worst_case_note(figs.Side("A", "m", r), c)
+        'Worst case on s: the attack behind PS (PS = 1 − 1.000 = 0.000).'
+    """
+    ps = side.ps
+    if choice.signal == ps.worst_signal:
+        return (
+            f"Worst case on {metric_name(choice.signal)}: the attack behind PS "
+            f"(PS = 1 − {choice.attack_score:.3f} = {ps.ps:.3f})."
+        )
+    return (
+        f"Worst case on {metric_name(choice.signal)}: attack score {choice.attack_score:.3f}. "
+        f"PS's worst case is on {metric_name(ps.worst_signal)} (attack score "
+        f"{1.0 - ps.ps:.3f}): switch the Metric to see it."
+    )
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What one model's panel draws: its threshold, the plot style, the shared axes and the
+    sample whose card is open (-1: none)."""
+
+    choice: ThresholdChoice
+    style: str
+    scales: figs.Scales
+    focus: int
+
+
+def _side_panel(side: figs.Side, panel: Panel, presentation: bool) -> None:
+    choice = panel.choice
     st.markdown(f"#### {side.label}")
     st.caption(summary_line(choice))
-    cols = st.columns(4)
-    cols[0].metric("Attack score", f"{choice.attack_score:.3f}")
-    cols[1].metric("Success rate", f"{choice.success_rate:.1%}")
-    cols[2].metric("FPR", f"{choice.fpr:.1%}")
-    cols[3].metric("FNR", f"{choice.fnr:.1%}")
-    st.plotly_chart(
-        figs.distribution_figure(side, choice, style=style, presentation=presentation),
-        key=f"prv_dist_{side.role.lower()}",
-        width="stretch",
+    if choice.strategy == "worst_case":
+        st.caption(worst_case_note(side, choice))
+    top = st.columns(3)
+    top[0].metric(
+        "PS at t",
+        f"{1.0 - choice.attack_score:.3f}",
+        help="1 − the attack score at the threshold t shown (this strategy's attack).",
+    )
+    top[1].metric(
+        "PS",
+        f"{side.ps.ps:.3f}",
+        help="The privacy score: 1 − the worst case, the largest attack score over both "
+        f"metrics, directions and thresholds (here on {metric_name(side.ps.worst_signal)}).",
+    )
+    top[2].metric("Attack score", f"{choice.attack_score:.3f}")
+    bottom = st.columns(3)
+    bottom[0].metric("Success rate", f"{choice.success_rate:.1%}")
+    bottom[1].metric("FPR", f"{choice.fpr:.1%}")
+    bottom[2].metric("FNR", f"{choice.fnr:.1%}")
+    fig = figs.distribution_figure(
+        side,
+        choice,
+        style=panel.style,
+        scales=panel.scales,
+        focus=panel.focus if panel.focus >= 0 else None,
+        presentation=presentation,
     )
     st.plotly_chart(
-        figs.attack_curves_figure(side, choice, presentation=presentation),
+        fig,
+        key=f"prv_dist_{side.role.lower()}",
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+        theme=None,
+    )
+    st.plotly_chart(
+        figs.attack_curves_figure(side, choice, scales=panel.scales, presentation=presentation),
         key=_curves_key(side),
         on_select="rerun",
         selection_mode="points",
         width="stretch",
+        theme=None,
     )
+
+
+def _grid_controls() -> tuple[str, int]:
+    """The grids' origin filter and thumbnail size (both mirrored into the URL)."""
+    left, right = st.columns([2, 1])
+    _bound_choice("prv_origin", list(figs.ORIGINS), "both")
+    with left:
+        origin = st.radio(
+            "Origin",
+            list(figs.ORIGINS),
+            key="prv_origin",
+            horizontal=True,
+            format_func=figs.ORIGINS.__getitem__,
+            help="Which outputs the grids show: each forget sample under the model and under "
+            "the retrain model (both), or one of them.",
+        )
+    _bound_choice("prv_thumb", list(figs.THUMBNAIL_SIZES), "medium")
+    with right:
+        size = st.select_slider("Thumbnail size", list(figs.THUMBNAIL_SIZES), key="prv_thumb")
+    return str(origin), figs.THUMBNAIL_SIZES[str(size)]
 
 
 def _grids(
@@ -302,26 +494,43 @@ def _grids(
 ) -> None:
     st.subheader("Forget samples the attack gets right and wrong")
     st.caption(
-        "Succeeded: the attacker recognises the model's output on this forget sample as "
-        "the model's (not the retrain model's). Clearest cases first; at most 50 shown."
+        "Each forget sample appears under two origins: the model's output on it and the "
+        "retrain model's. The border is the attacker's decision at the current threshold "
+        "(the model's colour: “the model's output”; grey: “the retrain model's”); the attack "
+        "succeeds when the decision matches the origin. Clearest cases first. Click a "
+        "thumbnail to open the sample's card."
     )
+    origin, columns = _grid_controls()
     images = ctx.experiment.dataset("train").x.numpy()
     for col, side in _role_columns(page_sides):
         if side is None:
             continue
         frame = figs.outcome_frame(side, choices[side.role], cmp.sets.forget)
-        n_ok = int(frame["succeeded"].sum())
+        pool = frame if origin == "both" else frame[frame["origin"] == origin]
+        n_ok = int(pool["succeeded"].sum())
         with col:
             tabs = st.tabs(
-                [f"{side.name}: succeeded ({n_ok})", f"{side.name}: failed ({len(frame) - n_ok})"]
+                [f"{side.name}: succeeded ({n_ok})", f"{side.name}: failed ({len(pool) - n_ok})"]
             )
             for tab, succeeded in zip(tabs, (True, False), strict=True):
                 with tab:
                     fig = figs.outcome_grid(
-                        images, frame, side, succeeded=succeeded, presentation=ctx.presentation
+                        images,
+                        frame,
+                        side,
+                        succeeded=succeeded,
+                        origin=origin,
+                        columns=columns,
+                        focus=st.session_state.get(_DIALOG),
+                        presentation=ctx.presentation,
                     )
                     st.plotly_chart(
-                        fig, key=f"prv_grid_{side.role.lower()}_{int(succeeded)}", width="stretch"
+                        fig,
+                        key=f"prv_grid_{side.role.lower()}_{int(succeeded)}",
+                        on_select="rerun",
+                        selection_mode="points",
+                        width="stretch",
+                        theme=None,
                     )
 
 
@@ -341,18 +550,11 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
         "unlearning game: this model's forget samples against the retrain model's same "
         "samples, so the retrain model itself scores exactly 0.5 (the target)."
     )
-    audit = figs.audit_frame(cmp)
-    st.dataframe(audit, hide_index=True, width="stretch", height=_table_height(audit))
-    if any(
-        r.privacy.ps is not None and r.privacy.ps.max_form_saturated for r in cmp.models.values()
-    ):
-        st.caption(f"PS max form: {MAX_FORM_NOTE}")
+    st.table(figs.audit_frame(cmp), hide_index=True)
     references = figs.reference_frame(cmp)
     if not references.empty:
         with st.expander("How the reference-model attacks were evaluated"):
-            st.dataframe(
-                references, hide_index=True, width="stretch", height=_table_height(references)
-            )
+            st.table(references, hide_index=True)
     rocs = [
         (a, fig)
         for a in figs.ROC_ATTACKS
@@ -362,7 +564,7 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
         tabs = st.tabs([f"ROC: {figs.ROC_ATTACKS[a]}" for a, _ in rocs])
         for tab, (attack, fig) in zip(tabs, rocs, strict=True):
             with tab:
-                st.plotly_chart(fig, key=f"prv_roc_{attack}", width="stretch")
+                st.plotly_chart(fig, key=f"prv_roc_{attack}", width="stretch", theme=None)
     missing = [figs.ROC_ATTACKS[a] for a in figs.ROC_ATTACKS if a not in dict(rocs)]
     if missing:
         st.caption(
@@ -371,17 +573,11 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
             "model's unlearning method: `ulens shadows --method M`)."
         )
     st.markdown("**TPR at low FPR** (95% bootstrap intervals)")
-    tpr = figs.tpr_frame(cmp)
-    st.dataframe(tpr, hide_index=True, width="stretch", height=_table_height(tpr))
+    st.table(figs.tpr_frame(cmp), hide_index=True)
     st.caption(
         "With n non-members an FPR below 1/n cannot be resolved: such cells say "
         '"below resolution floor 1/n" and give the TPR measured at FPR 0 instead.'
     )
-
-
-def _table_height(frame: Any) -> int:
-    """Pixel height showing every row of a dataframe (35 px rows plus the header)."""
-    return 35 * (len(frame) + 1) + 3
 
 
 # --------------------------------------------------------------------------- exposure part
@@ -418,15 +614,15 @@ def _exposure_controls(cmp: Comparison) -> tuple[str, str, int] | None:
     return model, attack, int(k)
 
 
-def _sync_exposed_card() -> None:
-    """A new row selection in the list opens that sample's card (``inst_card``)."""
-    state.bind("inst_card", -1)
-    shown = st.session_state.get(_EXPOSED_ROWS, [])
-    now = {EXPOSED_TABLE: instances_view.table_rows(st.session_state.get(EXPOSED_TABLE), shown)}
-    fresh = instances_view.fresh_events(now, st.session_state.get(_EXPOSED_SEEN, {}))
-    st.session_state[_EXPOSED_SEEN] = now
-    if fresh:
-        state.set_value("inst_card", fresh[EXPOSED_TABLE][0])
+def _remember_rows(rows: list[int]) -> None:
+    """Record the samples the list shows. When they change (another model, attack or length),
+    the row still selected in the table now points at another sample: that is not a click, so
+    it is marked as seen rather than opening a card."""
+    if rows == st.session_state.get(_EXPOSED_ROWS):
+        return
+    st.session_state[_EXPOSED_ROWS] = rows
+    seen = st.session_state.setdefault(_CARD_SEEN, {})
+    seen[EXPOSED_TABLE] = instances_view.table_rows(st.session_state.get(EXPOSED_TABLE), rows)
 
 
 def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
@@ -435,9 +631,8 @@ def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
     if chosen is None:
         return
     model, attack, k = chosen
-    _sync_exposed_card()
     frame = figs.exposure_frame(cmp, model, attack, k=k)
-    st.session_state[_EXPOSED_ROWS] = [int(i) for i in frame["sample"]]
+    _remember_rows([int(i) for i in frame["sample"]])
     st.caption(
         f"{model}'s forget samples ranked by the attack's per-sample score, most member-like "
         f"first. {figs.exposure_caption(attack)} Select a row to open the sample's card."
@@ -459,8 +654,3 @@ def _exposure_section(ctx: state.Context, cmp: Comparison) -> None:
     missing = [e.label for e in figs.EXPOSURE_SCORES if e.key not in available]
     if missing:
         st.caption(f"No per-sample scores here: {', '.join(missing)}.")
-    card = int(st.session_state.get("inst_card", -1))
-    if card >= 0:
-        instances_view.instance_card(ctx, cmp, card, key="prv")
-        if st.button("Open this sample on the Instances page", key="prv_open_instances"):
-            st.switch_page(st.Page(instances_view.render, title="Instances", url_path="instances"))

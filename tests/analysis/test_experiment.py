@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +59,66 @@ def test_workspace_scenario_order_follows_the_factory(
 ) -> None:
     exp = load_experiment(tiny_workspace_factory(scenario="random", n_reference=1))
     assert exp.scenario == "random" and list(exp.models) == [*RANDOM, "ref0"]
+
+
+def _with_toml(source: Path, target: Path, edit: Callable[[str], str]) -> Path:
+    """A copy of workspace ``source`` in ``target`` with its experiment.toml edited."""
+    shutil.copytree(source, target)
+    toml = target / "experiment.toml"
+    toml.write_text(edit(toml.read_text(encoding="utf-8")), encoding="utf-8")
+    return target
+
+
+def test_default_pair_is_two_unlearned_models_not_the_retrain_model(tiny_workspace: Path) -> None:
+    # no [analysis] defaults: the two first unlearned models, in file order, in every scenario
+    assert load_experiment(tiny_workspace).default_pair() == tuple(CLASSWISE[2:4])
+    random = load_experiment(tiny_workspace, scenario="random")
+    assert random.default_pair() == ("finetune_random", "gradascent_random")
+
+
+def test_default_pair_falls_back_to_the_original_then_the_retrain(
+    tiny_workspace: Path, tmp_path: Path
+) -> None:
+    def drop(*names: str) -> Callable[[str], str]:
+        def edit(text: str) -> str:
+            for name in names:
+                text = re.sub(rf"\[models\.{name}\]\n(.+\n)+?\n", "", text)
+            return text
+
+        return edit
+
+    one = _with_toml(tiny_workspace, tmp_path / "one", drop("gradascent_classwise"))
+    assert load_experiment(one).default_pair() == ("finetune_classwise", "original")
+    none = _with_toml(
+        tiny_workspace, tmp_path / "none", drop("gradascent_classwise", "finetune_classwise")
+    )
+    assert load_experiment(none).default_pair() == ("original", "retrain_classwise")
+
+
+def test_explicit_defaults_are_honoured_and_follow_the_scenario(
+    tiny_workspace: Path, tmp_path: Path
+) -> None:
+    def defaults(a: str, b: str) -> Callable[[str], str]:
+        return lambda t: t.replace(
+            "[analysis]\n", f'[analysis]\ndefault_a = "{a}"\ndefault_b = "{b}"\n'
+        )
+
+    ws = _with_toml(tiny_workspace, tmp_path / "ga", defaults("gradascent_classwise", "original"))
+    assert load_experiment(ws).default_pair() == ("gradascent_classwise", "original")
+    # a model of another scenario maps to this scenario's model of the same method
+    random = load_experiment(ws, scenario="random")
+    assert random.default_pair() == ("gradascent_random", "original")
+    # written by the user: kept, even the retrain model; B = A falls back to the first candidate
+    ws = _with_toml(tiny_workspace, tmp_path / "rt", defaults("retrain_classwise", "nope"))
+    assert load_experiment(ws).default_pair() == ("retrain_classwise", "finetune_classwise")
+
+
+def test_sample_default_pair_is_two_attackable_unlearned_models() -> None:
+    sample = load_experiment(Path(__file__).resolve().parents[2] / "sample_data" / "digits")
+    assert sample.default_pair() == ("ga", "salun")
+    assert sample.with_scenario("random").default_pair() == ("ga_random", "salun_random")
+    roles = {sample.models[n].role for n in sample.default_pair()}
+    assert roles == {"unlearned"}
 
 
 def test_datasets_match_the_npz(exp: Experiment, npz: dict[str, np.ndarray]) -> None:

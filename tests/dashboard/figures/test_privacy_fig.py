@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from analysis.compare import Comparison
 from analysis.experiment import Experiment
 from analysis.mia import (
     ThresholdChoice,
+    privacy_score_from_values,
     threshold_common,
     threshold_max_attack,
     threshold_max_success,
@@ -32,13 +34,13 @@ def experiment(tiny_workspace: Path) -> Experiment:
 
 @pytest.fixture(scope="module")
 def cmp(experiment: Experiment) -> Comparison:
-    """A = retrain (the dashboard's default pair), B = gradient ascent."""
+    """A = the retrain model (a pair the sidebar still offers), B = gradient ascent."""
     return analysis.compare(experiment, "retrain_classwise", "gradascent_classwise")
 
 
 @pytest.fixture(scope="module")
 def cmp2(experiment: Experiment) -> Comparison:
-    """Two unlearned models, the retrain model separate."""
+    """Two unlearned models (the dashboard's default pair), the retrain model separate."""
     return analysis.compare(experiment, "finetune_classwise", "gradascent_classwise")
 
 
@@ -86,17 +88,34 @@ def test_strategies_match_the_library(cmp2: Comparison, signal: str) -> None:
     assert common["A"].threshold == common["B"].threshold == both.a.threshold
 
 
-def test_worst_case_is_the_ps_attack(cmp2: Comparison) -> None:
+@pytest.mark.parametrize("signal", ["entropy_t2", "logit_conf"])
+def test_worst_case_follows_the_chosen_metric(cmp2: Comparison, signal: str) -> None:
     a, b = figs.sides(cmp2)
-    got = figs.choose_thresholds([a, b], strategy="worst_case", signal="entropy_t2")
-    want = threshold_worst_case(b.ps)
-    assert (got["B"].signal, got["B"].threshold) == (want.signal, want.threshold)
-    assert math.isclose(1.0 - got["B"].attack_score, b.ps.ps, abs_tol=1e-9)
+    got = figs.choose_thresholds([a, b], strategy="worst_case", signal=signal)
+    for side in (a, b):
+        choice = got[side.role]
+        assert (choice.signal, choice.strategy) == (signal, "worst_case")
+        want = threshold_max_attack(side.ps, signal=signal)  # both directions, every threshold
+        assert (choice.threshold, choice.attack_score) == (want.threshold, want.attack_score)
+        if signal == side.ps.worst_signal:  # on PS's metric it is the attack behind PS
+            assert math.isclose(1.0 - choice.attack_score, side.ps.ps, abs_tol=1e-9)
+        else:
+            assert 1.0 - choice.attack_score >= side.ps.ps - 1e-12
     fixed = figs.choose_thresholds(
-        [a, b], strategy="worst_case", signal="entropy_t2", direction="retrain_positive"
+        [a, b], strategy="worst_case", signal=signal, direction="retrain_positive"
     )
-    assert fixed["B"].direction == "retrain_positive" and fixed["B"].strategy == "worst_case"
+    assert fixed["B"].direction == "retrain_positive" and fixed["B"].signal == signal
     assert fixed["B"].attack_score <= got["B"].attack_score + 1e-12
+
+
+def test_worst_signal_is_the_lowest_ps_models_worst_case(cmp2: Comparison) -> None:
+    a, b = figs.sides(cmp2)
+    weakest = a if a.ps.ps <= b.ps.ps else b
+    assert figs.worst_signal([a, b]) == weakest.ps.worst_signal
+    assert figs.worst_signal([b]) == b.ps.worst_signal
+    worst = threshold_worst_case(weakest.ps)
+    got = figs.choose_thresholds([a, b], strategy="worst_case", signal=worst.signal)
+    assert math.isclose(got[weakest.role].attack_score, worst.attack_score)
 
 
 def test_custom_uses_each_models_threshold(cmp2: Comparison) -> None:
@@ -136,17 +155,119 @@ def _choice(
     )[role]
 
 
-def test_butterfly_puts_retrain_left_in_grey_and_the_model_right(cmp2: Comparison) -> None:
+def _mixed(role: str = "B") -> tuple[figs.Side, ThresholdChoice, np.ndarray]:
+    """A side whose outputs overlap the retrain model's (the tiny workspace's separate
+    perfectly), its max-attack threshold (the attacker errs on both origins) and its forget
+    set's training indices."""
+    rng = np.random.default_rng(7)
+    model = {s: rng.normal(0.0, 1.0, 60) for s in ("entropy_t2", "logit_conf")}
+    retrain = {s: rng.normal(0.8, 1.0, 60) for s in ("entropy_t2", "logit_conf")}
+    forget = np.arange(60) * 2 + 1  # training indices (the tiny workspace has 120)
+    side = figs.Side(role, "m", privacy_score_from_values(model, retrain), forget)
+    choice = figs.choose_thresholds([side], strategy="max_attack", signal="entropy_t2")[role]
+    frame = figs.outcome_frame(side, choice, forget)
+    assert frame.groupby(["origin", "called"]).size().size == 4  # every origin x decision
+    return side, choice, forget
+
+
+def _dot_traces(fig: Any) -> list[Any]:
+    """The dots (one trace per origin and decision), without the ring and the legend keys."""
+    return [
+        t
+        for t in fig.data
+        if t.type == "scatter" and t.customdata is not None and t.marker.symbol != "circle-open"
+    ]
+
+
+def test_butterfly_draws_a_dot_per_sample_and_origin(cmp2: Comparison) -> None:
     side, choice = _choice(cmp2)
     fig = figs.distribution_figure(side, choice, style="butterfly")
-    retrain, model = fig.data
-    assert retrain.marker.color == ROLE_COLORS["retrain"] and model.marker.color == side.color
-    assert (np.asarray(retrain.x) <= 0).all() and (np.asarray(model.x) >= 0).all()
+    dots = _dot_traces(fig)
+    assert len(dots) == 4  # 2 origins x 2 decisions
+    left = [t for t in dots if t.marker.color == ROLE_COLORS["retrain"]]
+    right = [t for t in dots if t.marker.color == side.color]
+    assert len(left) == len(right) == 2
+    assert all((np.asarray(t.x) < 0).all() for t in left)
+    assert all((np.asarray(t.x) > 0).all() for t in right)
     n = len(cmp2.sets.forget)
-    assert -np.sum(retrain.x) == n and np.sum(model.x) == n
+    assert sum(len(t.x) for t in left) == sum(len(t.x) for t in right) == n
+    for group in (left, right):  # every forget sample once per side, by its training index
+        index = np.concatenate([np.asarray(t.customdata)[:, 0] for t in group])
+        assert sorted(index.astype(int).tolist()) == sorted(cmp2.sets.forget.tolist())
     lines = [s for s in fig.layout.shapes if s.y0 == s.y1]
     assert any(math.isclose(s.y0, choice.threshold) for s in lines)
     assert "entropy" in fig.layout.yaxis.title.text
+
+
+def test_butterfly_opacity_is_the_attackers_decision() -> None:
+    side, choice, _ = _mixed(role="A")
+    fig = figs.distribution_figure(side, choice, style="butterfly")
+    index = side.indices()
+    for origin, color in (("model", side.color), ("retrain", ROLE_COLORS["retrain"])):
+        says_model = figs.called_model(choice, origin)
+        values = (side.ps.model_values if origin == "model" else side.ps.retrain_values)[
+            choice.signal
+        ]
+        for trace in (t for t in _dot_traces(fig) if t.marker.color == color and len(t.x)):
+            data = np.asarray(trace.customdata)
+            rows = np.searchsorted(index, data[:, 0].astype(int))
+            called = "model" if says_model[rows].all() else "retrain"
+            assert says_model[rows].all() or not says_model[rows].any()  # one decision a trace
+            assert trace.marker.opacity == figs.CALLED_OPACITY[called]
+            assert trace.unselected.marker.opacity == trace.marker.opacity  # a click keeps it
+            np.testing.assert_allclose(data[:, 1], values[rows])
+            # the dot sits on its value's side of the threshold line
+            assert (
+                (np.asarray(trace.y) >= choice.threshold) == (values[rows] >= choice.threshold)
+            ).all()
+    assert figs.CALLED_OPACITY["model"] > figs.CALLED_OPACITY["retrain"]
+    assert all(len(t.x) for t in _dot_traces(fig))  # both decisions on both origins
+
+
+def test_butterfly_rings_the_focused_sample(cmp2: Comparison) -> None:
+    side, choice = _choice(cmp2)
+    sample = int(cmp2.sets.forget[3])
+    fig = figs.distribution_figure(side, choice, focus=sample)
+    ring = [t for t in fig.data if t.marker.symbol == "circle-open"]
+    assert len(ring) == 1 and len(ring[0].x) == 2 and ring[0].x[0] < 0 < ring[0].x[1]
+    assert {int(c[0]) for c in ring[0].customdata} == {sample}
+    outside = int(np.setdiff1d(np.arange(200), cmp2.sets.forget)[0])
+    assert not [
+        t
+        for t in figs.distribution_figure(side, choice, focus=outside).data
+        if t.marker.symbol == "circle-open"
+    ]
+
+
+def test_a_and_b_panels_share_their_axes(cmp2: Comparison) -> None:
+    a, b = figs.sides(cmp2)
+    for signal in ("entropy_t2", "logit_conf"):
+        choices = figs.choose_thresholds([a, b], strategy="max_attack", signal=signal)
+        scales = figs.shared_scales([a, b], choices)
+        for style in ("butterfly", "histogram"):
+            fa, fb = (
+                figs.distribution_figure(s, choices[s.role], style=style, scales=scales)
+                for s in (a, b)
+            )
+            assert fa.layout.xaxis.range == fb.layout.xaxis.range
+            assert fa.layout.yaxis.range == fb.layout.yaxis.range
+        ca, cb = (figs.attack_curves_figure(s, choices[s.role], scales=scales) for s in (a, b))
+        assert ca.layout.xaxis.range == cb.layout.xaxis.range == tuple(scales.value)
+        # the shared count axis holds the fuller panel's largest bin
+        biggest = max(
+            max(np.abs(np.asarray(t.x)).max(initial=0) for t in _dot_traces(f))
+            for f in (figs.distribution_figure(s, choices[s.role], scales=scales) for s in (a, b))
+        )
+        assert scales.count - 0.5 == pytest.approx(biggest)
+        values = np.concatenate(
+            [a.ps.model_values[signal], b.ps.model_values[signal], a.ps.retrain_values[signal]]
+        )
+        assert scales.value[0] < values.min() and scales.value[1] > values.max()
+
+
+def test_bins_put_the_threshold_on_an_edge() -> None:
+    codes = figs.bin_codes(np.array([0.99, 1.0, 1.01, 1.49, 1.5]), 1.0, 0.5)
+    assert codes.tolist() == [-1, 0, 0, 0, 1]
 
 
 def test_histogram_style_draws_a_vertical_threshold(cmp2: Comparison) -> None:
@@ -162,7 +283,7 @@ def test_attack_curves_follow_the_library_curve(cmp2: Comparison) -> None:
     fig = figs.attack_curves_figure(side, choice)
     curve = side.ps.curve(choice.signal, choice.direction)
     by_name = {t.name: t for t in fig.data if t.name}
-    score = by_name["attack score 1 − 2^(−ε)"]
+    score = by_name["attack score"]
     assert score.line.color == side.color
     assert np.allclose(score.x, curve.thresholds) and np.allclose(score.y, curve.attack_score)
     assert np.allclose(by_name["FPR"].y, curve.fpr) and np.allclose(by_name["FNR"].y, curve.fnr)
@@ -173,43 +294,116 @@ def test_attack_curves_follow_the_library_curve(cmp2: Comparison) -> None:
     assert len(data) == len(curve.thresholds) and "attack_score_max_form" in data
 
 
-def test_ps_figure_shows_both_forms_for_a_b_and_retrain(cmp2: Comparison) -> None:
+def test_ps_figure_bars_are_the_min_form_and_the_max_form_is_a_label(cmp2: Comparison) -> None:
     fig = figs.ps_figure(cmp2)
-    names = [t.name for t in fig.data]
-    assert names[:3] == [
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.name for t in bars[:3]] == [
         f"{cmp2.a} (Model A)",
         f"{cmp2.b} (Model B)",
         "retrain_classwise (retrain)",
     ]
-    assert tuple(fig.data[0].x) == (figs.PS_MIN_LABEL, figs.PS_MAX_LABEL)
+    assert [t.marker.color for t in bars[:3]] == [ROLE_COLORS[r] for r in ("A", "B", "retrain")]
     ps_b = cmp2.models[cmp2.b].privacy.ps
-    assert list(fig.data[1].y) == [ps_b.ps, ps_b.ps_max_form]
-    assert list(fig.data[2].y) == [1.0, 1.0]
-    assert [t.marker.color for t in fig.data[:3]] == [ROLE_COLORS[r] for r in ("A", "B", "retrain")]
-    assert "PS (min form, Comparator)" in figs.PS_MIN_LABEL
-    assert figs.PS_MAX_LABEL == "PS (max form, NeurIPS'23)"
+    assert list(bars[1].y) == [ps_b.ps] and list(bars[2].y) == [1.0]
+    assert all(len(t.y) == 1 for t in bars)  # no bar for the max form
+    ticks = fig.layout.xaxis.ticktext
+    assert ticks[1] == f"{cmp2.b}<br>max form<br>{figs.format_value(ps_b.ps_max_form)} *"
+    assert ps_b.max_form_saturated and not ticks[2].endswith("*")  # the retrain's is 1
+    assert "* saturated" in fig.layout.title.subtitle.text  # the meaning travels with it
+    assert "max form" in figs.PS_MAX_LABEL and "min form" in figs.PS_MIN_LABEL
+
+
+def test_ps_figure_marks_the_ps_at_the_current_threshold(cmp2: Comparison) -> None:
+    a, b = figs.sides(cmp2)
+    choices = figs.choose_thresholds([a, b], strategy="max_success", signal="logit_conf")
+    fig = figs.ps_figure(cmp2, current=choices)
+    marks = next(t for t in fig.data if t.name == "PS at the current threshold")
+    want = [1.0 - choices["A"].attack_score, 1.0 - choices["B"].attack_score]
+    np.testing.assert_allclose(marks.y, want)
+    assert [c for c in marks.marker.line.color] == [ROLE_COLORS["A"], ROLE_COLORS["B"]]
+    assert all(t.startswith("at t: ") for t in marks.text)
+    data = figs.ps_data(cmp2, choices)
+    assert data["ps_at_threshold"].notna().sum() == 2  # A and B only
+    assert "PS at the current threshold" not in [t.name for t in figs.ps_figure(cmp2).data]
 
 
 def test_ps_figure_labels_a_retrain_model_a_once(cmp: Comparison) -> None:
-    names = [t.name for t in figs.ps_figure(cmp).data]
+    names = [t.name for t in figs.ps_figure(cmp).data if t.type == "bar"]
     assert names[0] == "retrain_classwise (Model A, retrain)"
     assert len(names) == len(set(names)) == 3  # A (= retrain), B, original
 
 
-def test_outcome_grid_counts_and_caps(cmp2: Comparison, experiment: Experiment) -> None:
+def test_outcome_frame_has_both_origins(cmp2: Comparison) -> None:
     side, choice = _choice(cmp2)
     frame = figs.outcome_frame(side, choice, cmp2.sets.forget)
-    assert set(frame["forget_index"]) == set(cmp2.sets.forget.tolist())
-    assert frame["succeeded"].sum() == choice.model.correct.sum()
+    n = len(cmp2.sets.forget)
+    assert frame["origin"].value_counts().to_dict() == {"model": n, "retrain": n}
+    assert (frame["succeeded"] == (frame["called"] == frame["origin"])).all()
+    model = frame[frame["origin"] == "model"]
+    assert model["succeeded"].sum() == choice.model.correct.sum()
+    assert frame[frame["origin"] == "retrain"]["succeeded"].sum() == choice.retrain.correct.sum()
     assert (np.diff(frame["margin"]) <= 0).all()  # clearest cases first
+
+
+def test_outcome_grid_borders_encode_the_decision(experiment: Experiment) -> None:
+    side, choice, forget = _mixed()
+    frame = figs.outcome_frame(side, choice, forget)
     images = experiment.dataset("train").x.numpy()
-    n_ok = int(frame["succeeded"].sum())
-    fig = figs.outcome_grid(images, frame, side, succeeded=True, cap=3)
-    title = fig.layout.title.text
-    assert f"{side.name} (B): attack succeeded on {n_ok} of {len(frame)}" in title
-    assert ("showing 3" in title) == (n_ok > 3)
-    hover = [t.hovertext for t in fig.data[1:]]
-    assert len(hover) == min(3, n_ok) and all("✖ train #" in h for h in hover)
+    for succeeded in (True, False):
+        fig = figs.outcome_grid(images, frame, side, succeeded=succeeded, cap=500)
+        rows = frame[frame["succeeded"] == succeeded]
+        colors = [s.line.color for s in fig.layout.shapes]
+        want = [side.color if c == "model" else ROLE_COLORS["retrain"] for c in rows["called"]]
+        assert colors == want
+        # succeeded: the border is the origin's colour; failed: the other one
+        origin = [side.color if o == "model" else ROLE_COLORS["retrain"] for o in rows["origin"]]
+        assert set(colors) == {side.color, ROLE_COLORS["retrain"]}
+        assert (np.array(colors) == np.array(origin)).all() == succeeded
+        assert (np.array(colors) != np.array(origin)).all() == (not succeeded)
+        targets = fig.data[1]
+        assert [int(c[0]) for c in targets.customdata] == rows["forget_index"].tolist()
+
+
+def test_outcome_grid_origin_filter_size_and_cap(experiment: Experiment) -> None:
+    side, choice, forget = _mixed()
+    frame = figs.outcome_frame(side, choice, forget)
+    images = experiment.dataset("train").x.numpy()
+    only = frame[(frame["origin"] == "retrain") & frame["succeeded"]]
+    fig = figs.outcome_grid(images, frame, side, succeeded=True, origin="retrain", cap=3)
+    assert f"succeeded {len(only)}/{len(forget)}" in fig.layout.title.text
+    assert ("first 3" in fig.layout.title.text) == (len(only) > 3)
+    hover = list(fig.data[1].hovertext)
+    assert len(hover) == min(3, len(only)) and all("retrain output" in h for h in hover)
+    small, large = (
+        figs.outcome_grid(images, frame, side, succeeded=True, columns=c, cap=60)
+        for c in (figs.THUMBNAIL_SIZES["small"], figs.THUMBNAIL_SIZES["large"])
+    )
+    width = [f.layout.xaxis.range[1] - f.layout.xaxis.range[0] for f in (small, large)]
+    assert width[0] > width[1]  # more thumbnails per row: each one smaller
+    assert large.layout.height > small.layout.height
+    with pytest.raises(ValueError, match="origin"):
+        figs.outcome_grid(images, frame, side, succeeded=True, origin="forget")
+
+
+def test_outcome_grid_frames_the_open_sample(experiment: Experiment) -> None:
+    side, choice, forget = _mixed()
+    frame = figs.outcome_frame(side, choice, forget)
+    images = experiment.dataset("train").x.numpy()
+    plain = figs.outcome_grid(images, frame, side, succeeded=True, cap=500)
+    rows = frame[frame["succeeded"]]
+    sample = int(rows["forget_index"].iloc[0])
+    framed = figs.outcome_grid(images, frame, side, succeeded=True, cap=500, focus=sample)
+    extra = framed.layout.shapes[len(plain.layout.shapes) :]
+    assert len(extra) == int((rows["forget_index"] == sample).sum()) >= 1
+    assert all(s.line.color == "#111" and s.line.width > 3 for s in extra)
+
+
+def test_outcome_grid_takes_vector_inputs(cmp2: Comparison) -> None:
+    side, choice = _choice(cmp2)
+    frame = figs.outcome_frame(side, choice, cmp2.sets.forget)
+    vectors = np.random.default_rng(0).normal(size=(200, 20))  # a tabular dataset
+    fig = figs.outcome_grid(vectors, frame, side, succeeded=False, cap=4)
+    assert len(fig.layout.shapes) == min(4, int((~frame["succeeded"]).sum()))
 
 
 # ------------------------------------------------------------------------------------ audit
@@ -347,7 +541,36 @@ def test_page_figures_without_retrain_keep_the_audit(cmp2: Comparison) -> None:
 
 def test_presentation_mode_uses_the_larger_template(cmp2: Comparison) -> None:
     fig = figs.ps_figure(cmp2, presentation=True)
-    assert fig.layout.template.layout.font.size == 20
+    assert fig.layout.template.layout.font.size >= 16
+
+
+def _font_sizes(node: Any, inside_font: bool = False) -> list[float]:
+    """Every explicit font size in a figure's JSON (hover labels and the template aside)."""
+    if isinstance(node, dict):
+        out = []
+        for key, value in node.items():
+            if key in ("template", "hoverlabel"):
+                continue
+            if inside_font and key == "size":
+                out += list(np.ravel(value))
+            else:
+                out += _font_sizes(value, key.endswith("font"))
+        return out
+    if isinstance(node, list):
+        return [v for item in node for v in _font_sizes(item, inside_font)]
+    return []
+
+
+def test_every_privacy_figure_is_readable_in_presentation_mode(
+    cmp2: Comparison, experiment: Experiment
+) -> None:
+    specs = figs.page_figures(cmp2, presentation=True, experiment=experiment)
+    for spec in specs:
+        fig = spec.figure.to_plotly_json()
+        base = spec.figure.layout.template.layout.font.size
+        assert base >= 16, spec.key
+        assert all(size >= 16 for size in _font_sizes(fig)), spec.key
+    assert {"privacy_distribution_a", "privacy_ps", "privacy_succeeded_b"} <= {s.key for s in specs}
 
 
 # ------------------------------------------------------------------------------- exposure

@@ -22,7 +22,7 @@ from dashboard.views import classes as view
 from tests.dashboard.views.apptest_pages import APP, open_page
 from tests.fixtures import make_tiny_workspace
 
-A, B = "retrain_classwise", "finetune_classwise"  # the sidebar's default pair
+A, B = "retrain_classwise", "finetune_classwise"  # pinned in the URL (app fixture)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def app(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("ULENS_WORKSPACE", str(workspace))
-    return AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"a": A, "b": B})  # the pair these tests use (not the default)
+    return at
 
 
 def _chart(at: AppTest, key: str) -> dict[str, Any]:

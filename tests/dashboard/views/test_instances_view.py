@@ -73,6 +73,8 @@ def test_apply_events_selects_in_both_maps_and_opens_cards() -> None:
 def app(tiny_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("ULENS_WORKSPACE", str(tiny_workspace))
     at = AppTest.from_file(APP, default_timeout=60)
+    # the pair these tests were written for (the default pair is two unlearned models)
+    at.query_params.update({"a": "retrain_classwise", "b": "finetune_classwise"})
     return open_page(at, "instances")
 
 

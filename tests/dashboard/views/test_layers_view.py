@@ -19,6 +19,8 @@ from tests.dashboard.views.apptest_pages import APP, charts, decode, open_page
 def app(tiny_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("ULENS_WORKSPACE", str(tiny_workspace))
     at = AppTest.from_file(APP, default_timeout=60)
+    # the pair these tests were written for (the default pair is two unlearned models)
+    at.query_params.update({"a": "retrain_classwise", "b": "finetune_classwise"})
     return open_page(at, "layers")
 
 

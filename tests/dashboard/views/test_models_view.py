@@ -21,7 +21,7 @@ from dashboard.views import models as view
 from tests.dashboard.views.apptest_pages import APP
 from tests.fixtures import make_tiny_workspace
 
-A, B = "retrain_classwise", "finetune_classwise"  # the sidebar's default pair
+A, B = "retrain_classwise", "finetune_classwise"  # pinned in the URL (app fixture)
 GA = "gradascent_classwise"
 
 
@@ -33,7 +33,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def app(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("ULENS_WORKSPACE", str(workspace))
-    return AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"a": A, "b": B})  # the pair these tests use (not the default)
+    return at
 
 
 def _chart(at: AppTest, key: str) -> dict[str, Any]:
@@ -135,7 +137,8 @@ def test_selecting_a_row_and_set_as_b_changes_the_pair(app: AppTest) -> None:
     assert not app.exception
     assert (app.session_state["a"], app.session_state["b"]) == (A, GA)
     assert app.sidebar.selectbox(key="b").value == GA
-    assert app.query_params["b"] == GA
+    # mirrored into the URL, where a default is left out (GA is the default Model B)
+    assert app.query_params.get("b", GA) == GA and app.query_params["a"] == A
     names = {t["name"] for t in _chart(app, "mdl_scatter")["data"]}
     assert f"Model B: {GA}" in names  # the ring followed
     app.button(key="mdl_set_a").click().run()  # A := the selected GA, B := old A (swap)
@@ -155,7 +158,9 @@ def test_history_curves_are_drawn_when_declared(
     )
     (ws / "experiment.toml").write_text(toml)
     monkeypatch.setenv("ULENS_WORKSPACE", str(ws))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"a": A, "b": B})  # the pair these tests use (not the default)
+    at.run()
     assert not at.exception
     history = _chart(at, "mdl_history")
     assert [t["name"] for t in history["data"]] == [f"Objective (loss) · A: {A}"]

@@ -177,11 +177,12 @@ def test_grid_runs_progress_cancel_results_and_model_b(
     assert not at.exception
     assert at.session_state["b"] == target.name
     assert at.sidebar.selectbox(key="b").value == target.name
-    # its per-epoch curves come from the run (shared metric with the retrain model A: loss)
+    # its per-epoch curves come from the run (shared metric with Model A: loss)
     history = next(e for e in at.get("plotly_chart") if e.proto.id.endswith("mdl_history"))
     names = {t["name"] for t in json.loads(history.proto.spec)["data"]}
     assert f"Objective (loss) · B: {target.name}" in names
-    assert at.multiselect(key=f"mdl_hist_metrics_retrain_{target.name}").value == ["loss"]
+    a = at.session_state["a"]  # the default Model A (the first unlearned model)
+    assert at.multiselect(key=f"mdl_hist_metrics_{a}_{target.name}").value == ["loss"]
 
 
 def test_seed_groups_mean_std_error_bars_and_welch(
@@ -394,7 +395,8 @@ def test_a_refused_submission_is_an_error_and_the_app_keeps_running(
 
     monkeypatch.setattr(runs_api, "submit", refuse)
     at = _app(ws, monkeypatch)
+    model_b = at.sidebar.selectbox(key="b").value
     at.button(key="run_start").click().run()
     assert not at.exception
     assert any("Nothing was started" in e.value and "read-only" in e.value for e in at.error)
-    assert launches == [] and at.sidebar.selectbox(key="b").value == "ga"
+    assert launches == [] and at.sidebar.selectbox(key="b").value == model_b
