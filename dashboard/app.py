@@ -33,19 +33,24 @@ header[data-testid="stHeader"] { background: transparent !important; }
 .block-container { padding-top: 1.5rem; max-width: 100%; }
 </style>
 """
-# Collapses (or re-expands) the sidebar once, when presentation mode is switched on (off).
+# Emitted on every run: collapses the sidebar once per page load when presentation mode is on,
+# and opens it again once when the mode is switched off (a window flag makes it idempotent, so
+# reruns, page switches and a redirect that drops a run do not fight the user's own clicks).
 _SIDEBAR_SCRIPT = """
 <script>
 (() => {
-  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  const w = window.parent || window, doc = w.document, flag = "__ulensPresentationCollapsed";
+  const present = PRESENT;
+  if (present === Boolean(w[flag])) return;
+  w[flag] = present;
   const sidebar = doc.querySelector('[data-testid="stSidebar"]');
   const open = sidebar && sidebar.getAttribute("data-collapsed") !== "true";
   const button = open
     ? doc.querySelector('[data-testid="stSidebarCollapseButton"] button')
     : doc.querySelector('[data-testid="stExpandSidebarButton"]');
-  if (!button || open !== COLLAPSE) return;
+  if (!button || open !== present) return;
   // Streamlit remembers a click in localStorage; keep the user's own choice, not this one.
-  const store = window.localStorage, prefix = "stSidebarCollapsed-", before = {};
+  const store = w.localStorage, prefix = "stSidebarCollapsed-", before = {};
   for (let i = 0; i < store.length; i++) {
     const k = store.key(i);
     if (k.startsWith(prefix)) before[k] = store.getItem(k);
@@ -58,7 +63,6 @@ _SIDEBAR_SCRIPT = """
 })();
 </script>
 """
-_PRESENT_SEEN_KEY = "_ulens_presentation_seen"
 APP_TITLE = "Unlearning Lens"
 
 
@@ -186,14 +190,11 @@ def _navigation() -> Any:
 
 def _presentation_chrome(presentation: bool) -> None:
     """Presentation mode: larger type and no chrome; the sidebar collapses once when the mode
-    is switched on (and opens again when it is switched off), its expand button stays."""
+    is on (and opens again when it is switched off); its expand button stays."""
     if presentation:
         st.html(_PRESENTATION_CSS)
-    seen = st.session_state.get(_PRESENT_SEEN_KEY)
-    st.session_state[_PRESENT_SEEN_KEY] = presentation
-    if seen != presentation and (presentation or seen is not None):
-        script = _SIDEBAR_SCRIPT.replace("COLLAPSE", "true" if presentation else "false")
-        st.html(script, unsafe_allow_javascript=True)
+    script = _SIDEBAR_SCRIPT.replace("PRESENT", "true" if presentation else "false")
+    st.sidebar.html(script, unsafe_allow_javascript=True)
 
 
 def _run() -> None:

@@ -90,6 +90,35 @@ COLUMN_LABELS = {
     "RT": "RT (s)",
     "PS": "PS",
 }
+PAIR_COLUMN = "pair"
+"""The app table's first column: "A" / "B" on the rows of the sidebar's Model A and Model B."""
+APP_COLUMNS = (
+    PAIR_COLUMN,
+    "name",
+    *ACCURACY_COLUMNS,
+    "PS",
+    "mia_efficacy",
+    "acc_gap",
+    "RT",
+    "pareto",
+    "forget_auc",
+    "privleak",
+    "lira_offline_auc",
+    "rmia_offline_auc",
+    "role",
+    "method",
+    "base",
+    "hyperparameters",
+)
+"""Column order of the app's table: the pair marker and the name (pinned), then the headline
+metrics (visible without scrolling at 1366 px), the other attacks, then the descriptive text."""
+ALWAYS_SHOWN = (PAIR_COLUMN, "name")
+APP_LABELS = {**COLUMN_LABELS, PAIR_COLUMN: "A/B", "mia_efficacy": "MIA eff.", "pareto": "★"}
+APP_HELP = {
+    PAIR_COLUMN: "Model A and Model B of the sidebar (the pair every other page compares)",
+    "pareto": COLUMN_HELP["pareto"] + " (marked ★)",
+}
+PARETO_MARK = "★"
 # ColorBrewer PiYG (colour-blind safe): green = same as retrain, pink = furthest.
 DISTANCE_SCALE = ["#4d9221", "#a1d76a", "#f7f7f7", "#e9a3c9", "#c51b7d"]
 RT_SCALE = ["#fff7ec", "#fdd49e", "#fc8d59", "#b30000"]
@@ -222,23 +251,63 @@ def cell_styles(table: pd.DataFrame, retrain: str | None = None) -> pd.DataFrame
     return styles
 
 
-def styled_table(shown: pd.DataFrame, full: pd.DataFrame, retrain: str | None = None) -> Any:
+def app_rows(shown: pd.DataFrame, *, a: str, b: str) -> pd.DataFrame:
+    """The app table's rows: ``shown`` with the :data:`PAIR_COLUMN` marker first, the Pareto
+    flag as a ★ and empty text (not None) in the descriptive columns.
+
+    Example:
+        >>> t = pd.DataFrame({"name": ["r", "g", "f"], "pareto": [False, True, False],
+        ...                   "method": [None, "ga", "ft"]})
+        >>> app_rows(t, a="r", b="g").values.tolist()
+        [['A', 'r', '', ''], ['B', 'g', '★', 'ga'], ['', 'f', '', 'ft']]
+    """
+    out = shown.copy()
+    names = out["name"].astype(str)
+    out.insert(0, PAIR_COLUMN, np.select([names == a, names == b], ["A", "B"], ""))
+    if "pareto" in out:
+        flags = out["pareto"].fillna(False).astype(bool)
+        out["pareto"] = np.where(flags, PARETO_MARK, "")
+    for col in ("role", "method", "base", "hyperparameters"):
+        if col in out:
+            out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+def styled_table(
+    shown: pd.DataFrame,
+    full: pd.DataFrame,
+    retrain: str | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Any:
     """A pandas Styler of ``shown`` (display rows) coloured against ``full`` (every model).
 
     Colours are computed on the full table so filtering does not change them; numbers show
-    3 decimals, N/A (None/NaN) shows "N/A", never 0.
+    3 decimals, N/A (None/NaN) shows "N/A", never 0; the :data:`PAIR_COLUMN` cells (from
+    :func:`app_rows`) take Model A's and Model B's colours. ``labels`` renames the columns
+    (for a static table, which has no column configuration).
     """
     styles = cell_styles(full, retrain).set_index(full["name"])
     css = styles.reindex(shown["name"]).reindex(columns=shown.columns).fillna("")
     css.index = shown.index
-    numeric = [
-        c
-        for c in shown.columns
-        if c not in ("name", "role", "method", "base", "hyperparameters", "pareto")
-    ]
+    if PAIR_COLUMN in shown:
+        css[PAIR_COLUMN] = [_pair_css(v) for v in shown[PAIR_COLUMN]]
+    text = ("name", "role", "method", "base", "hyperparameters", "pareto", PAIR_COLUMN)
+    numeric = [c for c in shown.columns if c not in text]
     fmt: dict[str, Any] = {c: ("{:.2f}" if c in ("RT", "privleak") else "{:.3f}") for c in numeric}
-    fmt["pareto"] = lambda v: "★" if bool(v) else ""
+    fmt["pareto"] = lambda v: v if isinstance(v, str) else (PARETO_MARK if bool(v) else "")
+    if labels:
+        shown = shown.rename(columns=lambda c: labels.get(c, c))
+        css.columns = shown.columns
+        fmt = {labels.get(c, c): f for c, f in fmt.items()}
+    fmt = {c: f for c, f in fmt.items() if c in shown.columns}
     return shown.style.apply(lambda _: css, axis=None).format(fmt, na_rep=NA_TEXT)
+
+
+def _pair_css(marker: str) -> str:
+    if marker not in ("A", "B"):
+        return ""
+    return f"background-color: {ROLE_COLORS[marker]}; color: #ffffff; font-weight: bold"
 
 
 def legend_html(has_retrain: bool = True) -> str:
