@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-from plotly.basedatatypes import BasePlotlyType
 from PIL import Image
+from plotly.basedatatypes import BasePlotlyType
 
 ROLE_COLORS = {"A": "#0072B2", "B": "#D55E00", "retrain": "#8C8C8C", "original": "#222222"}
 FORGET_MARK = "✖"

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.theme import ROLE_COLORS, template
+from dashboard.theme import ROLE_COLORS, apply
 
 __all__ = [
     "CANONICAL_METRICS",
@@ -227,7 +227,6 @@ def _layout(
     left = [m for m in chosen if axes[m] == "y"]
     right = [m for m in chosen if axes[m] == "y2"]
     fig.update_layout(
-        template=template(presentation),
         title=title,
         xaxis_title="Epoch (0 = the base model before unlearning)",
         yaxis_title=" / ".join(left) if left else "value",
@@ -255,3 +254,4 @@ def _layout(
             y=0.5,
             showarrow=False,
         )
+    apply(fig, presentation=presentation)

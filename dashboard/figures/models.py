@@ -34,7 +34,7 @@ from dashboard.figures import FigureSpec
 from dashboard.figures.history import history_figure
 from dashboard.figures.history import load_history as load_history  # re-exported
 from dashboard.figures.history import metric_label as metric_label  # re-exported
-from dashboard.theme import ROLE_COLORS, template
+from dashboard.theme import ROLE_COLORS, apply, font_size
 
 ACCURACY_COLUMNS = ("UA", "RA", "TUA", "TRA")
 PRIVACY_COLUMNS = (
@@ -408,7 +408,7 @@ def table_figure(
         ]
         fills.append([c or "white" for c in colours])
         fonts.append([_text_color(c) if c else "#111111" for c in colours])
-    size = 14 if presentation else 11
+    size = font_size(presentation, "small")
     lines = [max(1, -(-len(t) // 27)) for t in values[list(shown.columns).index("hyperparameters")]]
     fig = go.Figure(
         go.Table(
@@ -423,7 +423,7 @@ def table_figure(
                 "fill_color": fills,
                 "align": "left",
                 "font": {"size": size, "color": fonts},
-                "height": 22,
+                "height": size + 10,
             },
             columnwidth=[
                 max(1.1, 0.11 * max(len(str(n)) for n in shown["name"])),
@@ -436,12 +436,11 @@ def table_figure(
         )
     )
     fig.update_layout(
-        template=template(presentation),
         title="Models: accuracy, time and privacy (colour = distance to retrain)",
         height=130 + sum(10 + (size + 5) * n for n in lines),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def _header(col: str) -> str:
@@ -549,7 +548,7 @@ def _unlearned_trace(fig: go.Figure, rows: pd.DataFrame, presentation: bool) -> 
             customdata=rows["name"],
             hovertext=_hover(rows),
             hoverinfo="text",
-            textfont={"size": 16 if presentation else 12},
+            textfont={"size": font_size(presentation, "small")},
             marker={
                 "size": 14,
                 "color": rt.fillna(rt.min() if rt.notna().any() else 0),
@@ -623,7 +622,7 @@ def _role_trace(
             text=rows["label"],
             textposition="middle right",
             customdata=rows["name"],
-            textfont={"size": 16 if presentation else 12},
+            textfont={"size": font_size(presentation, "small")},
             hovertext=_hover(rows),
             hoverinfo="text",
             marker={
@@ -691,7 +690,6 @@ def _ring_trace(fig: go.Figure, rows: pd.DataFrame, role: str) -> None:
 
 def _tradeoff_layout(fig: go.Figure, table: pd.DataFrame, missing: int, presentation: bool) -> None:
     fig.update_layout(
-        template=template(presentation),
         title="Trade-off: accuracy gap to retrain vs privacy vs run time",
         xaxis_title="Accuracy gap to retrain: mean |Δ| of UA, RA, TUA, TRA (lower is better)",
         yaxis_title="Privacy score PS (higher is better)",
@@ -714,8 +712,9 @@ def _tradeoff_layout(fig: go.Figure, table: pd.DataFrame, missing: int, presenta
             y=1.02,
             showarrow=False,
             xanchor="right",
-            font={"size": 11, "color": "#666"},
+            font={"size": font_size(presentation, "small"), "color": "#666"},
         )
+    apply(fig, presentation=presentation)
 
 
 def page_figures(

@@ -7,6 +7,11 @@ resets whenever the figure changes (and drawing the shared selection changes bot
 each run reads every selection source (both maps, both tables), keeps what it saw last time, and
 applies only a source that changed to something non-empty (:func:`fresh_events`, pure). The
 shared selection is stored in the URL-bound key ``inst_sel``, the open card in ``inst_card``.
+
+The maps box-select on drag (pan and zoom stay in the modebar); selected points keep their
+colour inside a thin ring while the others fade. The card opens in a dialog over the maps,
+where the user is looking; closing it (its button, ✕, Esc or a click outside) clears
+``inst_card``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ TABLE_KEYS = ("inst_sel_table", "inst_top_table")
 _SEEN_KEY = "_inst_seen"
 _ROWS_KEY = "_inst_table_rows"
 TOP_K = 15
+CARD_WIDTH = 760  # px: the card drawer on the right leaves map A in view
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -215,6 +221,7 @@ def _maps(
             st.plotly_chart(
                 fig,
                 width="stretch",
+                theme=None,
                 key=MAP_KEYS[model],
                 on_select="rerun",
                 selection_mode=("points", "box", "lasso"),
@@ -222,9 +229,10 @@ def _maps(
             st.caption(f"{int(lit.sum())} of {len(frame)} samples highlighted.")
     st.caption(
         f"Training samples embedded with {method} ({cmp.embedding.align}); colour = the "
-        "class that map's model predicts, ✖ = forget sample. Box, lasso or click in "
-        "either map selects the same samples in both (black rings); a single click "
-        "opens that sample's card below (black diamond)."
+        "class that map's model predicts, ✖ = forget sample. Drag a box (or use lasso, or "
+        "click) in either map to select the same samples in both: they keep their colour "
+        "inside a thin ring while the others fade. A single click opens that sample's card "
+        "(black diamond). Pan and zoom are in each map's toolbar."
     )
 
 
@@ -238,6 +246,7 @@ def _selectable_table(table: pd.DataFrame, key: str) -> None:
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
+        placeholder="N/A",
         column_config={
             c: st.column_config.NumberColumn(format="%.3f")
             for c in ("A p(true)", "B p(true)", "KL(A‖B)")
@@ -269,6 +278,7 @@ def _selection_section(
                 presentation=presentation,
             ),
             width="stretch",
+            theme=None,
             key="inst_breakdown_chart",
         )
     with right:
@@ -314,12 +324,13 @@ def instance_card(ctx: state.Context, cmp: Comparison, index: int, *, key: str =
         roles[cmp.retrain] = "retrain"
     st.subheader(f"Sample #{index}")
     st.button("Close card", key=f"{key}_close", on_click=_close_card)
-    left, right = st.columns([1, 3])
+    left, right = st.columns([2, 3])
     with left:
         x = ctx.experiment.dataset("train").x[index].numpy()
         st.plotly_chart(
             images.image_figure(x, presentation=ctx.presentation),
             width="content",
+            theme=None,
             key=f"{key}_card_image",
         )
         st.markdown("  \n".join(_prediction_lines(cmp, row, roles)))
@@ -334,7 +345,7 @@ def instance_card(ctx: state.Context, cmp: Comparison, index: int, *, key: str =
             index=index,
             presentation=ctx.presentation,
         )
-        st.plotly_chart(fig, width="stretch", key=f"{key}_card_probs")
+        st.plotly_chart(fig, width="stretch", theme=None, key=f"{key}_card_probs")
     _exposure(cmp, index, roles, key)
 
 
@@ -347,6 +358,7 @@ def _exposure(cmp: Comparison, index: int, roles: Mapping[str, str], key: str) -
         table,
         hide_index=True,
         width="stretch",
+        placeholder="N/A",
         key=f"{key}_card_exposure",
         column_config={
             c: st.column_config.NumberColumn(format="%.4g")
@@ -356,9 +368,18 @@ def _exposure(cmp: Comparison, index: int, roles: Mapping[str, str], key: str) -
     )
     st.caption(
         "Threshold-attack and PS signals for every model; reference-model attacks (LiRA, "
-        "RMIA, U-LiRA) only score forget and holdout samples, so other samples show None. "
+        "RMIA, U-LiRA) only score forget and holdout samples, so other samples show N/A. "
         "Online LiRA and U-LiRA play against the retrain model."
     )
+
+
+@st.dialog("Instance card", width=CARD_WIDTH, position="right", on_dismiss=_close_card)
+def _card_dialog(ctx: state.Context, cmp: Comparison, index: int) -> None:
+    """The card of ``index`` over the page; a rerun of the dialog after its "Close card"
+    button (``inst_card`` cleared) closes it."""
+    if int(st.session_state.get("inst_card", -1)) < 0:
+        st.rerun()
+    instance_card(ctx, cmp, index)
 
 
 def render() -> None:
@@ -373,6 +394,6 @@ def render() -> None:
     mode = _highlight_mode(cmp)
     _maps(cmp, frame, mode, selection, card, ctx.presentation)
     if card >= 0:
-        instance_card(ctx, cmp, card)
+        _card_dialog(ctx, cmp, card)
     _selection_section(cmp, frame, selection, ctx.presentation)
     _most_changed_section(cmp)

@@ -226,6 +226,7 @@ _COLUMN_WIDTHS: dict[str, Any] = {
 }
 _METRIC_WIDTH = 64  # px: "0.000" plus padding
 
+
 def _column_config() -> dict[str, Any]:
     """Compact headers (full meaning in the help), narrow metric columns, the pair marker and
     the name pinned left so they stay in view while the table scrolls."""
@@ -286,7 +287,9 @@ def _table_section(
 
 
 def _hyperparameters(shown: pd.DataFrame, name: str | None) -> str:
-    rows = shown.loc[shown["name"] == name, "hyperparameters"] if name else []
+    if not name:
+        return ""
+    rows = shown.loc[shown["name"] == name, "hyperparameters"]
     return str(rows.iloc[0]) if len(rows) else ""
 
 
