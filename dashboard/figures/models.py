@@ -288,7 +288,7 @@ def styled_table(
     (for a static table, which has no column configuration).
     """
     styles = cell_styles(full, retrain).set_index(full["name"])
-    css = styles.reindex(shown["name"]).reindex(columns=shown.columns).fillna("")
+    css = styles.reindex(shown["name"], fill_value="").reindex(columns=shown.columns, fill_value="")
     css.index = shown.index
     if PAIR_COLUMN in shown:
         css[PAIR_COLUMN] = [_pair_css(v) for v in shown[PAIR_COLUMN]]

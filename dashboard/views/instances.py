@@ -146,6 +146,22 @@ def _sync_selection() -> tuple[list[int], int]:
     return selection, card
 
 
+def _known_samples(
+    cmp: Comparison, frame: pd.DataFrame, selection: list[int], card: int
+) -> tuple[list[int], int]:
+    """Drop selected samples the maps do not show and a card of no training sample (e.g. from
+    a link made on another dataset); the URL check then says what was ignored."""
+    shown = set(frame["index"].tolist())
+    kept = [i for i in selection if i in shown]
+    if kept != selection:
+        state.set_value("inst_sel", kept)
+    train = cmp.instances.loc[cmp.instances["split"] == "train", "index"]
+    if card >= 0 and card not in set(train.tolist()):
+        card = -1
+        state.set_value("inst_card", card)
+    return kept, card
+
+
 def _clear_selection() -> None:
     state.set_value("inst_sel", [])
 
@@ -391,6 +407,7 @@ def render() -> None:
         return
     selection, card = _sync_selection()
     frame = figs.embedding_frame(cmp)
+    selection, card = _known_samples(cmp, frame, selection, card)
     mode = _highlight_mode(cmp)
     _maps(cmp, frame, mode, selection, card, ctx.presentation)
     if card >= 0:
