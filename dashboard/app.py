@@ -74,7 +74,9 @@ def _workspace_choice() -> str:
     """
     labels = state.workspace_labels(state.allowed_workspaces())
     options = list(labels)
-    requested = state.bind("ws", options[0], echo=False)
+    requested = state.bind(
+        "ws", options[0], echo=False, reason="not one this dashboard was started with"
+    )
     if requested not in labels:
         state.set_value("ws", options[0])
     label = st.sidebar.selectbox("Workspace", options, key="ws")

@@ -113,12 +113,13 @@ def decode(text: str, default: Any) -> Any:
         return default
 
 
-def bind(key: str, default: Any, *, echo: bool = True) -> Any:
+def bind(key: str, default: Any, *, echo: bool = True, reason: str | None = None) -> Any:
     """Register ``key`` for URL mirroring and return its current value (seeded from the URL).
 
     A value seeded from the URL is checked at the end of the run (:func:`sync`): if it did not
     parse, or the page replaced it, a toast says so once. ``echo=False`` keeps the link's text
-    out of that message (e.g. a folder path in ``?ws=``).
+    out of that message (e.g. a folder path in ``?ws=``); ``reason`` says why a value that
+    parsed is refused (default: "not available here").
     """
     bound: dict[str, Any] = st.session_state.setdefault(_REGISTRY_KEY, {})
     bound[key] = default
@@ -133,11 +134,13 @@ def bind(key: str, default: Any, *, echo: bool = True) -> Any:
                 value = _UNPARSED
             st.session_state[key] = default if value is _UNPARSED else value
             pending = st.session_state.setdefault(_PENDING_KEY, {})
-            pending[key] = (raw, value, echo)
+            pending[key] = (raw, value, echo, reason)
     return st.session_state[key]
 
 
-def ignored_message(key: str, raw: str, used: Any, *, parsed: bool, echo: bool = True) -> str:
+def ignored_message(
+    key: str, raw: str, used: Any, *, parsed: bool, echo: bool = True, reason: str | None = None
+) -> str:
     """The toast text for a link value that was not used (markdown-safe, value shortened).
 
     Example:
@@ -149,7 +152,7 @@ def ignored_message(key: str, raw: str, used: Any, *, parsed: bool, echo: bool =
     shown = raw if len(raw) <= MAX_SHOWN_CHARS else raw[: MAX_SHOWN_CHARS - 1] + "…"
     shown = shown.replace("`", "'")
     what = f"`{key}={shown}`" if echo else f"the `{key}` value"
-    why = "not available here" if parsed else "not a valid value"
+    why = (reason or "not available here") if parsed else "not a valid value"
     text = encode(used)
     instead = f"showing {text!r} instead" if text else "using the default instead"
     return f"Ignored {what} from the link ({why}); {instead}."
@@ -157,11 +160,12 @@ def ignored_message(key: str, raw: str, used: Any, *, parsed: bool, echo: bool =
 
 def _report_ignored() -> None:
     """Toast, once, every URL value seeded this session that the run did not keep."""
-    pending: dict[str, tuple[str, Any, bool]] = st.session_state.get(_PENDING_KEY, {})
-    for key, (raw, value, echo) in list(pending.items()):
+    pending: dict[str, tuple[str, Any, bool, str | None]] = st.session_state.get(_PENDING_KEY, {})
+    for key, (raw, value, echo, reason) in list(pending.items()):
         used = st.session_state.get(key)
         if value is _UNPARSED or used != value:
-            text = ignored_message(key, raw, used, parsed=value is not _UNPARSED, echo=echo)
+            parsed = value is not _UNPARSED
+            text = ignored_message(key, raw, used, parsed=parsed, echo=echo, reason=reason)
             st.toast(text, icon=":material/link_off:", duration="long")
         del pending[key]
 

@@ -251,8 +251,10 @@ def test_a_second_context_linking_another_folder_gets_the_launch_workspace(
     second = _open(browser, server, "?ws=" + urllib.parse.quote(str(other)))  # a new context
     _settle(second)
     sidebar = second.locator("[data-testid='stSidebar']").inner_text()  # type: ignore[attr-defined]
-    assert "not one this dashboard was started with" in sidebar
-    assert "digits" in sidebar and "elsewhere" not in sidebar and str(tmp_path) not in sidebar
+    toast = second.locator("[data-testid='stToast']").first.inner_text()  # type: ignore[attr-defined]
+    assert "not one this dashboard was started with" in toast
+    assert "digits" in sidebar and "elsewhere" not in sidebar + toast
+    assert str(tmp_path) not in sidebar + toast
     # the URL drops the refused value (the default workspace needs no parameter)
     second.wait_for_function("() => !location.search.includes('ws=')", timeout=30_000)  # type: ignore[attr-defined]
     assert second.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]

@@ -133,6 +133,7 @@ def test_a_workspace_link_is_refused_without_echoing_it(app: AppTest, tmp_path: 
     assert not app.exception
     (toast,) = [t.value for t in app.toast]
     assert "`ws`" in toast and "elsewhere" not in toast and str(tmp_path) not in toast
+    assert "not one this dashboard was started with" in toast
     assert not app.error  # one message, the same kind as every other link value
 
 

@@ -9,7 +9,13 @@ from dashboard import state
 
 @pytest.mark.parametrize(
     ("text", "default", "expected"),
-    [("1", False, True), ("false", True, False), ("7", 0, 7), ("0.5", 1.0, 0.5), ("3,4", [], [3, 4])],
+    [
+        ("1", False, True),
+        ("false", True, False),
+        ("7", 0, 7),
+        ("0.5", 1.0, 0.5),
+        ("3,4", [], [3, 4]),
+    ],
 )
 def test_parse_reads_the_defaults_type(text: str, default: object, expected: object) -> None:
     assert state.parse(text, default) == expected
