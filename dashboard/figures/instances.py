@@ -71,7 +71,10 @@ HIGHLIGHT_MODES: dict[str, HighlightMode] = {
 DIM_OPACITY = 0.12
 FULL_OPACITY = 0.85
 UNSELECTED_OPACITY = 0.3
-"""While a selection exists, the points outside it fade to at most this opacity."""
+"""While a selection of two or more samples exists, the others fade to at most this opacity."""
+RING_MAX = 30
+"""Selections up to this size also get a thin ring per point (to find a few scattered points);
+larger ones are told by the fading alone (rings would merge a cluster into a dark blob)."""
 
 
 def embedding_frame(cmp: Comparison) -> pd.DataFrame:
@@ -226,17 +229,18 @@ def embedding_figure(
 
 
 def point_opacity(frame: pd.DataFrame, lit: np.ndarray, selected: Iterable[int] = ()) -> np.ndarray:
-    """Opacity of every point: full when highlighted, dimmed otherwise; while a selection
-    exists, the points outside it fade further (to :data:`UNSELECTED_OPACITY` at most).
+    """Opacity of every point: full when highlighted, dimmed otherwise; while two or more
+    samples are selected, the points outside the selection fade further (to
+    :data:`UNSELECTED_OPACITY` at most).
 
     Example:
         >>> f = pd.DataFrame({"index": [3, 4, 5]})
-        >>> point_opacity(f, np.array([True, True, False]), [3]).tolist()
+        >>> point_opacity(f, np.array([True, True, False]), [3, 5]).tolist()
         [0.85, 0.3, 0.12]
     """
     opacity = np.where(np.asarray(lit, bool), FULL_OPACITY, DIM_OPACITY)
     chosen = frame["index"].isin(list(selected)).to_numpy()
-    if chosen.any():
+    if chosen.sum() > 1:  # one clicked sample is marked by its card's diamond instead
         opacity = np.where(chosen, opacity, np.minimum(opacity, UNSELECTED_OPACITY))
     return opacity
 
@@ -250,8 +254,11 @@ def _add_selection_ring(
     hover: np.ndarray,
     sizes: np.ndarray,
 ) -> None:
-    """A thin dark ring just around each selected point (its colour stays visible inside)."""
+    """A thin dark ring just around each selected point (its colour stays visible inside),
+    drawn for selections of up to :data:`RING_MAX` points; the trace (legend entry, hover)
+    is there for any selection."""
     rows = np.flatnonzero(frame["index"].isin(list(selected)).to_numpy())
+    ring = sizes[rows] + 4 if len(rows) <= RING_MAX else np.zeros(len(rows))
     _add_overlay(
         fig,
         frame,
@@ -260,7 +267,7 @@ def _add_selection_ring(
         y,
         hover,
         name=f"selected ({len(rows)})",
-        marker={"symbol": "circle-open", "size": sizes[rows] + 4, "line": {"width": 1}},
+        marker={"symbol": "circle-open", "size": ring, "line": {"width": 1}},
         group="selected",
     )
 

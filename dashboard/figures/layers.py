@@ -185,7 +185,8 @@ def cka_lines_figure(
     fig.update_layout(
         title=f"Linear CKA per layer with the {ref} model ({split} split)",
         xaxis_title="Layer (input → output)",
-        yaxis_title=f"Linear CKA with {ref} (1 = same representation)",
+        yaxis_title=f"Linear CKA with {ref}",
+        height=560 if presentation else 450,
         legend={"title": {"text": "Model — samples"}},
         hovermode="closest",
     )

@@ -16,6 +16,7 @@ where the user is looking; closing it (its button, ✕, Esc or a click outside) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,39 @@ from dashboard.figures import instances as figs
 from dashboard.messages import md
 
 MAP_KEYS = {"A": "inst_map_a", "B": "inst_map_b"}
+# Streamlit turns off plotly's click-to-select while a chart box-selects (its clickmode becomes
+# "event"), so a click on a map would do nothing. This watcher (one per page load) re-emits a
+# click on a map in select/lasso mode as a one-point plotly selection, the event Streamlit
+# already listens to: a click still selects that sample and opens its card.
+CLICK_TO_SELECT_SCRIPT = """
+<script>
+(() => {
+  const w = window.parent || window;
+  if (w.__ulensClickSelect) return;
+  w.__ulensClickSelect = true;
+  const keys = KEYS;
+  const attach = () => {
+    for (const key of keys) {
+      const gd = w.document.querySelector(`.st-key-${key} .js-plotly-plot`);
+      if (!gd || gd.__ulensClick || typeof gd.on !== "function") continue;
+      gd.__ulensClick = true;
+      gd.on("plotly_click", (event) => {
+        const mode = gd._fullLayout ? gd._fullLayout.dragmode : "";
+        if ((mode !== "select" && mode !== "lasso") || !event || !event.points.length) return;
+        const p = event.points[0];  // only plain fields: a click's point links back to gd
+        const point = {
+          curveNumber: p.curveNumber, pointNumber: p.pointNumber, pointIndex: p.pointIndex,
+          x: p.x, y: p.y, customdata: p.customdata, data: p.data, fullData: p.fullData,
+        };
+        gd.emit("plotly_selected", { points: [point] });
+      });
+    }
+  };
+  attach();
+  w.setInterval(attach, 400);
+})();
+</script>
+"""
 TABLE_KEYS = ("inst_sel_table", "inst_top_table")
 _SEEN_KEY = "_inst_seen"
 _ROWS_KEY = "_inst_table_rows"
@@ -243,6 +277,8 @@ def _maps(
                 selection_mode=("points", "box", "lasso"),
             )
             st.caption(f"{int(lit.sum())} of {len(frame)} samples highlighted.")
+    keys = json.dumps(list(MAP_KEYS.values()))
+    st.html(CLICK_TO_SELECT_SCRIPT.replace("KEYS", keys), unsafe_allow_javascript=True)
     st.caption(
         f"Training samples embedded with {method} ({cmp.embedding.align}); colour = the "
         "class that map's model predicts, ✖ = forget sample. Drag a box (or use lasso, or "

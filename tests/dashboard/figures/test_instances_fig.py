@@ -176,11 +176,25 @@ def test_maps_box_select_on_drag(cmp: Comparison, frame: pd.DataFrame) -> None:
         assert fig.layout.dragmode == "select"  # pan stays available in the modebar
 
 
+def test_a_large_selection_is_shown_by_fading_not_by_rings(
+    cmp: Comparison, frame: pd.DataFrame
+) -> None:
+    chosen = frame["index"].iloc[: figs.RING_MAX + 1].tolist()
+    fig = figs.embedding_figure(
+        frame, "A", name=cmp.a, a=cmp.a, b=cmp.b, class_names=cmp.class_names, selected=chosen
+    )
+    ring = next(t for t in fig.data if t.name.startswith("selected"))
+    assert ring.name == f"selected ({len(chosen)})" and len(ring.customdata) == len(chosen)
+    assert not np.asarray(ring.marker.size).any()  # no ring drawn in the map
+    assert fig.layout.legend.itemsizing == "constant"  # ... but the legend still shows one
+
+
 def test_point_opacity_fades_the_unselected_only_while_a_selection_exists() -> None:
     f = pd.DataFrame({"index": [10, 11, 12, 13]})
     lit = np.array([True, True, False, False])
     none = figs.point_opacity(f, lit)
     assert none.tolist() == [figs.FULL_OPACITY] * 2 + [figs.DIM_OPACITY] * 2
+    assert (figs.point_opacity(f, lit, [11]) == none).all()  # one click: its card marks it
     some = figs.point_opacity(f, lit, [11, 12])
     assert some.tolist() == [
         figs.UNSELECTED_OPACITY,

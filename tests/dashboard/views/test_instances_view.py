@@ -96,6 +96,15 @@ def test_maps_box_select_on_drag(app: AppTest) -> None:
     assert all(set(e.proto.selection_mode) >= {0, 1} for e in maps)  # points and box
 
 
+def test_a_click_in_select_mode_still_selects(app: AppTest) -> None:
+    # Streamlit turns click-selection off while a chart box-selects; the page's watcher
+    # re-emits a click on either map as a one-point selection (checked in a real browser by
+    # tests/browser/test_dashboard_browser.py).
+    scripts = [h.proto.body for h in app.get("html") if "plotly_click" in h.proto.body]
+    assert len(scripts) == 1
+    assert '["inst_map_a", "inst_map_b"]' in scripts[0] and "plotly_selected" in scripts[0]
+
+
 def _dialogs(at: AppTest) -> list[Any]:
     found = []
 
