@@ -230,9 +230,9 @@ def _layout(
         title=title,
         xaxis_title="Epoch (0 = the base model before unlearning)",
         yaxis_title=" / ".join(left) if left else "value",
-        height=460,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
-        margin={"b": 130},
+        height=540 if presentation else 460,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3 if presentation else -0.22, "x": 0},
+        margin={"b": 190 if presentation else 130},
     )
     if left and all(m in RATE_METRICS for m in left):
         fig.update_yaxes(range=[-0.03, 1.03])
