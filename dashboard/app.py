@@ -26,31 +26,67 @@ from dashboard.views import (
     studies,
 )
 
+_CHROME_CSS = """
+<style>
+[data-testid="stAppDeployButton"] { display: none !important; }  /* also under streamlit run */
+</style>
+"""
+# Presentation: larger type, no toolbar or decoration; the header stays (transparent) only for
+# the sidebar's expand button, so the sidebar (and the presentation toggle) stays reachable.
 _PRESENTATION_CSS = """
 <style>
 html { font-size: 21px !important; }  /* Streamlit sizes text in rem: everything scales */
-header[data-testid="stHeader"], [data-testid="stToolbar"], footer,
+header[data-testid="stHeader"] { background: transparent !important; }
+[data-testid="stToolbarActions"], [data-testid="stMainMenu"], footer,
 [data-testid="stDecoration"], [data-testid="stStatusWidget"] { display: none !important; }
-.block-container { padding-top: 1rem; max-width: 100%; }
+.block-container { padding-top: 1.5rem; max-width: 100%; }
 </style>
 """
+# Emitted on every run: collapses the sidebar once per page load when presentation mode is on,
+# and opens it again once when the mode is switched off (a window flag makes it idempotent, so
+# reruns, page switches and a redirect that drops a run do not fight the user's own clicks).
+_SIDEBAR_SCRIPT = """
+<script>
+(() => {
+  const w = window.parent || window, doc = w.document, flag = "__ulensPresentationCollapsed";
+  const present = PRESENT;
+  if (present === Boolean(w[flag])) return;
+  w[flag] = present;
+  const sidebar = doc.querySelector('[data-testid="stSidebar"]');
+  const open = sidebar && sidebar.getAttribute("data-collapsed") !== "true";
+  const button = open
+    ? doc.querySelector('[data-testid="stSidebarCollapseButton"] button')
+    : doc.querySelector('[data-testid="stExpandSidebarButton"]');
+  if (!button || open !== present) return;
+  // Streamlit remembers a click in localStorage; keep the user's own choice, not this one.
+  const store = w.localStorage, prefix = "stSidebarCollapsed-", before = {};
+  for (let i = 0; i < store.length; i++) {
+    const k = store.key(i);
+    if (k.startsWith(prefix)) before[k] = store.getItem(k);
+  }
+  button.click();
+  for (const k of Object.keys(store)) {
+    if (!k.startsWith(prefix)) continue;
+    if (k in before) store.setItem(k, before[k]); else store.removeItem(k);
+  }
+})();
+</script>
+"""
+APP_TITLE = "Unlearning Lens"
 
 
 def _workspace_choice() -> str:
     """The workspace picked in the switcher (or the URL), among the allowed ones only.
 
     A ``?ws=`` naming anything else — another folder, a path, a typo — opens the launch
-    workspace with a one-line notice that does not repeat what the URL said.
+    workspace; the toast about it (:func:`dashboard.state.sync`) does not repeat the link.
     """
     labels = state.workspace_labels(state.allowed_workspaces())
     options = list(labels)
-    requested = state.bind("ws", options[0])
+    requested = state.bind(
+        "ws", options[0], echo=False, reason="not one this dashboard was started with"
+    )
     if requested not in labels:
-        messages.error(
-            "The workspace named in the link is not one this dashboard was started with; "
-            f"showing {options[0]!r}.",
-            sidebar=True,
-        )
         state.set_value("ws", options[0])
     label = st.sidebar.selectbox("Workspace", options, key="ws")
     return labels[label]
@@ -58,7 +94,6 @@ def _workspace_choice() -> str:
 
 def sidebar() -> state.Context | None:
     """Workspace, scenario, Model A / Model B and presentation mode; None if unusable."""
-    st.sidebar.title("Unlearning Lens")
     workspace = _workspace_choice()
     base = cached.experiment(workspace, None)
     scenario = st.sidebar.selectbox(
@@ -122,14 +157,17 @@ def _bound_flag(key: str) -> str:
 
 
 def _pages() -> list[Any]:
+    """The pages in navigation order, then a hidden ``/models`` that opens the Models page
+    (the default page is served at ``/``; its own name would otherwise be "Page not found")."""
+    home = st.Page(
+        models.render,
+        title="Models",
+        url_path="",
+        default=True,
+        icon=":material/table_chart:",
+    )
     return [
-        st.Page(
-            models.render,
-            title="Models",
-            url_path="models",
-            default=True,
-            icon=":material/table_chart:",
-        ),
+        home,
         st.Page(classes.render, title="Classes", url_path="classes", icon=":material/category:"),
         st.Page(layers.render, title="Layers", url_path="layers", icon=":material/layers:"),
         st.Page(
@@ -141,10 +179,39 @@ def _pages() -> list[Any]:
         st.Page(privacy.render, title="Privacy", url_path="privacy", icon=":material/shield:"),
         st.Page(studies.render, title="Studies", url_path="studies", icon=":material/monitoring:"),
         st.Page(export.render, title="Export", url_path="export", icon=":material/download:"),
+        st.Page(
+            lambda: st.switch_page(home, query_params=st.query_params.to_dict()),
+            title="Models",
+            url_path="models",
+            visibility="hidden",
+        ),
     ]
 
 
+def _navigation() -> Any:
+    """Register the pages and draw the sidebar's head: the app title, then the page links."""
+    pages = _pages()
+    page = st.navigation(pages, position="hidden")
+    st.sidebar.markdown(f"## {APP_TITLE}")
+    for link in pages:
+        if link.visibility == "visible":
+            st.sidebar.page_link(link)
+    st.sidebar.divider()
+    return page
+
+
+def _presentation_chrome(presentation: bool) -> None:
+    """Presentation mode: larger type and no chrome; the sidebar collapses once when the mode
+    is on (and opens again when it is switched off); its expand button stays."""
+    if presentation:
+        st.html(_PRESENTATION_CSS)
+    script = _SIDEBAR_SCRIPT.replace("PRESENT", "true" if presentation else "false")
+    st.sidebar.html(script, unsafe_allow_javascript=True)
+
+
 def _run() -> None:
+    st.html(_CHROME_CSS)
+    page = _navigation()
     try:
         ctx = sidebar()
     except UlensError as exc:
@@ -153,11 +220,10 @@ def _run() -> None:
             "workspace; nothing was changed."
         )
         ctx = None
-    page = st.navigation(_pages())
     if ctx is None:
+        state.sync()
         return
-    if ctx.presentation:
-        st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
+    _presentation_chrome(ctx.presentation)
     state.set_context(ctx)
     notices.no_retrain(ctx)
     page.run()
@@ -170,7 +236,7 @@ def main() -> None:
     An unexpected exception is shown scrubbed of server paths (the full traceback goes to the
     server's log); the page icon is drawn locally (a material icon would be fetched online).
     """
-    st.set_page_config(page_title="Unlearning Lens", page_icon=theme.app_icon(), layout="wide")
+    st.set_page_config(page_title=APP_TITLE, page_icon=theme.app_icon(), layout="wide")
     try:
         _run()
     except Exception as exc:  # shown (scrubbed) and logged, never swallowed silently

@@ -4,20 +4,30 @@ Model A and Model B keep one colour-blind-safe colour each everywhere (Okabe–I
 vermillion), the retrain model is grey, the original black; classes use a qualitative palette;
 forget samples and classes are marked with ✖ and "(forget)".
 
+Every figure takes its fonts from here: one family (:data:`FONT`) and one size scale
+(:func:`font_size`) for normal and presentation mode; :func:`apply` gives a figure the template
+and, in presentation mode, raises every text smaller than :data:`PRESENTATION_MIN_FONT` px to it
+(readable from the back of a room at 1920×1080).
+
 Example:
     >>> from dashboard.theme import ROLE_COLORS, class_color
     >>> ROLE_COLORS["A"], class_color(0)
     ('#0072B2', '#CC6677')
+    >>> font_size(False), font_size(True), font_size(True, "small")
+    (14, 20, 16)
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
+from plotly.basedatatypes import BasePlotlyType
 
 ROLE_COLORS = {"A": "#0072B2", "B": "#D55E00", "retrain": "#8C8C8C", "original": "#222222"}
 FORGET_MARK = "✖"
@@ -54,6 +64,11 @@ _LARGE_PALETTE = [
 DIVERGING = "RdBu"
 SEQUENTIAL = "Viridis"
 FONT = "Inter, 'Helvetica Neue', Helvetica, Arial, sans-serif"
+# (normal, presentation) px per text role: "small" = cell numbers, bar labels, annotations;
+# "base" = ticks, legends, body; "title" = figure titles.
+FONT_SIZES = {"small": (12, 16), "base": (14, 20), "title": (17, 24)}
+PRESENTATION_MIN_FONT = 16
+"""No text of a figure in presentation mode is smaller than this (px), see :func:`apply`."""
 
 
 def class_color(label: int) -> str:
@@ -94,13 +109,80 @@ def _template(font_size: int) -> go.layout.Template:
     )
 
 
-pio.templates["ulens"] = _template(14)
-pio.templates["ulens_presentation"] = _template(20)
+def font_size(presentation: bool = False, role: str = "base") -> int:
+    """Font size in px of a text ``role`` ("small", "base" or "title") in either mode.
+
+    Example:
+        >>> font_size(False, "small"), font_size(True, "title")
+        (12, 24)
+    """
+    if role not in FONT_SIZES:
+        raise ValueError(f"role: expected one of {list(FONT_SIZES)}, received {role!r}")
+    return FONT_SIZES[role][int(bool(presentation))]
+
+
+pio.templates["ulens"] = _template(font_size(False))
+pio.templates["ulens_presentation"] = _template(font_size(True))
 
 
 def template(presentation: bool = False) -> str:
     """Name of the plotly template for normal or presentation (projector) mode."""
     return "ulens_presentation" if presentation else "ulens"
+
+
+def apply(fig: go.Figure, *, presentation: bool = False) -> go.Figure:
+    """Give ``fig`` the app's template; in presentation mode raise every smaller font to
+    :data:`PRESENTATION_MIN_FONT`. Changes ``fig`` in place and returns it.
+
+    Example:
+        >>> fig = go.Figure(go.Bar(x=[1], y=[1], textfont={"size": 10}))
+        >>> smallest_font_size(apply(fig, presentation=True))
+        16
+    """
+    fig.update_layout(template=template(presentation))
+    if presentation:
+        for owner, key, size in _font_sizes(fig):
+            owner[key]["size"] = np.maximum(np.asarray(size, float), PRESENTATION_MIN_FONT).tolist()
+    return fig
+
+
+def smallest_font_size(fig: go.Figure) -> float:
+    """The smallest text size (px) ``fig`` shows: its own font sizes and its template's.
+
+    Hover labels do not count (they appear on demand, at the browser's size).
+
+    Example:
+        >>> smallest_font_size(go.Figure(layout={"template": template(True)}))
+        20
+    """
+    sizes = [np.min(np.asarray(size, float)) for _, _, size in _font_sizes(fig)]
+    base = fig.layout.template.layout.font.size if fig.layout.template else None
+    sizes += [base] if base is not None else []
+    smallest = min(sizes, default=float("nan"))
+    return int(smallest) if float(smallest).is_integer() else float(smallest)
+
+
+def _font_sizes(obj: Any) -> Iterator[tuple[Any, str, Any]]:
+    """(owner, font property name, size) of every explicit font size under ``obj`` (a figure or
+    plotly object), skipping the template and hover labels."""
+    if isinstance(obj, go.Figure):
+        for trace in obj.data:
+            yield from _font_sizes(trace)
+        yield from _font_sizes(obj.layout)
+        return
+    for name in obj.to_plotly_json():
+        if name in ("template", "hoverlabel"):
+            continue
+        child = obj[name]
+        if name.endswith("font") and isinstance(child, BasePlotlyType):
+            if child["size"] is not None:
+                yield obj, name, child["size"]
+        elif isinstance(child, BasePlotlyType):
+            yield from _font_sizes(child)
+        elif isinstance(child, tuple):
+            for item in child:
+                if isinstance(item, BasePlotlyType):
+                    yield from _font_sizes(item)
 
 
 @functools.cache

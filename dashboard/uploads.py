@@ -83,7 +83,9 @@ def render(ctx: Context) -> None:
     exp = ctx.experiment
     limit = max_upload_mb()
     in_use = any(st.session_state.get(k) for k in (_uploader_key(), "upload_name", _FLASH))
-    with st.expander("➕ Add a model (upload .safetensors weights)", expanded=in_use):
+    with st.expander(
+        "Add a model (upload .safetensors weights)", expanded=in_use, icon=":material/add:"
+    ):
         _show_flash()
         st.caption(
             f"Architecture: {messages.md(exp.spec.architecture.name)}; {exp.num_classes} "

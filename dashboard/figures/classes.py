@@ -2,11 +2,13 @@
 
 * :func:`class_diff_figure` — twin diverging bars (train | test) of per-class accuracy B − A,
   bars in B's colour where B is more accurate and A's where A is, forget classes hatched and
-  marked ✖, a dashed line at the retain-class average difference.
+  marked ✖, a dashed line at the retain-class average difference; the values stand in a column
+  at each panel's right edge, where neither the bars nor the average line reach.
 * :func:`prediction_matrix_figure` — A's and B's prediction matrices side by side: share of
   true-class-i samples predicted j and their mean softmax confidence for j, as a heatmap with
   "share / confidence" text or as bubbles (area = share, colour = confidence); a chosen true
-  class row is outlined in both.
+  class row is outlined in both. The cells fill the chart's width (no fixed aspect ratio) and
+  the rows are :func:`row_height` px tall, so the numbers get the room the screen has.
 
 Example:
     >>> import pandas as pd
@@ -26,13 +28,17 @@ from plotly.subplots import make_subplots
 
 from analysis.compare import Comparison
 from dashboard.figures import FigureSpec
-from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, template
+from dashboard.theme import FORGET_MARK, ROLE_COLORS, apply, class_label, font_size
 
 SPLITS = ("train", "test")
 MODES = ("heatmap", "bubble")
 # Light-to-dark purple: distinct from Model A blue and Model B vermillion, prints in greyscale.
 SHARE_SCALE = [[0.0, "#ffffff"], [0.05, "#efedf5"], [0.4, "#9e9ac8"], [1.0, "#3f007d"]]
 CONFIDENCE_SCALE = "Viridis"
+MAX_CELL_TEXT_CLASSES = 20
+"""Matrices of more classes carry no numbers in their cells (hover shows them)."""
+LABEL_ROOM = 0.42
+"""Share of a class-difference panel's half-width kept free at the right for the values."""
 
 
 # --------------------------------------------------------------------------- data helpers
@@ -177,7 +183,11 @@ def _validate_split(split: str) -> None:
 
 
 def class_diff_figure(cmp: Comparison, *, presentation: bool = False) -> go.Figure:
-    """Twin diverging bars (train | test) of per-class accuracy B − A with the retain average."""
+    """Twin diverging bars (train | test) of per-class accuracy B − A with the retain average.
+
+    Each panel's values stand in a column at its right edge (``x`` = the range's end), clear
+    of the bars and of the dashed average line.
+    """
     data = class_diff_data(cmp)
     fig = make_subplots(
         rows=1,
@@ -186,19 +196,19 @@ def class_diff_figure(cmp: Comparison, *, presentation: bool = False) -> go.Figu
         horizontal_spacing=0.04,
         subplot_titles=("Train split", "Test split"),
     )
-    limit = 0.05
+    finite = np.abs(data["diff"].to_numpy(float))
+    limit = 1.15 * max(0.05, float(np.nanmax(finite, initial=0.0)))
+    right = limit * (1 + LABEL_ROOM)
     for col, split in enumerate(SPLITS, start=1):
         rows = data.loc[data["split"] == split]
-        _diff_bars(fig, rows, col, cmp)
-        avg = retain_average(rows)
-        _average_line(fig, avg, col, bool(cmp.forget_classes), presentation)
-        limit = max(limit, float(np.nanmax(np.abs(rows["diff"].to_numpy(float)), initial=0.0)))
-    limit *= 1.3
+        _diff_bars(fig, rows, col, cmp, presentation)
+        _value_column(fig, rows, col, right, presentation)
+        _average_line(fig, retain_average(rows), col, bool(cmp.forget_classes), presentation)
     for title in fig.layout.annotations[:2]:
-        title.font.size = 20 if presentation else 14
+        title.font.size = font_size(presentation)
     labels = class_labels(cmp)
     fig.update_xaxes(
-        range=[-limit, limit],
+        range=[-limit, right],
         zeroline=True,
         zerolinecolor="#444",
         zerolinewidth=1.5,
@@ -226,7 +236,6 @@ def class_diff_figure(cmp: Comparison, *, presentation: bool = False) -> go.Figu
             col=1,
         )
     fig.update_layout(
-        template=template(presentation),
         barmode="overlay",
         bargap=0.25,
         title=f"Per-class accuracy difference, Model B ({cmp.b}) − Model A ({cmp.a})",
@@ -234,10 +243,39 @@ def class_diff_figure(cmp: Comparison, *, presentation: bool = False) -> go.Figu
         margin={"l": 120, "t": 90, "b": 170 if presentation else 110},
         legend={"orientation": "h", "yanchor": "top", "y": -0.26 if presentation else -0.2, "x": 0},
     )
-    return fig
+    return apply(fig, presentation=presentation)
 
 
-def _diff_bars(fig: go.Figure, rows: pd.DataFrame, col: int, cmp: Comparison) -> None:
+def _value_column(
+    fig: go.Figure, rows: pd.DataFrame, col: int, right: float, presentation: bool
+) -> None:
+    """The panel's B − A values, right-aligned at ``right`` (in the colour of the better model)."""
+    diff = rows["diff"].to_numpy(float)
+    ok = np.isfinite(diff)
+    fig.add_trace(
+        go.Scatter(
+            x=np.full(int(ok.sum()), right),
+            y=rows["class"].to_numpy()[ok],
+            mode="text",
+            text=[f"{d:+.2f}" for d in diff[ok]],
+            textposition="middle left",
+            textfont={
+                "size": font_size(presentation, "small"),
+                "color": [ROLE_COLORS["B" if d >= 0 else "A"] for d in diff[ok]],
+            },
+            hoverinfo="skip",
+            showlegend=False,
+            name=f"values {col}",
+            cliponaxis=False,
+        ),
+        row=1,
+        col=col,
+    )
+
+
+def _diff_bars(
+    fig: go.Figure, rows: pd.DataFrame, col: int, cmp: Comparison, presentation: bool = False
+) -> None:
     diff = rows["diff"].to_numpy(float)
     for role, sign, label in (
         ("B", diff >= 0, f"B ({cmp.b}) more accurate"),
@@ -263,9 +301,6 @@ def _diff_bars(fig: go.Figure, rows: pd.DataFrame, col: int, cmp: Comparison) ->
                         "fillmode": "overlay",
                     },
                 },
-                text=[f"{d:+.2f}" for d in sub["diff"]],
-                textposition="outside",
-                cliponaxis=False,
                 customdata=np.stack([sub["acc_a"], sub["acc_b"], sub["n"]], axis=1),
                 hovertext=sub["label"],
                 hovertemplate="%{hovertext}<br>A %{customdata[0]:.3f} → B %{customdata[1]:.3f}"
@@ -282,7 +317,7 @@ def _diff_bars(fig: go.Figure, rows: pd.DataFrame, col: int, cmp: Comparison) ->
             text="N/A",
             showarrow=False,
             xanchor="left",
-            font={"color": "#666"},
+            font={"color": "#666", "size": font_size(presentation, "small")},
             row=1,
             col=col,
         )
@@ -304,7 +339,7 @@ def _average_line(
         showarrow=False,
         yanchor="top",
         bgcolor="rgba(255,255,255,0.9)",
-        font={"color": "#007A5A", "size": 16 if presentation else 12},
+        font={"color": "#007A5A", "size": font_size(presentation, "small")},
     )
     if col == 1:
         fig.add_trace(
@@ -351,7 +386,7 @@ def prediction_matrix_figure(
     fig = make_subplots(
         rows=1,
         cols=2,
-        horizontal_spacing=0.05,
+        horizontal_spacing=0.03,
         subplot_titles=(f"Model A: {cmp.a}", f"Model B: {cmp.b}"),
     )
     for col, role in enumerate(("A", "B"), start=1):
@@ -359,9 +394,9 @@ def prediction_matrix_figure(
         if mode == "heatmap":
             _heatmap(fig, rows, labels, col, presentation)
         else:
-            _bubbles(fig, rows, labels, col)
+            _bubbles(fig, rows, labels, col, presentation)
         fig.layout.annotations[col - 1].font.update(
-            color=ROLE_COLORS[role], size=22 if presentation else 15
+            color=ROLE_COLORS[role], size=font_size(presentation, "title")
         )
     if cell is not None:
         _outline(fig, cell, len(labels))
@@ -393,31 +428,55 @@ def _customdata(rows: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
     ).astype(object)
 
 
+def row_height(c: int, presentation: bool = False) -> int:
+    """Height in px of one matrix row for ``c`` classes: roomy for a few classes (two numbers
+    per cell at 12 px, 16 px in presentation), down to 8 px for a hundred.
+
+    Example:
+        >>> row_height(10), row_height(10, True), row_height(100)
+        (56, 64, 8)
+    """
+    top, budget = (64, 800) if presentation else (56, 700)
+    return int(np.clip(budget // max(c, 1), 8, top))
+
+
+def cell_text(share: np.ndarray, conf: np.ndarray, presentation: bool = False) -> np.ndarray:
+    """The numbers written in a heatmap's cells: "share<br>confidence" for up to 12 classes,
+    the share alone up to :data:`MAX_CELL_TEXT_CLASSES`, none beyond; presentation mode and
+    the one-number form write only cells with a share of at least 5 %.
+
+    Example:
+        >>> cell_text(np.array([[0.9, 0.1], [0.0, 1.0]]), np.array([[0.8, 0.2], [0.0, 0.9]]))
+        array([['0.90<br>0.80', '0.10<br>0.20'],
+               ['', '1.00<br>0.90']], dtype='<U12')
+    """
+    c = share.shape[0]
+    if c > MAX_CELL_TEXT_CLASSES:
+        return np.full(share.shape, "", dtype="<U12")
+    two = c <= 12
+    shown = share >= 0.05 if presentation or not two else (share >= 0.005) | (conf >= 0.005)
+    text = np.char.add(np.char.add(_fmt(share), "<br>"), _fmt(conf)) if two else _fmt(share)
+    return np.where(shown, text, "").astype("<U12")
+
+
 def _heatmap(
     fig: go.Figure, rows: pd.DataFrame, labels: Sequence[str], col: int, presentation: bool
 ) -> None:
     c = len(labels)
     share = rows["share"].to_numpy(float).reshape(c, c)
     conf = rows["confidence"].to_numpy(float).reshape(c, c)
-    # Presentation: only the notable cells carry text, so it stays legible on a projector.
-    shown = share >= 0.05 if presentation else (share >= 0.005) | (conf >= 0.005)
-    text = np.where(
-        shown,
-        np.char.add(np.char.add(_fmt(share), "<br>"), _fmt(conf)),
-        "",
-    )
     fig.add_trace(
         go.Heatmap(
             z=share,
             x=list(range(c)),
             y=list(range(c)),
             coloraxis="coloraxis",
-            text=text,
+            text=cell_text(share, conf, presentation),
             texttemplate="%{text}",
             hoverinfo="skip",
             xgap=1,
             ygap=1,
-            textfont={"size": _cell_font(c, presentation)},
+            textfont={"size": font_size(presentation, "small")},
         ),
         row=1,
         col=col,
@@ -429,7 +488,7 @@ def _heatmap(
             mode="markers",
             showlegend=False,
             name=f"cells {rows['model'].iloc[0]}",
-            marker={"size": max(8, 360 // c), "symbol": "square", "opacity": 0},
+            marker={"size": row_height(c, presentation), "symbol": "square", "opacity": 0},
             customdata=_customdata(rows, labels),
             hovertemplate=_cell_hover(rows["name"].iloc[0]),
         ),
@@ -442,15 +501,12 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda v: "N/A" if not np.isfinite(v) else f"{v:.2f}")(values)
 
 
-def _cell_font(c: int, presentation: bool) -> int:
-    base = 12 if c <= 6 else 10 if c <= 10 else 8
-    return base + (2 if presentation else 0)
-
-
-def _bubbles(fig: go.Figure, rows: pd.DataFrame, labels: Sequence[str], col: int) -> None:
+def _bubbles(
+    fig: go.Figure, rows: pd.DataFrame, labels: Sequence[str], col: int, presentation: bool
+) -> None:
     c = len(labels)
     share = rows["share"].to_numpy(float)
-    biggest = 300 // c  # diameter in px of a share-1 bubble (cells are ~390 px / c)
+    biggest = 0.8 * row_height(c, presentation)  # diameter in px of a share-1 bubble
     fig.add_trace(
         go.Scatter(
             x=rows["pred"],
@@ -519,7 +575,6 @@ def _matrix_layout(
         tickangle=0,
         range=[-0.5, c - 0.5],
         automargin=True,
-        tickfont={"size": 11 if c > 6 and not presentation else None},
     )
     fig.update_yaxes(
         **ticks,
@@ -529,11 +584,8 @@ def _matrix_layout(
         range=[c - 0.5, -0.5],
         automargin=True,
     )
-    fig.update_yaxes(scaleanchor="x", constrain="domain", row=1, col=1)
-    fig.update_yaxes(scaleanchor="x2", constrain="domain", row=1, col=2)
     # Rows align across the panels: B's y labels would only repeat A's and eat the width.
     fig.update_yaxes(showticklabels=False, title_text=None, row=1, col=2)
-    fig.update_xaxes(constrain="domain")
     if mode == "heatmap":
         bar = {"title": {"text": "Share of<br>true class"}, "thickness": 14}
         scale: Any = SHARE_SCALE
@@ -542,17 +594,18 @@ def _matrix_layout(
         bar = {"title": {"text": "Mean<br>confidence"}, "thickness": 14}
         scale = CONFIDENCE_SCALE
         what = "bubble area = share predicted; colour = mean confidence"
+    top, bottom = 80, 110 if presentation else 90
     fig.update_layout(
-        template=template(presentation),
         coloraxis={"colorscale": scale, "cmin": 0, "cmax": 1, "colorbar": bar},
         title=f"Prediction matrices ({split} split): {what}",
-        height=(560 if c <= 10 else 720) + (80 if presentation else 0),
+        height=c * row_height(c, presentation) + top + bottom,
         clickmode="event+select",
         dragmode=False,
-        margin={"l": 110, "t": 80, "b": 90},
+        margin={"l": 90, "r": 20, "t": top, "b": bottom},
     )
     if presentation:
         fig.update_layout(title=f"Prediction matrices ({split} split)")
+    apply(fig, presentation=presentation)
 
 
 def page_figures(cmp: Comparison, *, presentation: bool = False) -> list[FigureSpec]:

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.theme import ROLE_COLORS, template
+from dashboard.theme import ROLE_COLORS, apply
 
 __all__ = [
     "CANONICAL_METRICS",
@@ -227,13 +227,12 @@ def _layout(
     left = [m for m in chosen if axes[m] == "y"]
     right = [m for m in chosen if axes[m] == "y2"]
     fig.update_layout(
-        template=template(presentation),
         title=title,
         xaxis_title="Epoch (0 = the base model before unlearning)",
         yaxis_title=" / ".join(left) if left else "value",
-        height=460,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
-        margin={"b": 130},
+        height=540 if presentation else 460,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3 if presentation else -0.22, "x": 0},
+        margin={"b": 190 if presentation else 130},
     )
     if left and all(m in RATE_METRICS for m in left):
         fig.update_yaxes(range=[-0.03, 1.03])
@@ -255,3 +254,4 @@ def _layout(
             y=0.5,
             showarrow=False,
         )
+    apply(fig, presentation=presentation)

@@ -34,7 +34,7 @@ import plotly.graph_objects as go
 from analysis.compare import Comparison
 from analysis.exposure import EXPOSURE_SCORES
 from dashboard.figures import FigureSpec
-from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_color, class_label, template
+from dashboard.theme import FORGET_MARK, ROLE_COLORS, apply, class_color, class_label, font_size
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ HIGHLIGHT_MODES: dict[str, HighlightMode] = {
 }
 DIM_OPACITY = 0.12
 FULL_OPACITY = 0.85
+UNSELECTED_OPACITY = 0.3
+"""While a selection of two or more samples exists, the others fade to at most this opacity."""
+RING_MAX = 30
+"""Selections up to this size also get a thin ring per point (to find a few scattered points);
+larger ones are told by the fading alone (rings would merge a cluster into a dark blob)."""
 
 
 def embedding_frame(cmp: Comparison) -> pd.DataFrame:
@@ -183,6 +188,9 @@ def embedding_figure(
     """
     x, y, pred = f"{model.lower()}x", f"{model.lower()}y", f"pred_{model.lower()}"
     lit = np.ones(len(frame), bool) if highlight is None else np.asarray(highlight, bool)
+    opacity = point_opacity(frame, lit, selected)
+    forget_all = frame["is_forget"].to_numpy(bool)
+    sizes = np.where(forget_all, 9, 6) + np.where(lit & ~lit.all(), 3, 0)
     hover = np.asarray(_hover(frame, class_names, a, b), dtype=object)
     fig = go.Figure()
     for c in sorted(frame[pred].unique()):
@@ -201,9 +209,9 @@ def embedding_figure(
                 hoverinfo="text",
                 marker={
                     "color": class_color(int(c)),
-                    "size": np.where(forget, 9, 6) + np.where(lit[rows] & ~lit.all(), 3, 0),
+                    "size": sizes[rows],
                     "symbol": np.where(forget, "x", "circle"),
-                    "opacity": np.where(lit[rows], FULL_OPACITY, DIM_OPACITY),
+                    "opacity": opacity[rows],
                     "line": {"width": 0},
                 },
                 legendgroup=group,
@@ -213,17 +221,44 @@ def embedding_figure(
         _add_legend_entry(
             fig, _class_name(class_names, forget_classes, c), group, class_color(int(c)), "circle"
         )
-    _add_selection_ring(fig, frame, selected, x, y, hover)
+    _add_selection_ring(fig, frame, selected, x, y, hover, sizes)
     _add_focus(fig, frame, focus, x, y, hover)
     _add_symbol_key(fig)
     _layout_map(fig, model, name, ranges, method, presentation)
     return fig
 
 
+def point_opacity(frame: pd.DataFrame, lit: np.ndarray, selected: Iterable[int] = ()) -> np.ndarray:
+    """Opacity of every point: full when highlighted, dimmed otherwise; while two or more
+    samples are selected, the points outside the selection fade further (to
+    :data:`UNSELECTED_OPACITY` at most).
+
+    Example:
+        >>> f = pd.DataFrame({"index": [3, 4, 5]})
+        >>> point_opacity(f, np.array([True, True, False]), [3, 5]).tolist()
+        [0.85, 0.3, 0.12]
+    """
+    opacity = np.where(np.asarray(lit, bool), FULL_OPACITY, DIM_OPACITY)
+    chosen = frame["index"].isin(list(selected)).to_numpy()
+    if chosen.sum() > 1:  # one clicked sample is marked by its card's diamond instead
+        opacity = np.where(chosen, opacity, np.minimum(opacity, UNSELECTED_OPACITY))
+    return opacity
+
+
 def _add_selection_ring(
-    fig: go.Figure, frame: pd.DataFrame, selected: Iterable[int], x: str, y: str, hover: np.ndarray
+    fig: go.Figure,
+    frame: pd.DataFrame,
+    selected: Iterable[int],
+    x: str,
+    y: str,
+    hover: np.ndarray,
+    sizes: np.ndarray,
 ) -> None:
+    """A thin dark ring just around each selected point (its colour stays visible inside),
+    drawn for selections of up to :data:`RING_MAX` points; the trace (legend entry, hover)
+    is there for any selection."""
     rows = np.flatnonzero(frame["index"].isin(list(selected)).to_numpy())
+    ring = sizes[rows] + 4 if len(rows) <= RING_MAX else np.zeros(len(rows))
     _add_overlay(
         fig,
         frame,
@@ -232,7 +267,7 @@ def _add_selection_ring(
         y,
         hover,
         name=f"selected ({len(rows)})",
-        marker={"symbol": "circle-open", "size": 14, "line": {"width": 2}},
+        marker={"symbol": "circle-open", "size": ring, "line": {"width": 1}},
         group="selected",
     )
 
@@ -251,7 +286,7 @@ def _add_focus(
         y,
         hover,
         name=f"card: sample #{focus}",
-        marker={"symbol": "diamond-open", "size": 22, "line": {"width": 3}},
+        marker={"symbol": "diamond-open", "size": 20, "line": {"width": 2}},
         group="focus",
     )
 
@@ -317,7 +352,6 @@ def _layout_map(
     presentation: bool,
 ) -> None:
     fig.update_layout(
-        template=template(presentation),
         title={"text": f"Model {model}: {name}", "font": {"color": ROLE_COLORS[model]}},
         xaxis_title=f"{method} 1",
         yaxis_title=f"{method} 2",
@@ -336,6 +370,7 @@ def _layout_map(
         height=700 if presentation else 640,
         margin={"l": 30, "r": 10, "t": 50, "b": 190 if presentation else 140},
         hovermode="closest",
+        dragmode="select",  # box select by default; pan, zoom and lasso stay in the modebar
     )
     fig.update_xaxes(
         showticklabels=False,
@@ -351,6 +386,7 @@ def _layout_map(
         showgrid=False,
         range=list(ranges[1]) if ranges else None,
     )
+    apply(fig, presentation=presentation)
 
 
 def shared_ranges(
@@ -490,7 +526,6 @@ def class_breakdown_figure(
             )
         )
     fig.update_layout(
-        template=template(presentation),
         barmode="group",
         title=f"Class breakdown of the selection (n = {int(counts['label'].sum())})",
         xaxis_title="Class",
@@ -500,7 +535,7 @@ def class_breakdown_figure(
     fig.update_xaxes(type="category")
     most = int(counts[["label", "pred_a", "pred_b"]].to_numpy().max(initial=0))
     fig.update_yaxes(rangemode="tozero", dtick=1 if most <= 10 else None)  # whole counts
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def probability_figure(
@@ -525,7 +560,10 @@ def probability_figure(
         presentation: Projector mode.
     """
     forget = set(forget_classes)
-    x = [class_label(n, forget=c in forget) for c, n in enumerate(class_names)]
+    # Horizontal two-line labels: a rotated ✖ would read as +.
+    x = [
+        class_label(n, forget=c in forget).replace(" (", "<br>(") for c, n in enumerate(class_names)
+    ]
     fig = go.Figure()
     for name, p in probs.items():
         role = roles[name]
@@ -540,7 +578,6 @@ def probability_figure(
         )
     where = f" of sample #{index}" if index is not None else ""
     fig.update_layout(
-        template=template(presentation),
         barmode="group",
         title=f"Class probabilities{where}",
         xaxis_title="Class",
@@ -556,11 +593,11 @@ def probability_figure(
         layer="below",
         annotation_text="true class",
         annotation_position="top",
-        annotation_font_size=12,
+        annotation_font_size=font_size(presentation, "small"),
     )
     fig.update_yaxes(range=[0, 1.08])
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x)
-    return fig
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, tickangle=0)
+    return apply(fig, presentation=presentation)
 
 
 def page_figures(cmp: Comparison, *, presentation: bool = False) -> list[FigureSpec]:

@@ -25,7 +25,7 @@ from analysis.cka import CKAMatrix
 from analysis.compare import Comparison
 from analysis.weight_change import WeightChange
 from dashboard.figures import FigureSpec
-from dashboard.theme import DIVERGING, ROLE_COLORS, template
+from dashboard.theme import DIVERGING, ROLE_COLORS, apply
 
 AGAINST = ("retrain", "original")
 """Reference models the per-layer CKA lines can be drawn against."""
@@ -183,10 +183,10 @@ def cka_lines_figure(
         )
     ref = curves.against or "reference"
     fig.update_layout(
-        template=template(presentation),
         title=f"Linear CKA per layer with the {ref} model ({split} split)",
         xaxis_title="Layer (input → output)",
-        yaxis_title=f"Linear CKA with {ref} (1 = same representation)",
+        yaxis_title=f"Linear CKA with {ref}",
+        height=560 if presentation else 450,
         legend={"title": {"text": "Model — samples"}},
         hovermode="closest",
     )
@@ -195,7 +195,7 @@ def cka_lines_figure(
     fig.update_xaxes(automargin=True, title_standoff=12)
     if data.empty:
         _message(fig, "; ".join(curves.notes) or "Nothing to draw.")
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def heatmap_frame(matrix: CKAMatrix) -> pd.DataFrame:
@@ -248,7 +248,6 @@ def cka_heatmap_figure(
         )
     )
     fig.update_layout(
-        template=template(presentation),
         title=(
             f"Linear CKA between layers of A ({matrix.model_a}) and B ({matrix.model_b})"
             f" — {group} samples, {split} split (n = {matrix.n_samples})"
@@ -258,7 +257,7 @@ def cka_heatmap_figure(
     )
     fig.update_xaxes(showgrid=False, side="bottom", automargin=True)
     fig.update_yaxes(showgrid=False, autorange="reversed", automargin=True, title_standoff=12)
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def weight_change_frame(wc: WeightChange | None) -> pd.DataFrame | None:
@@ -309,7 +308,6 @@ def weight_change_figure(
             )
         )
     fig.update_layout(
-        template=template(presentation),
         title=f"Per-layer weight change from A ({a}) to B ({b})",
         xaxis_title="Layer (input → output)",
         yaxis_title="‖W_B − W_A‖ / ‖W_A‖ (Frobenius, %)",
@@ -319,7 +317,7 @@ def weight_change_figure(
     fig.update_xaxes(automargin=True, title_standoff=12)
     if frame is None:
         _message(fig, WEIGHT_CHANGE_MISSING)
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def _message(fig: go.Figure, text: str) -> None:

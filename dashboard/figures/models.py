@@ -34,7 +34,7 @@ from dashboard.figures import FigureSpec
 from dashboard.figures.history import history_figure
 from dashboard.figures.history import load_history as load_history  # re-exported
 from dashboard.figures.history import metric_label as metric_label  # re-exported
-from dashboard.theme import ROLE_COLORS, template
+from dashboard.theme import ROLE_COLORS, apply, font_size
 
 ACCURACY_COLUMNS = ("UA", "RA", "TUA", "TRA")
 PRIVACY_COLUMNS = (
@@ -90,6 +90,35 @@ COLUMN_LABELS = {
     "RT": "RT (s)",
     "PS": "PS",
 }
+PAIR_COLUMN = "pair"
+"""The app table's first column: "A" / "B" on the rows of the sidebar's Model A and Model B."""
+APP_COLUMNS = (
+    PAIR_COLUMN,
+    "name",
+    *ACCURACY_COLUMNS,
+    "PS",
+    "mia_efficacy",
+    "acc_gap",
+    "RT",
+    "pareto",
+    "forget_auc",
+    "privleak",
+    "lira_offline_auc",
+    "rmia_offline_auc",
+    "role",
+    "method",
+    "base",
+    "hyperparameters",
+)
+"""Column order of the app's table: the pair marker and the name (pinned), then the headline
+metrics (visible without scrolling at 1366 px), the other attacks, then the descriptive text."""
+ALWAYS_SHOWN = (PAIR_COLUMN, "name")
+APP_LABELS = {**COLUMN_LABELS, PAIR_COLUMN: "A/B", "mia_efficacy": "MIA eff.", "pareto": "★"}
+APP_HELP = {
+    PAIR_COLUMN: "Model A and Model B of the sidebar (the pair every other page compares)",
+    "pareto": COLUMN_HELP["pareto"] + " (marked ★)",
+}
+PARETO_MARK = "★"
 # ColorBrewer PiYG (colour-blind safe): green = same as retrain, pink = furthest.
 DISTANCE_SCALE = ["#4d9221", "#a1d76a", "#f7f7f7", "#e9a3c9", "#c51b7d"]
 RT_SCALE = ["#fff7ec", "#fdd49e", "#fc8d59", "#b30000"]
@@ -222,23 +251,63 @@ def cell_styles(table: pd.DataFrame, retrain: str | None = None) -> pd.DataFrame
     return styles
 
 
-def styled_table(shown: pd.DataFrame, full: pd.DataFrame, retrain: str | None = None) -> Any:
+def app_rows(shown: pd.DataFrame, *, a: str, b: str) -> pd.DataFrame:
+    """The app table's rows: ``shown`` with the :data:`PAIR_COLUMN` marker first, the Pareto
+    flag as a ★ and empty text (not None) in the descriptive columns.
+
+    Example:
+        >>> t = pd.DataFrame({"name": ["r", "g", "f"], "pareto": [False, True, False],
+        ...                   "method": [None, "ga", "ft"]})
+        >>> app_rows(t, a="r", b="g").values.tolist()
+        [['A', 'r', '', ''], ['B', 'g', '★', 'ga'], ['', 'f', '', 'ft']]
+    """
+    out = shown.copy()
+    names = out["name"].astype(str)
+    out.insert(0, PAIR_COLUMN, np.select([names == a, names == b], ["A", "B"], ""))
+    if "pareto" in out:
+        flags = out["pareto"].fillna(False).astype(bool)
+        out["pareto"] = np.where(flags, PARETO_MARK, "")
+    for col in ("role", "method", "base", "hyperparameters"):
+        if col in out:
+            out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+def styled_table(
+    shown: pd.DataFrame,
+    full: pd.DataFrame,
+    retrain: str | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Any:
     """A pandas Styler of ``shown`` (display rows) coloured against ``full`` (every model).
 
     Colours are computed on the full table so filtering does not change them; numbers show
-    3 decimals, N/A (None/NaN) shows "N/A", never 0.
+    3 decimals, N/A (None/NaN) shows "N/A", never 0; the :data:`PAIR_COLUMN` cells (from
+    :func:`app_rows`) take Model A's and Model B's colours. ``labels`` renames the columns
+    (for a static table, which has no column configuration).
     """
     styles = cell_styles(full, retrain).set_index(full["name"])
-    css = styles.reindex(shown["name"]).reindex(columns=shown.columns).fillna("")
+    css = styles.reindex(shown["name"], fill_value="").reindex(columns=shown.columns, fill_value="")
     css.index = shown.index
-    numeric = [
-        c
-        for c in shown.columns
-        if c not in ("name", "role", "method", "base", "hyperparameters", "pareto")
-    ]
+    if PAIR_COLUMN in shown:
+        css[PAIR_COLUMN] = [_pair_css(v) for v in shown[PAIR_COLUMN]]
+    text = ("name", "role", "method", "base", "hyperparameters", "pareto", PAIR_COLUMN)
+    numeric = [c for c in shown.columns if c not in text]
     fmt: dict[str, Any] = {c: ("{:.2f}" if c in ("RT", "privleak") else "{:.3f}") for c in numeric}
-    fmt["pareto"] = lambda v: "★" if bool(v) else ""
+    fmt["pareto"] = lambda v: v if isinstance(v, str) else (PARETO_MARK if bool(v) else "")
+    if labels:
+        shown = shown.rename(columns=lambda c: labels.get(c, c))
+        css.columns = shown.columns
+        fmt = {labels.get(c, c): f for c, f in fmt.items()}
+    fmt = {c: f for c, f in fmt.items() if c in shown.columns}
     return shown.style.apply(lambda _: css, axis=None).format(fmt, na_rep=NA_TEXT)
+
+
+def _pair_css(marker: str) -> str:
+    if marker not in ("A", "B"):
+        return ""
+    return f"background-color: {ROLE_COLORS[marker]}; color: #ffffff; font-weight: bold"
 
 
 def legend_html(has_retrain: bool = True) -> str:
@@ -339,7 +408,7 @@ def table_figure(
         ]
         fills.append([c or "white" for c in colours])
         fonts.append([_text_color(c) if c else "#111111" for c in colours])
-    size = 14 if presentation else 11
+    size = font_size(presentation, "small")
     lines = [max(1, -(-len(t) // 27)) for t in values[list(shown.columns).index("hyperparameters")]]
     fig = go.Figure(
         go.Table(
@@ -354,7 +423,7 @@ def table_figure(
                 "fill_color": fills,
                 "align": "left",
                 "font": {"size": size, "color": fonts},
-                "height": 22,
+                "height": size + 10,
             },
             columnwidth=[
                 max(1.1, 0.11 * max(len(str(n)) for n in shown["name"])),
@@ -367,12 +436,11 @@ def table_figure(
         )
     )
     fig.update_layout(
-        template=template(presentation),
         title="Models: accuracy, time and privacy (colour = distance to retrain)",
         height=130 + sum(10 + (size + 5) * n for n in lines),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    return fig
+    return apply(fig, presentation=presentation)
 
 
 def _header(col: str) -> str:
@@ -480,7 +548,7 @@ def _unlearned_trace(fig: go.Figure, rows: pd.DataFrame, presentation: bool) -> 
             customdata=rows["name"],
             hovertext=_hover(rows),
             hoverinfo="text",
-            textfont={"size": 16 if presentation else 12},
+            textfont={"size": font_size(presentation, "small")},
             marker={
                 "size": 14,
                 "color": rt.fillna(rt.min() if rt.notna().any() else 0),
@@ -554,7 +622,7 @@ def _role_trace(
             text=rows["label"],
             textposition="middle right",
             customdata=rows["name"],
-            textfont={"size": 16 if presentation else 12},
+            textfont={"size": font_size(presentation, "small")},
             hovertext=_hover(rows),
             hoverinfo="text",
             marker={
@@ -622,7 +690,6 @@ def _ring_trace(fig: go.Figure, rows: pd.DataFrame, role: str) -> None:
 
 def _tradeoff_layout(fig: go.Figure, table: pd.DataFrame, missing: int, presentation: bool) -> None:
     fig.update_layout(
-        template=template(presentation),
         title="Trade-off: accuracy gap to retrain vs privacy vs run time",
         xaxis_title="Accuracy gap to retrain: mean |Δ| of UA, RA, TUA, TRA (lower is better)",
         yaxis_title="Privacy score PS (higher is better)",
@@ -645,8 +712,9 @@ def _tradeoff_layout(fig: go.Figure, table: pd.DataFrame, missing: int, presenta
             y=1.02,
             showarrow=False,
             xanchor="right",
-            font={"size": 11, "color": "#666"},
+            font={"size": font_size(presentation, "small"), "color": "#666"},
         )
+    apply(fig, presentation=presentation)
 
 
 def page_figures(

@@ -98,7 +98,10 @@ def render() -> None:
             "line is the mean difference over the retain classes."
         )
     split, mode = _controls()
-    cell = valid_cell(state.bind(_CELL_KEY, []), len(cmp.class_names))
+    raw_cell = state.bind(_CELL_KEY, [])
+    cell = valid_cell(raw_cell, len(cmp.class_names))
+    if cell is None and raw_cell:  # e.g. a link naming a class this dataset lacks
+        state.set_value(_CELL_KEY, [])
     fig = figs.prediction_matrix_figure(
         cmp, split=split, mode=mode, cell=cell, presentation=ctx.presentation
     )

@@ -7,10 +7,16 @@ resets whenever the figure changes (and drawing the shared selection changes bot
 each run reads every selection source (both maps, both tables), keeps what it saw last time, and
 applies only a source that changed to something non-empty (:func:`fresh_events`, pure). The
 shared selection is stored in the URL-bound key ``inst_sel``, the open card in ``inst_card``.
+
+The maps box-select on drag (pan and zoom stay in the modebar); selected points keep their
+colour inside a thin ring while the others fade. The card opens in a dialog over the maps,
+where the user is looking; closing it (its button, ✕, Esc or a click outside) clears
+``inst_card``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,10 +31,44 @@ from dashboard.figures import instances as figs
 from dashboard.messages import md
 
 MAP_KEYS = {"A": "inst_map_a", "B": "inst_map_b"}
+# Streamlit turns off plotly's click-to-select while a chart box-selects (its clickmode becomes
+# "event"), so a click on a map would do nothing. This watcher (one per page load) re-emits a
+# click on a map in select/lasso mode as a one-point plotly selection, the event Streamlit
+# already listens to: a click still selects that sample and opens its card.
+CLICK_TO_SELECT_SCRIPT = """
+<script>
+(() => {
+  const w = window.parent || window;
+  if (w.__ulensClickSelect) return;
+  w.__ulensClickSelect = true;
+  const keys = KEYS;
+  const attach = () => {
+    for (const key of keys) {
+      const gd = w.document.querySelector(`.st-key-${key} .js-plotly-plot`);
+      if (!gd || gd.__ulensClick || typeof gd.on !== "function") continue;
+      gd.__ulensClick = true;
+      gd.on("plotly_click", (event) => {
+        const mode = gd._fullLayout ? gd._fullLayout.dragmode : "";
+        if ((mode !== "select" && mode !== "lasso") || !event || !event.points.length) return;
+        const p = event.points[0];  // only plain fields: a click's point links back to gd
+        const point = {
+          curveNumber: p.curveNumber, pointNumber: p.pointNumber, pointIndex: p.pointIndex,
+          x: p.x, y: p.y, customdata: p.customdata, data: p.data, fullData: p.fullData,
+        };
+        gd.emit("plotly_selected", { points: [point] });
+      });
+    }
+  };
+  attach();
+  w.setInterval(attach, 400);
+})();
+</script>
+"""
 TABLE_KEYS = ("inst_sel_table", "inst_top_table")
 _SEEN_KEY = "_inst_seen"
 _ROWS_KEY = "_inst_table_rows"
 TOP_K = 15
+CARD_WIDTH = 760  # px: the card drawer on the right leaves map A in view
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -152,6 +192,22 @@ def _sync_selection() -> tuple[list[int], int]:
     return selection, card
 
 
+def _known_samples(
+    cmp: Comparison, frame: pd.DataFrame, selection: list[int], card: int
+) -> tuple[list[int], int]:
+    """Drop selected samples the maps do not show and a card of no training sample (e.g. from
+    a link made on another dataset); the URL check then says what was ignored."""
+    shown = set(frame["index"].tolist())
+    kept = [i for i in selection if i in shown]
+    if kept != selection:
+        state.set_value("inst_sel", kept)
+    train = cmp.instances.loc[cmp.instances["split"] == "train", "index"]
+    if card >= 0 and card not in set(train.tolist()):
+        card = -1
+        state.set_value("inst_card", card)
+    return kept, card
+
+
 def _clear_selection() -> None:
     state.set_value("inst_sel", [])
 
@@ -227,16 +283,20 @@ def _maps(
             st.plotly_chart(
                 fig,
                 width="stretch",
+                theme=None,
                 key=MAP_KEYS[model],
                 on_select="rerun",
                 selection_mode=("points", "box", "lasso"),
             )
             st.caption(f"{int(lit.sum())} of {len(frame)} samples highlighted.")
+    keys = json.dumps(list(MAP_KEYS.values()))
+    st.html(CLICK_TO_SELECT_SCRIPT.replace("KEYS", keys), unsafe_allow_javascript=True)
     st.caption(
         f"Training samples embedded with {method} ({cmp.embedding.align}); colour = the "
-        "class that map's model predicts, ✖ = forget sample. Box, lasso or click in "
-        "either map selects the same samples in both (black rings); a single click "
-        "opens that sample's card below (black diamond)."
+        "class that map's model predicts, ✖ = forget sample. Drag a box (or use lasso, or "
+        "click) in either map to select the same samples in both: they keep their colour "
+        "inside a thin ring while the others fade. A single click opens that sample's card "
+        "(black diamond). Pan and zoom are in each map's toolbar."
     )
 
 
@@ -250,6 +310,7 @@ def _selectable_table(table: pd.DataFrame, key: str) -> None:
         selection_mode="single-row",
         hide_index=True,
         width="stretch",
+        placeholder="N/A",
         column_config={
             c: st.column_config.NumberColumn(format="%.3f")
             for c in ("A p(true)", "B p(true)", "KL(A‖B)")
@@ -281,6 +342,7 @@ def _selection_section(
                 presentation=presentation,
             ),
             width="stretch",
+            theme=None,
             key="inst_breakdown_chart",
         )
     with right:
@@ -326,12 +388,13 @@ def instance_card(ctx: state.Context, cmp: Comparison, index: int, *, key: str =
         roles[cmp.retrain] = "retrain"
     st.subheader(f"Sample #{index}")
     st.button("Close card", key=f"{key}_close", on_click=_close_card)
-    left, right = st.columns([1, 3])
+    left, right = st.columns([2, 3])
     with left:
         x = ctx.experiment.dataset("train").x[index].numpy()
         st.plotly_chart(
             images.image_figure(x, presentation=ctx.presentation),
             width="content",
+            theme=None,
             key=f"{key}_card_image",
         )
         st.markdown("  \n".join(_prediction_lines(cmp, row, roles)))
@@ -346,7 +409,7 @@ def instance_card(ctx: state.Context, cmp: Comparison, index: int, *, key: str =
             index=index,
             presentation=ctx.presentation,
         )
-        st.plotly_chart(fig, width="stretch", key=f"{key}_card_probs")
+        st.plotly_chart(fig, width="stretch", theme=None, key=f"{key}_card_probs")
     _exposure(cmp, index, roles, key)
 
 
@@ -359,6 +422,7 @@ def _exposure(cmp: Comparison, index: int, roles: Mapping[str, str], key: str) -
         table,
         hide_index=True,
         width="stretch",
+        placeholder="N/A",
         key=f"{key}_card_exposure",
         column_config={
             c: st.column_config.NumberColumn(format="%.4g")
@@ -368,9 +432,18 @@ def _exposure(cmp: Comparison, index: int, roles: Mapping[str, str], key: str) -
     )
     st.caption(
         "Threshold-attack and PS signals for every model; reference-model attacks (LiRA, "
-        "RMIA, U-LiRA) only score forget and holdout samples, so other samples show None. "
+        "RMIA, U-LiRA) only score forget and holdout samples, so other samples show N/A. "
         "Online LiRA and U-LiRA play against the retrain model."
     )
+
+
+@st.dialog("Instance card", width=CARD_WIDTH, position="right", on_dismiss=_close_card)
+def _card_dialog(ctx: state.Context, cmp: Comparison, index: int) -> None:
+    """The card of ``index`` over the page; a rerun of the dialog after its "Close card"
+    button (``inst_card`` cleared) closes it."""
+    if int(st.session_state.get("inst_card", -1)) < 0:
+        st.rerun()
+    instance_card(ctx, cmp, index)
 
 
 def render() -> None:
@@ -382,9 +455,10 @@ def render() -> None:
         return
     selection, card = _sync_selection()
     frame = figs.embedding_frame(cmp)
+    selection, card = _known_samples(cmp, frame, selection, card)
     mode = _highlight_mode(cmp)
     _maps(cmp, frame, mode, selection, card, ctx.presentation)
     if card >= 0:
-        instance_card(ctx, cmp, card)
+        _card_dialog(ctx, cmp, card)
     _selection_section(cmp, frame, selection, ctx.presentation)
     _most_changed_section(cmp)

@@ -58,6 +58,7 @@ def _cka_lines(cmp: Comparison, split: str, presentation: bool) -> None:
         st.plotly_chart(
             figs.cka_lines_figure(curves, split=split, presentation=presentation),
             width="stretch",
+            theme=None,
             key="lay_lines_chart",
         )
         st.caption(
@@ -87,6 +88,7 @@ def _heatmap(cmp: Comparison, split: str, presentation: bool) -> None:
     st.plotly_chart(
         figs.cka_heatmap_figure(matrix, split=split, group=group, presentation=presentation),
         width="stretch",
+        theme=None,
         key="lay_heatmap_chart",
     )
     st.caption(
@@ -103,6 +105,7 @@ def _weight_change(cmp: Comparison, presentation: bool) -> None:
     st.plotly_chart(
         figs.weight_change_figure(frame, a=cmp.a, b=cmp.b, presentation=presentation),
         width="stretch",
+        theme=None,
         key="lay_weights_chart",
     )
     st.caption(

@@ -32,7 +32,7 @@ from dashboard.messages import md
 from dashboard.views import curves, groups_panel, run_actions, runs_panel, scenario_panel
 
 _SORT_KEY, _DESC_KEY = "mdl_sort", "mdl_desc"
-_METHODS_KEY, _ROLES_KEY = "mdl_methods", "mdl_roles"
+_METHODS_KEY, _ROLES_KEY, _COLUMNS_KEY = "mdl_methods", "mdl_roles", "mdl_cols"
 _TABLE_KEY, _SCATTER_KEY = "mdl_table", "mdl_scatter"
 _UNSORTED = ""
 
@@ -63,6 +63,18 @@ def selected_name(shown: pd.DataFrame, rows: Sequence[int]) -> str | None:
     """
     valid = [r for r in rows if 0 <= r < len(shown)]
     return str(shown["name"].iloc[valid[0]]) if valid else None
+
+
+def shown_columns(chosen: Sequence[str]) -> list[str]:
+    """The app table's columns in display order: the pair marker and the name, then the
+    chosen optional columns (none chosen = all of them).
+
+    Example:
+        >>> shown_columns(["RT", "UA"])
+        ['pair', 'name', 'UA', 'RT']
+    """
+    keep = set(chosen) if chosen else set(figs.APP_COLUMNS)
+    return [c for c in figs.APP_COLUMNS if c in figs.ALWAYS_SHOWN or c in keep]
 
 
 def bound_options(text: str, options: Sequence[str]) -> list[str]:
@@ -131,23 +143,50 @@ def _records(ctx: state.Context) -> dict[str, RunRecord]:
         return {}
 
 
-def _multiselect(label: str, key: str, options: list[str]) -> list[str]:
-    """A multiselect of strings mirrored in the URL as comma-separated text under ``key``."""
+def _multiselect(
+    label: str, key: str, options: list[str], format_func: Any = str, help: str | None = None
+) -> list[str]:
+    """A multiselect of strings mirrored in the URL as comma-separated text under ``key``
+    (names the URL gives that are not options are dropped, and the toast says so)."""
     text = state.bind(key, "")
     widget = f"{key}_w"
     if widget not in st.session_state:
         st.session_state[widget] = bound_options(text, options)
+        if text and ",".join(st.session_state[widget]) != text:
+            _sync_list(key)
     elif any(v not in options for v in st.session_state[widget]):  # another workspace/scenario
         st.session_state[widget] = [v for v in st.session_state[widget] if v in options]
         _sync_list(key)
     chosen: list[str] = st.multiselect(
-        label, options, key=widget, on_change=_sync_list, args=(key,), placeholder="all"
+        label,
+        options,
+        key=widget,
+        on_change=_sync_list,
+        args=(key,),
+        placeholder="all",
+        format_func=format_func,
+        help=help,
     )
     return chosen
 
 
-def _filters(full: pd.DataFrame) -> dict[str, Any]:
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+def _column_picker() -> list[str]:
+    """The table's optional columns the user keeps (a popover; none chosen = all)."""
+    optional = [c for c in figs.APP_COLUMNS if c not in figs.ALWAYS_SHOWN]
+    with st.popover("Columns", icon=":material/view_column:"):
+        chosen = _multiselect(
+            "Columns shown",
+            _COLUMNS_KEY,
+            optional,
+            format_func=lambda c: figs.COLUMN_LABELS.get(c, c),
+            help="Model A/B and the name are always shown; none chosen = every column.",
+        )
+    return shown_columns(chosen)
+
+
+def _filters(full: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+    """The filter row: method, role, sort column, direction and the column picker."""
+    c1, c2, c3, c4, c5 = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
     with c1:
         methods = _multiselect(
             "Method", _METHODS_KEY, sorted(m for m in full["method"].unique() if m)
@@ -170,17 +209,35 @@ def _filters(full: pd.DataFrame) -> dict[str, Any]:
     state.bind(_DESC_KEY, False)
     with c4:
         desc = st.toggle("Descending", key=_DESC_KEY)
-    return {"methods": methods, "roles": roles, "sort_by": sort_by or None, "descending": desc}
+    with c5:
+        columns = _column_picker()
+    filters = {"methods": methods, "roles": roles, "sort_by": sort_by or None, "descending": desc}
+    return filters, columns
+
+
+_COLUMN_WIDTHS: dict[str, Any] = {
+    figs.PAIR_COLUMN: 44,
+    "name": None,
+    "role": None,
+    "method": None,
+    "base": None,
+    "hyperparameters": "large",
+    "pareto": 40,
+}
+_METRIC_WIDTH = 64  # px: "0.000" plus padding
 
 
 def _column_config() -> dict[str, Any]:
+    """Compact headers (full meaning in the help), narrow metric columns, the pair marker and
+    the name pinned left so they stay in view while the table scrolls."""
     return {
         c: st.column_config.Column(
-            figs.COLUMN_LABELS.get(c, c),
-            help=figs.COLUMN_HELP[c],
-            width="medium" if c == "hyperparameters" else None,
+            figs.APP_LABELS.get(c, c),
+            help=figs.APP_HELP.get(c) or figs.COLUMN_HELP[c],
+            width=_COLUMN_WIDTHS.get(c, _METRIC_WIDTH),
+            pinned=c in figs.ALWAYS_SHOWN,
         )
-        for c in figs.TABLE_COLUMNS
+        for c in figs.APP_COLUMNS
     }
 
 
@@ -195,18 +252,28 @@ def _table_section(
     if groups_panel.toggle():
         groups_panel.render_table(groups)
         return
-    shown = figs.filter_table(full, **_filters(full))
+    filters, columns = _filters(full)
+    shown = figs.filter_table(full, **filters)
     if shown.empty:
         st.info("No model matches the filters: clear the Method / Role filters.")
         return
-    event = st.dataframe(
-        figs.styled_table(shown, full, retrain),
-        key=_TABLE_KEY,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
-        column_config=_column_config(),
-    )
+    rows = figs.app_rows(shown, a=ctx.a, b=ctx.b)
+    if ctx.presentation:  # a static table: its type scales with presentation mode
+        styler = figs.styled_table(rows[columns], full, retrain, labels=figs.APP_LABELS)
+        st.table(styler.hide(axis="index"))
+        selected: list[int] = []
+    else:
+        event = st.dataframe(
+            figs.styled_table(rows, full, retrain),
+            key=_TABLE_KEY,
+            on_select="rerun",
+            selection_mode="single-row",
+            hide_index=True,
+            column_order=columns,
+            column_config=_column_config(),
+            placeholder=figs.NA_TEXT,
+        )
+        selected = list(event.selection.rows)
     from dashboard.views import intervals_panel  # on-demand bootstrap intervals
 
     if st.toggle("Intervals for every model", key="mdl_ci", help=intervals_panel.HELP):
@@ -214,12 +281,19 @@ def _table_section(
     st.markdown(figs.legend_html(retrain is not None), unsafe_allow_html=True)
     if not ctx.presentation:
         st.caption(figs.LEGEND_TEXT if retrain is not None else figs.LEGEND_TEXT_NO_RETRAIN)
-    name = selected_name(shown, event.selection.rows)
-    _assign_buttons(ctx, name)
+    name = selected_name(shown, selected)
+    _assign_buttons(ctx, name, _hyperparameters(shown, name))
     run_actions.render(ctx, records.get(name) if name else None, name)
 
 
-def _assign_buttons(ctx: state.Context, name: str | None) -> None:
+def _hyperparameters(shown: pd.DataFrame, name: str | None) -> str:
+    if not name:
+        return ""
+    rows = shown.loc[shown["name"] == name, "hyperparameters"]
+    return str(rows.iloc[0]) if len(rows) else ""
+
+
+def _assign_buttons(ctx: state.Context, name: str | None, params: str = "") -> None:
     c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
     c1.button(
         "Set as Model A",
@@ -239,6 +313,8 @@ def _assign_buttons(ctx: state.Context, name: str | None) -> None:
     )
     hint = f"Selected: **{md(name)}**. " if name else "Select a row (left edge) to choose it. "
     c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
+    if name and params:
+        st.caption(f"Hyperparameters of {md(name)}: {md(params)}")
 
 
 def _tradeoff_section(ctx: state.Context, table: pd.DataFrame, groups: pd.DataFrame) -> None:

@@ -222,6 +222,37 @@ def test_box_selection_in_one_map_reaches_the_other(server: Server, browser: obj
     page.close()  # type: ignore[attr-defined]
 
 
+def test_maps_box_select_on_drag_and_a_click_opens_the_card(
+    server: Server, browser: object
+) -> None:
+    page = _open(browser, server, "instances")
+    _settle(page)
+    charts = page.locator(".js-plotly-plot")  # type: ignore[attr-defined]
+    charts.first.wait_for(timeout=120_000)
+    map_a = charts.nth(0)
+    box = map_a.locator(".nsewdrag").first.bounding_box()
+    assert box is not None
+    x0, y0 = box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05
+    page.mouse.move(x0, y0)  # type: ignore[attr-defined]
+    page.mouse.down()  # type: ignore[attr-defined]  # no modebar click: select is the default
+    page.mouse.move(x0 + box["width"] * 0.6, y0 + box["height"] * 0.6, steps=12)  # type: ignore[attr-defined]
+    page.mouse.up()  # type: ignore[attr-defined]
+    page.wait_for_function("() => location.search.includes('inst_sel=')", timeout=60_000)  # type: ignore[attr-defined]
+    _settle(page)
+    points = page.locator(".js-plotly-plot").nth(1).locator(".scatterlayer path.point")  # type: ignore[attr-defined]
+    rect = points.nth(points.count() // 2).bounding_box()
+    assert rect is not None
+    page.mouse.click(rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2)  # type: ignore[attr-defined]
+    drawer = page.get_by_role("dialog")  # type: ignore[attr-defined]
+    drawer.wait_for(timeout=60_000)
+    assert "Sample #" in drawer.inner_text()
+    page.wait_for_function("() => location.search.includes('inst_card=')", timeout=60_000)  # type: ignore[attr-defined]
+    _settle(page)
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    page.wait_for_function("() => !location.search.includes('inst_card=')", timeout=60_000)  # type: ignore[attr-defined]
+    page.close()  # type: ignore[attr-defined]
+
+
 def test_export_downloads_an_svg(server: Server, browser: object, tmp_path: Path) -> None:
     page = _open(browser, server, "export")
     _settle(page)
@@ -251,8 +282,10 @@ def test_a_second_context_linking_another_folder_gets_the_launch_workspace(
     second = _open(browser, server, "?ws=" + urllib.parse.quote(str(other)))  # a new context
     _settle(second)
     sidebar = second.locator("[data-testid='stSidebar']").inner_text()  # type: ignore[attr-defined]
-    assert "not one this dashboard was started with" in sidebar
-    assert "digits" in sidebar and "elsewhere" not in sidebar and str(tmp_path) not in sidebar
+    toast = second.locator("[data-testid='stToast']").first.inner_text()  # type: ignore[attr-defined]
+    assert "not one this dashboard was started with" in toast
+    assert "digits" in sidebar and "elsewhere" not in sidebar + toast
+    assert str(tmp_path) not in sidebar + toast
     # the URL drops the refused value (the default workspace needs no parameter)
     second.wait_for_function("() => !location.search.includes('ws=')", timeout=30_000)  # type: ignore[attr-defined]
     assert second.locator("[data-testid='stException']").count() == 0  # type: ignore[attr-defined]

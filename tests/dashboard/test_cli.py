@@ -110,6 +110,7 @@ def test_the_server_listens_locally_fetches_nothing_and_caps_uploads(
     assert options["--browser.gatherUsageStats"] == "false"
     assert options["--server.maxUploadSize"] == "200" == seen["env"]["ULENS_MAX_UPLOAD_MB"]
     assert options["--client.showErrorDetails"] == "type"  # tracebacks carry server paths
+    assert options["--client.toolbarMode"] in ("minimal", "viewer")  # no "Deploy" button
     assert seen["env"]["ULENS_WORKSPACE"] == str(tiny_workspace.resolve())
     assert seen["env"]["ULENS_WORKSPACES"] == ""
     assert "warning" not in capsys.readouterr().err

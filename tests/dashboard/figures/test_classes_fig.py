@@ -11,6 +11,7 @@ import pytest
 
 import analysis
 from analysis.compare import Comparison
+from dashboard import theme
 from dashboard.figures import classes as figs
 from dashboard.theme import FORGET_MARK, ROLE_COLORS
 from tests.fixtures import make_tiny_workspace
@@ -84,7 +85,58 @@ def test_class_diff_figure_bars_colours_marks_and_average(cmp: Comparison) -> No
     assert "B − A" in fig.layout.xaxis.title.text
 
 
+def test_values_stand_in_a_column_clear_of_the_bars_and_the_average_line(
+    cmp: Comparison,
+) -> None:
+    for presentation in (False, True):
+        fig = figs.class_diff_figure(cmp, presentation=presentation)
+        assert all(t.text is None for t in fig.data if t.type == "bar")  # no labels at bar ends
+        columns = [t for t in fig.data if t.type == "scatter" and t.mode == "text"]
+        assert len(columns) == 2
+        data = figs.class_diff_data(cmp)
+        for col, split in zip(columns, ("train", "test"), strict=True):
+            axis = fig.layout.xaxis if col.xaxis == "x" else fig.layout.xaxis2
+            left, right = axis.range
+            assert set(col.x) == {right} and col.textposition == "middle left"
+            rows = data.loc[data["split"] == split]
+            assert list(col.text) == [f"{d:+.2f}" for d in rows["diff"]]
+            # bars and the average line end well before the column's room
+            room = right - (right - left) * figs.LABEL_ROOM / (2 + figs.LABEL_ROOM)
+            assert np.nanmax(np.abs(rows["diff"])) < room
+            assert abs(figs.retain_average(rows)) < room
+            assert col.textfont.size == theme.font_size(presentation, "small")
+
+
 # --------------------------------------------------------------------------- matrices
+
+
+@pytest.mark.parametrize("presentation", [False, True])
+def test_matrix_cells_fill_the_width_with_readable_numbers(
+    cmp: Comparison, presentation: bool
+) -> None:
+    fig = figs.prediction_matrix_figure(cmp, presentation=presentation)
+    c = len(cmp.class_names)
+    # no fixed aspect ratio: the cells take the chart's width, rows their own height
+    assert fig.layout.yaxis.scaleanchor is None and fig.layout.yaxis2.scaleanchor is None
+    assert fig.layout.height >= c * figs.row_height(c, presentation)
+    floor = theme.PRESENTATION_MIN_FONT if presentation else 12
+    assert theme.smallest_font_size(fig) >= floor
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert all(t.textfont.size >= floor for t in heat)
+
+
+def test_row_height_and_cell_text_scale_with_the_number_of_classes() -> None:
+    assert figs.row_height(10) >= 50 and figs.row_height(10, True) > figs.row_height(10)
+    assert figs.row_height(100) * 100 <= 900  # a hundred classes still fit a screen
+    share = np.eye(30) * 0.9 + 0.003
+    assert "<br>" not in "".join(figs.cell_text(share[:15, :15], share[:15, :15]).ravel())
+    assert (figs.cell_text(share, share) == "").all()  # too many classes: hover only
+    small = figs.cell_text(share[:4, :4], share[:4, :4])
+    assert small[0, 0] == "0.90<br>0.90" and small[0, 1] == ""
+    assert figs.cell_text(share[:4, :4], share[:4, :4], presentation=True)[0, 1] == ""
+
+
+# --------------------------------------------------------------------------- matrices (data)
 
 
 def test_matrix_data_matches_class_metrics(cmp: Comparison) -> None:

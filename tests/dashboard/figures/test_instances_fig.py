@@ -138,16 +138,70 @@ def test_embedding_figure_marks_colours_dimming_and_selection(
         symbols = np.asarray(trace.marker.symbol)
         assert (symbols == np.where(rows["is_forget"], "x", "circle")).all()
         opacity = np.asarray(trace.marker.opacity)
-        assert (opacity[rows["is_forget"].to_numpy()] == figs.FULL_OPACITY).all()
-        assert (opacity[~rows["is_forget"].to_numpy()] == figs.DIM_OPACITY).all()
+        forget, picked = rows["is_forget"].to_numpy(), np.isin(ids, chosen)
+        # highlighted (forget) samples: full when selected, faded while a selection exists
+        assert (opacity[forget & picked] == figs.FULL_OPACITY).all()
+        assert (opacity[forget & ~picked] == figs.UNSELECTED_OPACITY).all()
+        assert (opacity[~forget] == figs.DIM_OPACITY).all()  # not highlighted: dimmed
     assert sorted(seen) == sorted(frame["index"])  # every sample once, index in customdata
     assert not any(t.name.startswith("card") for t in fig.data)
     ring = next(t for t in fig.data if t.name.startswith("selected"))
     assert sorted(int(c[0]) for c in ring.customdata) == sorted(chosen)
     assert ring.marker.symbol == "circle-open"
+    # a thin ring just around each selected point, not a thick blob-making circle
+    assert ring.marker.line.width <= 1
+    point_size = {
+        int(i): sz
+        for t in data
+        for i, sz in zip([c[0] for c in t.customdata], np.asarray(t.marker.size), strict=True)
+    }
+    rings = dict(zip([int(c[0]) for c in ring.customdata], ring.marker.size, strict=True))
+    assert all(rings[i] - point_size[i] <= 4 for i in chosen)
     legend = [t.name for t in fig.data if t.showlegend is not False]
     assert any(name.startswith("✖") and "(forget)" in name for name in legend)
     assert fig.layout.title.font.color == ROLE_COLORS["B"]
+
+
+def test_maps_box_select_on_drag(cmp: Comparison, frame: pd.DataFrame) -> None:
+    for presentation in (False, True):
+        fig = figs.embedding_figure(
+            frame,
+            "A",
+            name=cmp.a,
+            a=cmp.a,
+            b=cmp.b,
+            class_names=cmp.class_names,
+            presentation=presentation,
+        )
+        assert fig.layout.dragmode == "select"  # pan stays available in the modebar
+
+
+def test_a_large_selection_is_shown_by_fading_not_by_rings(
+    cmp: Comparison, frame: pd.DataFrame
+) -> None:
+    chosen = frame["index"].iloc[: figs.RING_MAX + 1].tolist()
+    fig = figs.embedding_figure(
+        frame, "A", name=cmp.a, a=cmp.a, b=cmp.b, class_names=cmp.class_names, selected=chosen
+    )
+    ring = next(t for t in fig.data if t.name.startswith("selected"))
+    assert ring.name == f"selected ({len(chosen)})" and len(ring.customdata) == len(chosen)
+    assert not np.asarray(ring.marker.size).any()  # no ring drawn in the map
+    assert fig.layout.legend.itemsizing == "constant"  # ... but the legend still shows one
+
+
+def test_point_opacity_fades_the_unselected_only_while_a_selection_exists() -> None:
+    f = pd.DataFrame({"index": [10, 11, 12, 13]})
+    lit = np.array([True, True, False, False])
+    none = figs.point_opacity(f, lit)
+    assert none.tolist() == [figs.FULL_OPACITY] * 2 + [figs.DIM_OPACITY] * 2
+    assert (figs.point_opacity(f, lit, [11]) == none).all()  # one click: its card marks it
+    some = figs.point_opacity(f, lit, [11, 12])
+    assert some.tolist() == [
+        figs.UNSELECTED_OPACITY,
+        figs.FULL_OPACITY,
+        figs.DIM_OPACITY,  # selected but not highlighted keeps the highlight's dimming
+        min(figs.DIM_OPACITY, figs.UNSELECTED_OPACITY),
+    ]
 
 
 def test_focus_sample_is_framed(cmp: Comparison, frame: pd.DataFrame) -> None:
@@ -205,7 +259,8 @@ def test_probability_figure_roles_and_true_class() -> None:
     )
     assert [t.marker.color for t in fig.data] == [ROLE_COLORS[r] for r in ("A", "B", "retrain")]
     np.testing.assert_allclose(np.asarray(fig.data[2].y, float), probs["r"])
-    assert list(fig.data[0].x)[2] == "✖ c (forget)"
+    assert list(fig.data[0].x)[2] == "✖ c<br>(forget)"  # two lines, drawn horizontally
+    assert fig.layout.xaxis.tickangle == 0  # a rotated ✖ would read as +
     band = fig.layout.shapes[0]
     assert band.x0 == pytest.approx(1.5) and band.x1 == pytest.approx(2.5)
     assert "#4" in fig.layout.title.text

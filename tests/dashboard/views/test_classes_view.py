@@ -130,6 +130,10 @@ def test_bad_url_values_fall_back(app: AppTest) -> None:
     assert not app.exception
     assert app.button_group(key="cls_mode").value == "heatmap"
     assert not app.subheader
+    toasts = " ".join(t.value for t in app.toast)  # each ignored value named, once
+    assert "`cls_cell=9,9`" in toasts and "`cls_mode=pie`" in toasts and "'heatmap'" in toasts
+    app.run()
+    assert not app.toast
 
 
 def test_failing_comparison_shows_an_error_and_the_app_keeps_running(

@@ -90,6 +90,49 @@ def test_page_renders_maps_and_lists(app: AppTest) -> None:
     assert len(top) == view.TOP_K and top["KL(A‖B)"].is_monotonic_decreasing
 
 
+def test_maps_box_select_on_drag(app: AppTest) -> None:
+    found = charts(app)
+    for key in ("inst_map_a", "inst_map_b"):
+        assert found[key]["layout"]["dragmode"] == "select"  # pan stays in the modebar
+    maps = [e for e in app.get("plotly_chart") if e.proto.id.endswith(("inst_map_a", "map_b"))]
+    assert all(set(e.proto.selection_mode) >= {0, 1} for e in maps)  # points and box
+
+
+def test_a_click_in_select_mode_still_selects(app: AppTest) -> None:
+    # Streamlit turns click-selection off while a chart box-selects; the page's watcher
+    # re-emits a click on either map as a one-point selection (checked in a real browser by
+    # tests/browser/test_dashboard_browser.py).
+    scripts = [h.proto.body for h in app.get("html") if "plotly_click" in h.proto.body]
+    assert len(scripts) == 1
+    assert '["inst_map_a", "inst_map_b"]' in scripts[0] and "plotly_selected" in scripts[0]
+
+
+def _dialogs(at: AppTest) -> list[Any]:
+    found = []
+
+    def walk(node: Any) -> None:
+        if getattr(node, "type", None) == "dialog":
+            found.append(node)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
+
+
+def test_card_opens_in_a_drawer_beside_the_maps(app: AppTest) -> None:
+    app.session_state["inst_card"] = 4
+    app.run()
+    (dialog,) = _dialogs(app)
+    assert dialog.proto.dialog.title == "Instance card"
+    assert "Sample #4" in [s.value for s in dialog.get("subheader")]
+    assert {"inst_card_image", "inst_card_probs"} <= {
+        e.proto.id.rsplit("-", 1)[-1] for e in dialog.get("plotly_chart")
+    }
+    app.button(key="inst_close").click().run()
+    assert not _dialogs(app) and app.session_state["inst_card"] == -1
+
+
 def test_selection_is_drawn_in_both_maps_with_breakdown_and_table(app: AppTest) -> None:
     app.session_state["inst_sel"] = [0, 3, 5]
     app.run()

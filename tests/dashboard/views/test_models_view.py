@@ -125,6 +125,8 @@ def test_filters_reopen_from_the_url(app: AppTest) -> None:
     assert not app.exception
     assert app.multiselect(key="mdl_roles_w").value == ["retrain"]
     assert _names(app) == [A]
+    (toast,) = [t.value for t in app.toast]  # the dropped name is reported, once
+    assert "`mdl_roles=retrain,bogus`" in toast and "'retrain'" in toast
 
 
 def test_selecting_a_row_and_set_as_b_changes_the_pair(app: AppTest) -> None:
@@ -189,3 +191,54 @@ def test_scenario_switch_and_stale_filters(app: AppTest) -> None:
     assert sorted(_names(app)) == sorted(
         ["original", "retrain_random", "finetune_random", "gradascent_random"]
     )
+
+
+# --------------------------------------------------------------------------- issue 11: the table
+
+
+def test_table_marks_a_and_b_pins_them_and_shows_na(app: AppTest) -> None:
+    app.run()
+    app.sidebar.selectbox(key="scenario").set_value("random").run()  # TUA is N/A here
+    assert not app.exception
+    a, b = app.session_state["a"], app.session_state["b"]
+    frame = app.dataframe[0]
+    marks = dict(zip(frame.value["name"], frame.value["pair"], strict=True))
+    assert marks[a] == "A" and marks[b] == "B"
+    assert {m for n, m in marks.items() if n not in (a, b)} == {""}
+    assert frame.value["TUA"].isna().all()
+    assert frame.proto.placeholder == "N/A"  # never "None"
+    order = list(frame.proto.column_order)
+    assert order[:8] == ["pair", "name", "UA", "RA", "TUA", "TRA", "PS", "mia_efficacy"]
+    assert order.index("hyperparameters") == len(order) - 1  # long text last
+    config = json.loads(frame.proto.columns)
+    assert config["pair"]["pinned"] and config["name"]["pinned"]
+    assert config["mia_efficacy"]["label"] == "MIA eff."  # compact header, meaning in help
+    assert "population attack" in config["mia_efficacy"]["help"]
+    app.sidebar.selectbox(key="b").set_value("gradascent_random").run()
+    marks = dict(zip(app.dataframe[0].value["name"], app.dataframe[0].value["pair"], strict=True))
+    assert marks["gradascent_random"] == "B" and marks[b] == ""  # follows the sidebar
+
+
+def test_column_picker_keeps_the_marker_and_name(app: AppTest) -> None:
+    app.run()
+    app.multiselect(key="mdl_cols_w").set_value(["PS", "UA"]).run()
+    assert list(app.dataframe[0].proto.column_order) == ["pair", "name", "UA", "PS"]
+    assert app.query_params["mdl_cols"] == "PS,UA"
+
+
+def test_selected_row_shows_its_full_hyperparameters(app: AppTest) -> None:
+    app.run()
+    row = _names(app).index(GA)
+    app.session_state["mdl_table"] = {"selection": {"rows": [row], "columns": []}}
+    app.run()
+    assert any(c.value.startswith("Hyperparameters of") and "lr=" in c.value for c in app.caption)
+
+
+def test_presentation_shows_a_static_table_with_the_same_marks(app: AppTest) -> None:
+    app.query_params["present"] = "1"
+    app.run()
+    assert not app.exception
+    assert not [d for d in app.dataframe if d.proto.id.endswith("mdl_table")]
+    table = app.table[0].value
+    assert "A/B" in table.columns and "MIA eff." in table.columns
+    assert sorted(table["A/B"]) == ["", "", "A", "B"]
