@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from analysis.data import DATASET_OPTIONS
 from analysis.errors import SpecError, ValidationError, describe, did_you_mean, unknown_keys
 from analysis.trust import confine
 
@@ -244,6 +243,8 @@ def _analysis_keys() -> tuple[str, ...]:
 
 
 def _dataset(table: dict[str, Any], root: Path) -> dict[str, Any]:
+    from analysis.data import DATASET_OPTIONS  # data imports torch: not for find_spec_file
+
     kind = table.get("kind")
     if not isinstance(kind, str) or not kind:
         raise SpecError(
