@@ -6,7 +6,8 @@ Measured (see :mod:`uidriver` for the definition of *idle*):
 * **first chart**: seconds from launching ``python -m dashboard.cli dashboard WS`` to the first
   plotly chart drawn in a page opened as soon as the server is healthy (result cache warm: an
   untimed server visits every page first; each repetition launches a fresh server). Also the
-  launch-to-health time.
+  launch-to-health time, and the CPU time the server's processes used until the first chart
+  (less sensitive to other load than the wall time).
 * **warm interactions**, to idle, in one server after an untimed round of the same actions:
   switching to each page, changing Model B in the sidebar (on Classes and on Instances; to the
   next model and back), the Instances highlight mode, a box selection on the Instances map A,
@@ -135,8 +136,10 @@ def first_chart(browser: Any, workspace: Path, log: Path, reps: int, samples: Sa
             page.goto(server.url)
             ui.wait_first_chart(page)
             chart = time.monotonic() - server.launched
+            cpu = ui.cpu_seconds(server)
             _record(samples, "server healthy", health)
             _record(samples, "first chart", chart)
+            _record(samples, "first chart: server CPU time", cpu)
         finally:
             ui.close_page(page)
             left = ui.stop_server(server)

@@ -207,6 +207,18 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) used so far by ``ulens dashboard`` and every live process under
+    it: less sensitive to other load than wall time."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in (server.proc.pid, *descendants(server.proc.pid)):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
