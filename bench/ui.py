@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +99,6 @@ def _visit_all(page: Any) -> None:
         ui.timed(page, lambda n=name: ui.prepare_switch(page, n))
 
 
-def _pick_b(page: Any, model: str) -> Callable[[], Callable[[], None]]:
-    return lambda: ui.prepare_choice(page, "Model B", model, sidebar=True)
-
-
 def _warm_up(browser: Any, workspace: Path, log: Path) -> dict[str, str]:
     """Untimed: every page for the default pair and for the next Model B; picks the pairs."""
     print("warm-up (untimed): every page for two pairs", flush=True)
@@ -113,9 +108,9 @@ def _warm_up(browser: Any, workspace: Path, log: Path) -> dict[str, str]:
         models, default_b = ui.options(page, "Model B", sidebar=True)
         alt_b = ui.next_option(page, "Model B", sidebar=True)
         _visit_all(page)
-        ui.timed(page, _pick_b(page, alt_b))
+        ui.timed(page, ui.pick_b(page, alt_b))
         _visit_all(page)
-        ui.timed(page, _pick_b(page, default_b))
+        ui.timed(page, ui.pick_b(page, default_b))
         cold = [m for m in reversed(models) if m not in (default_b, alt_b)][:2]
     finally:
         session.close()
@@ -147,50 +142,6 @@ def first_chart(browser: Any, workspace: Path, log: Path, reps: int, samples: Sa
                 raise RuntimeError(f"processes left after stopping the server: {left}")
 
 
-Action = tuple[str, Callable[[], Callable[[], object]]]
-
-
-def _next(page: Any, label: str) -> Callable[[], None]:
-    return ui.prepare_choice(page, label, ui.next_option(page, label))
-
-
-def _instances_actions(page: Any, pairs: dict[str, str], rnd: int) -> list[Action]:
-    maps = ui.charts(page)
-    box = (0.1 + 0.05 * rnd, 0.1, 0.55 + 0.05 * rnd, 0.6)
-    return [
-        ("highlight mode (Instances)", lambda: _next(page, "Highlight")),
-        ("box selection (Instances map)", lambda: ui.prepare_box_select(page, maps.nth(0), box)),
-        (
-            "open instance card (Instances)",
-            lambda: ui.prepare_click_point(page, maps.nth(0), 37 * rnd),
-        ),
-        ("pair change (Instances)", _pick_b(page, pairs["alt_b"])),
-        ("pair change (Instances)", _pick_b(page, pairs["default_b"])),
-    ]
-
-
-def _classes_actions(page: Any, pairs: dict[str, str], rnd: int) -> list[Action]:
-    return [
-        (
-            "matrix cell click (Classes)",
-            lambda: ui.prepare_click_point(page, ui.heatmap_chart(page), 11 * rnd + 3),
-        ),
-        ("pair change (Classes)", _pick_b(page, pairs["alt_b"])),
-        ("pair change (Classes)", _pick_b(page, pairs["default_b"])),
-    ]
-
-
-def _privacy_actions(page: Any, pairs: dict[str, str], rnd: int) -> list[Action]:
-    return [("threshold strategy (Privacy)", lambda: _next(page, "Threshold strategy"))]
-
-
-_PAGE_ACTIONS = {
-    "classes": _classes_actions,
-    "instances": _instances_actions,
-    "privacy": _privacy_actions,
-}
-
-
 def interactions(
     browser: Any, workspace: Path, log: Path, reps: int, pairs: dict[str, str], samples: Samples
 ) -> None:
@@ -202,15 +153,8 @@ def interactions(
             target: Samples = samples if rnd else {}
             if not rnd:
                 print("  (round 0: untimed)")
-            for name in (*ui.PAGES[1:], ui.PAGES[0]):
-                _record(
-                    target,
-                    f"page switch -> {name}",
-                    ui.timed(page, lambda n=name: ui.prepare_switch(page, n)),
-                )
-                if name in _PAGE_ACTIONS:
-                    for label, action in _PAGE_ACTIONS[name](page, pairs, rnd):
-                        _record(target, label, ui.timed(page, action))
+            for label, seconds in ui.interaction_round(page, pairs, rnd):
+                _record(target, label, seconds)
     finally:
         session.close()
 

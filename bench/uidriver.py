@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -503,7 +503,92 @@ def heatmap_chart(page: Any) -> Any:
     return page.locator(".js-plotly-plot").filter(has=page.locator("g.hm")).first
 
 
+def full_screenshot(page: Any, path: str | Path) -> None:
+    """Screenshot the whole page: Streamlit scrolls its main area inside the viewport, so the
+    viewport grows to the content's height for the shot (then shrinks back)."""
+    size = page.viewport_size
+    content = page.evaluate(_CONTENT_HEIGHT)
+    if content > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": int(content)})
+        page.wait_for_timeout(500)  # charts follow the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+_CONTENT_HEIGHT = """
+() => Math.ceil((document.querySelector('[data-testid="stMain"]')
+  || document.documentElement).scrollHeight)
+"""
+
+
 def errors(page: Any) -> list[str]:
     """Texts of exception boxes and ``st.error`` messages on the page."""
     boxes = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
     return [t.strip() for t in boxes.all_inner_texts()]
+
+
+# ---------------------------------------------------------------------------- interactions
+
+Prepare = Callable[[], Callable[[], object]]
+
+
+def pick_b(page: Any, option: str) -> Prepare:
+    """Choosing ``option`` as Model B in the sidebar (for :func:`timed`)."""
+    return lambda: prepare_choice(page, "Model B", option, sidebar=True)
+
+
+def _next(page: Any, label: str) -> Callable[[], None]:
+    return prepare_choice(page, label, next_option(page, label))
+
+
+def _classes(page: Any, pairs: Mapping[str, str], rnd: int) -> list[tuple[str, Prepare]]:
+    return [
+        (
+            "matrix cell click (Classes)",
+            lambda: prepare_click_point(page, heatmap_chart(page), 11 * rnd + 3),
+        ),
+        ("pair change (Classes)", pick_b(page, pairs["alt_b"])),
+        ("pair change (Classes)", pick_b(page, pairs["default_b"])),
+    ]
+
+
+def _instances(page: Any, pairs: Mapping[str, str], rnd: int) -> list[tuple[str, Prepare]]:
+    maps = charts(page)
+    box = (0.1 + 0.05 * (rnd % 5), 0.1, 0.55 + 0.05 * (rnd % 5), 0.6)
+    return [
+        ("highlight mode (Instances)", lambda: _next(page, "Highlight")),
+        ("box selection (Instances map)", lambda: prepare_box_select(page, maps.nth(0), box)),
+        (
+            "open instance card (Instances)",
+            lambda: prepare_click_point(page, maps.nth(0), 37 * rnd),
+        ),
+        ("pair change (Instances)", pick_b(page, pairs["alt_b"])),
+        ("pair change (Instances)", pick_b(page, pairs["default_b"])),
+    ]
+
+
+def _privacy(page: Any, pairs: Mapping[str, str], rnd: int) -> list[tuple[str, Prepare]]:
+    return [("threshold strategy (Privacy)", lambda: _next(page, "Threshold strategy"))]
+
+
+_ACTIONS = {"classes": _classes, "instances": _instances, "privacy": _privacy}
+
+
+def interaction_round(
+    page: Any, pairs: Mapping[str, str], rnd: int = 0
+) -> Iterator[tuple[str, float]]:
+    """One round of the measured interactions, as (label, seconds to idle), in this order:
+    switch to each page in turn (Classes, Layers, Instances, Privacy, Export, back to Models)
+    and, on Classes, Instances and Privacy, that page's interactions. ``pairs`` names the
+    Model B options ``default_b`` (current) and ``alt_b`` (the pair change); ``rnd`` varies
+    the clicked cell, point and box from round to round."""
+    for name in (*PAGES[1:], PAGES[0]):
+        yield f"page switch -> {name}", timed(page, lambda n=name: prepare_switch(page, n))
+        for label, prepare in _ACTIONS.get(name, lambda *_: [])(page, pairs, rnd):
+            yield label, timed(page, prepare)
+
+
+def pair_options(page: Any) -> dict[str, str]:
+    """The Model B options: the current one (``default_b``) and the next (``alt_b``)."""
+    default_b = options(page, "Model B", sidebar=True)[1]
+    return {"default_b": default_b, "alt_b": next_option(page, "Model B", sidebar=True)}
