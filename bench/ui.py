@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -88,8 +89,10 @@ class Session:
         ui.settle(self.page)
 
     def close(self) -> None:
-        ui.close_page(self.page)
-        left = ui.stop_server(self.server)
+        try:
+            ui.close_page(self.page)
+        finally:
+            left = ui.stop_server(self.server)
         if left:
             raise RuntimeError(f"processes left after stopping the server: {left}")
 
@@ -136,10 +139,12 @@ def first_chart(browser: Any, workspace: Path, log: Path, reps: int, samples: Sa
             _record(samples, "first chart", chart)
             _record(samples, "first chart: server CPU time", cpu)
         finally:
-            ui.close_page(page)
-            left = ui.stop_server(server)
-            if left:
-                raise RuntimeError(f"processes left after stopping the server: {left}")
+            try:
+                ui.close_page(page)
+            finally:
+                left = ui.stop_server(server)
+        if left:
+            raise RuntimeError(f"processes left after stopping the server: {left}")
 
 
 def interactions(
@@ -252,8 +257,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the servers' cleanup
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     root = ui.code_root()
     meta = {
         "code_root": str(root),
@@ -284,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             print(f"--- server log (last lines) ---\n{_tail(log)}", file=sys.stderr)
             raise
+        finally:
+            left = ui.stop_all()
+            if left:
+                print(f"processes left after stopping the servers: {left}", file=sys.stderr)
     meta["load_after"] = os.getloadavg()
     stats = summary(samples)
     print(f"\n{table(stats)}")

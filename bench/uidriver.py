@@ -68,9 +68,13 @@ _INIT_SCRIPT = """
   const watch = () => {
     const app = document.querySelector('[data-testid="stApp"]');
     if (!app) { requestAnimationFrame(watch); return; }
-    note(app.getAttribute('data-test-script-state'));
-    new MutationObserver(() => note(app.getAttribute('data-test-script-state')))
-      .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    const state = () => app.getAttribute('data-test-script-state');
+    note(state());
+    new MutationObserver((records) => {  // every value, even one replaced within a frame
+      records.forEach((r) => note(r.oldValue));
+      note(state());
+    }).observe(app, {attributes: true, attributeOldValue: true,
+                     attributeFilter: ['data-test-script-state']});
   };
   document.addEventListener('DOMContentLoaded', watch);
 })();
@@ -173,7 +177,21 @@ def start_server(
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=True,
     )
-    return Server(f"http://127.0.0.1:{port}", proc, Path(workspace), launched)
+    server = Server(f"http://127.0.0.1:{port}", proc, Path(workspace), launched)
+    _RUNNING.append(server)
+    return server
+
+
+_RUNNING: list[Server] = []
+
+
+def stop_all() -> list[int]:
+    """Stop every server :func:`start_server` started and nobody stopped (after an error or
+    Ctrl-C); the processes still alive after that."""
+    left: list[int] = []
+    while _RUNNING:
+        left += stop_server(_RUNNING[-1])
+    return left
 
 
 def wait_healthy(server: Server, timeout: float = 120.0, poll: float = 0.05) -> float:
@@ -232,6 +250,8 @@ def stop_server(server: Server, grace: float = 20.0) -> list[int]:
 
     Returns the processes that were still alive after the kill (empty when all went away).
     """
+    if server in _RUNNING:
+        _RUNNING.remove(server)
     family = server.family | set(descendants(server.proc.pid))
     with contextlib.suppress(OSError):
         server.proc.send_signal(signal.SIGTERM)
