@@ -22,9 +22,9 @@ The workspace is copied to a temporary folder (without its run registry, and wit
 result cache unless ``--copy-cache``), so the sample is not touched and every run starts
 alike. The app driven is the checkout named by the first ``PYTHONPATH`` entry (default: this
 one), so ``PYTHONPATH=/old/checkout python bench/ui.py`` measures an older version with this
-bench.
+bench; ``--workspace`` defaults to that checkout's ``sample_data/digits``.
 
-Usage: ``python bench/ui.py [--reps 3] [--workspace sample_data/digits] [--out FILE.json]
+Usage: ``python bench/ui.py [--reps 3] [--workspace WS] [--out FILE.json]
 [--only first,interactions,cold] [--copy-cache]``.
 """
 
@@ -243,7 +243,11 @@ def _revision(root: Path) -> str:
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions (at least 3)")
-    parser.add_argument("--workspace", default=str(ui.ROOT / "sample_data" / "digits"))
+    parser.add_argument(
+        "--workspace",
+        default=str(ui.code_root() / "sample_data" / "digits"),
+        help="default: the sample of the checkout under test",
+    )
     parser.add_argument("--out", help="also write the samples and summary to this JSON file")
     parser.add_argument(
         "--copy-cache",
@@ -273,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    print(f"app under test: {root} @ {meta['revision']}; load average {meta['load_before']}")
+    meta["workspace"] = str(Path(args.workspace).resolve())
+    print(f"app under test: {root} @ {meta['revision']} on {meta['workspace']}")
+    print(f"load average {meta['load_before']} on {meta['cpus']} CPUs")
     samples: Samples = {}
     sections = args.only.split(",")
     with tempfile.TemporaryDirectory(prefix="ulens-bench-ui-") as tmp:
