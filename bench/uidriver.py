@@ -57,6 +57,7 @@ BROWSER_ARGS = (
     "--no-first-run",
 )
 STABLE_MS = 200
+START_TIMEOUT = 10.0
 PAGES = ("models", "classes", "layers", "instances", "privacy", "export")
 TITLES = {p: p.capitalize() for p in PAGES}
 
@@ -108,6 +109,10 @@ _IDLE_PREDICATE = """
 _MARK = (
     "() => { window.__ulens.idleSince = null; return (window.__ulens.mark = performance.now()); }"
 )
+
+_STARTED = """
+() => window.__ulens.states.some(([t, s]) => t >= window.__ulens.mark && s !== 'notRunning')
+"""
 
 _FIRST_CHART = """
 () => [...document.querySelectorAll('[data-testid="stPlotlyChart"], .js-plotly-plot')]
@@ -338,15 +343,29 @@ def timed(
     *,
     charts: int = 0,
     timeout: float = 180.0,
+    retries: int = 1,
 ) -> float:
     """Seconds from the interaction's last step until idle.
 
     ``prepare()`` does everything that starts no script run (opens a dropdown, moves the mouse,
     presses its button) and returns the last step (a click, the mouse release), which is timed.
+    When that step starts no script run within :data:`START_TIMEOUT` seconds (a click that
+    only closed a popover), the interaction is prepared and timed again, ``retries`` times,
+    with a warning on stderr.
     """
-    commit = prepare()
-    mark(page)
-    commit()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(retries + 1):
+        commit = prepare()
+        mark(page)
+        commit()
+        try:
+            page.wait_for_function(_STARTED, polling="raf", timeout=START_TIMEOUT * 1000)
+            break
+        except PlaywrightTimeout:
+            if attempt == retries:
+                raise RuntimeError(f"no script run started after {retries + 1} tries") from None
+            print("uidriver: the interaction started no script run; again", file=sys.stderr)
     return wait_idle(page, charts=charts, timeout=timeout) / 1000.0
 
 
@@ -462,6 +481,7 @@ def switch_page(page: Any, name: str) -> None:
 
 def prepare_switch(page: Any, name: str) -> Callable[[], None]:
     """The click on the navigation link of page ``name`` (found first)."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
     link = nav_link(page, name)
     link.wait_for()
     return lambda: link.click()
