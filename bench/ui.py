@@ -6,8 +6,7 @@ Measured (see :mod:`uidriver` for the definition of *idle*):
 * **first chart**: seconds from launching ``python -m dashboard.cli dashboard WS`` to the first
   plotly chart drawn in a page opened as soon as the server is healthy (result cache warm: an
   untimed server visits every page first; each repetition launches a fresh server). Also the
-  launch-to-health time, and the CPU time the server's processes used until the first chart
-  (less sensitive to other load than the wall time).
+  launch-to-health time.
 * **warm interactions**, to idle, in one server after an untimed round of the same actions:
   switching to each page, changing Model B in the sidebar (on Classes and on Instances; to the
   next model and back), the Instances highlight mode, a box selection on the Instances map A,
@@ -17,6 +16,10 @@ Measured (see :mod:`uidriver` for the definition of *idle*):
   deleted before each repetition), Model B is changed on the Classes page to the first, then to
   the second: seconds to the first chart of the new pair and to idle. The first pair in a
   process also pays the first UMAP fit (numba's JIT); the second does not.
+
+Where it says CPU (the table's last column), the CPU time the server's processes (``ulens
+dashboard`` and everything under it, not the browser) used during the measurement: less
+sensitive to other load on the machine than the wall time.
 
 The workspace is copied to a temporary folder (without its run registry, and without its
 result cache unless ``--copy-cache``), so the sample is not touched and every run starts
@@ -50,9 +53,16 @@ SECTIONS = ("first", "interactions", "cold")
 Samples = dict[str, list[float]]
 
 
-def _record(samples: Samples, name: str, seconds: float) -> None:
+CPU = " [server CPU]"  # suffix of the CPU-time samples of a measurement
+
+
+def _record(samples: Samples, name: str, seconds: float, cpu: float | None = None) -> None:
     samples.setdefault(name, []).append(round(seconds, 3))
-    print(f"  {name:<38} {seconds:7.2f} s", flush=True)
+    extra = ""
+    if cpu is not None:
+        samples.setdefault(name + CPU, []).append(round(cpu, 3))
+        extra = f"  (server CPU {cpu:5.2f} s)"
+    print(f"  {name:<38} {seconds:7.2f} s{extra}", flush=True)
 
 
 def _copy_workspace(source: Path, target: Path, *, cache: bool) -> Path:
@@ -136,8 +146,7 @@ def first_chart(browser: Any, workspace: Path, log: Path, reps: int, samples: Sa
             chart = time.monotonic() - server.launched
             cpu = ui.cpu_seconds(server)
             _record(samples, "server healthy", health)
-            _record(samples, "first chart", chart)
-            _record(samples, "first chart: server CPU time", cpu)
+            _record(samples, "first chart", chart, cpu)
         finally:
             try:
                 ui.close_page(page)
@@ -158,8 +167,11 @@ def interactions(
             target: Samples = samples if rnd else {}
             if not rnd:
                 print("  (round 0: untimed)")
+            before = ui.cpu_seconds(session.server)
             for label, seconds in ui.interaction_round(page, pairs, rnd):
-                _record(target, label, seconds)
+                after = ui.cpu_seconds(session.server)
+                _record(target, label, seconds, after - before)
+                before = after
     finally:
         session.close()
 
@@ -176,14 +188,18 @@ _MARK_CHARTS = """
 """
 
 
-def _cold_change(page: Any, model: str, label: str, samples: Samples) -> None:
+def _cold_change(session: Session, model: str, label: str, samples: Samples) -> None:
+    page = session.page
     page.evaluate(_MARK_CHARTS)
     commit = ui.prepare_choice(page, "Model B", model, sidebar=True)
+    cpu = ui.cpu_seconds(session.server)
     start = ui.mark(page)
     commit()
     page.wait_for_function(_NEW_CHART, polling="raf", timeout=600_000)
-    _record(samples, f"{label}: first chart", (ui.now_ms(page) - start) / 1000)
-    _record(samples, f"{label}: idle", ui.wait_idle(page, timeout=600) / 1000)
+    first = (ui.now_ms(page) - start) / 1000
+    _record(samples, f"{label}: first chart", first, ui.cpu_seconds(session.server) - cpu)
+    idle = ui.wait_idle(page, timeout=600) / 1000
+    _record(samples, f"{label}: idle", idle, ui.cpu_seconds(session.server) - cpu)
 
 
 def cold_pairs(
@@ -196,8 +212,8 @@ def cold_pairs(
             path.unlink(missing_ok=True)
         session = Session(browser, workspace, log, path="classes")
         try:
-            _cold_change(session.page, pairs["cold_1"], "cold pair, first in process", samples)
-            _cold_change(session.page, pairs["cold_2"], "cold pair, second", samples)
+            _cold_change(session, pairs["cold_1"], "cold pair, first in process", samples)
+            _cold_change(session, pairs["cold_2"], "cold pair, second", samples)
         finally:
             session.close()
 
@@ -219,10 +235,17 @@ def summary(samples: Samples) -> dict[str, dict[str, float]]:
 
 
 def table(stats: dict[str, dict[str, float]]) -> str:
-    lines = [f"{'measurement':<40} {'median':>8} {'min':>8} {'max':>8} {'n':>3}"]
+    """Seconds (median, min, max, n) and, where measured, the median server CPU time."""
+    head = f"{'measurement':<40} {'median':>8} {'min':>8} {'max':>8} {'n':>3} {'CPU':>6}"
+    lines = [head]
     for name, s in stats.items():
+        if name.endswith(CPU):
+            continue
+        cpu = stats.get(name + CPU)
+        column = f"{cpu['median']:6.2f}" if cpu else ""
         lines.append(
-            f"{name:<40} {s['median']:8.2f} {s['min']:8.2f} {s['max']:8.2f} {int(s['n']):3d}"
+            f"{name:<40} {s['median']:8.2f} {s['min']:8.2f} {s['max']:8.2f} {int(s['n']):3d} "
+            + column
         )
     return "\n".join(lines)
 
