@@ -9,7 +9,7 @@ WORKSPACE ?= sample_data/digits
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export PYTHONHASHSEED := 0
 
-.PHONY: venv demo test lint typecheck pytest bench samples precompute clean
+.PHONY: venv demo test lint typecheck pytest bench samples precompute chromium clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 precompute: venv
 	$(BIN)/ulens precompute $(WORKSPACE)
 
-demo: venv precompute
+# Image export (PNG/SVG/PDF) needs a Chromium for kaleido: installed when missing and permitted
+# (root + apt-get), else one line says how; never fails (CSV and the HTML report need none).
+chromium: venv
+	@scripts/ensure_chromium.sh $(BIN)/python
+
+demo: venv chromium precompute
 	$(BIN)/ulens dashboard $(WORKSPACE) --port $(PORT)
 
 lint: venv

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from analysis.data import DATASET_COMMON_OPTIONS, DATASET_OPTIONS
 from analysis.errors import SpecError, ValidationError, describe, did_you_mean, unknown_keys
 from analysis.trust import confine
 
@@ -244,6 +243,11 @@ def _analysis_keys() -> tuple[str, ...]:
 
 
 def _dataset(table: dict[str, Any], root: Path) -> dict[str, Any]:
+    from analysis.data import (  # data imports torch: not for find_spec_file
+        DATASET_COMMON_OPTIONS,
+        DATASET_OPTIONS,
+    )
+
     kind = table.get("kind")
     if not isinstance(kind, str) or not kind:
         raise SpecError(

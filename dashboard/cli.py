@@ -225,7 +225,7 @@ def numba_cache_dir() -> Path:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from analysis.spec import find_spec_file
-    from dashboard.state import MAX_UPLOAD_ENV, WORKSPACE_ENV, WORKSPACES_ENV
+    from dashboard.settings import MAX_UPLOAD_ENV, WORKSPACE_ENV, WORKSPACES_ENV
 
     workspace = find_spec_file(args.workspace).parent
     listed = [str(_listed_workspace(w)) for w in args.workspaces]

@@ -22,6 +22,8 @@ from typing import Any
 import streamlit as st
 
 from analysis.experiment import Experiment
+from dashboard.settings import MAX_UPLOAD_ENV as MAX_UPLOAD_ENV  # re-exported for the app
+from dashboard.settings import WORKSPACE_ENV, WORKSPACES_ENV
 
 _REGISTRY_KEY = "_ulens_bound_keys"
 _LOADED_KEY = "_ulens_query_loaded"
@@ -29,12 +31,6 @@ _PENDING_KEY = "_ulens_url_pending"
 _UNPARSED = object()
 MAX_SHOWN_CHARS = 40
 
-WORKSPACE_ENV = "ULENS_WORKSPACE"
-"""Environment variable: the workspace ``ulens dashboard`` was started on."""
-WORKSPACES_ENV = "ULENS_WORKSPACES"
-"""Environment variable: further workspaces listed with ``--workspaces`` (``os.pathsep``)."""
-MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
-"""Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
 DEFAULT_WORKSPACE = str(Path(__file__).resolve().parent.parent / "sample_data" / "digits")
 
 

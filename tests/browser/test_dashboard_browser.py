@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import procs
+from tests.browser.precompute import NUMBA_CACHE, Precomputed
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -83,21 +84,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workspace = tmp_path_factory.mktemp("ws") / "digits"
-    shutil.copytree(
-        ROOT / "sample_data" / "digits",
-        workspace,
-        ignore=shutil.ignore_patterns(".ulens_cache", "runs.sqlite*"),
-    )
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(ROOT / ".numba_cache")}
-    subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "precompute", str(workspace)],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-    )
+def server(tmp_path_factory: pytest.TempPathFactory, precomputed: Precomputed) -> Iterator[Server]:
+    workspace = precomputed.copy(tmp_path_factory.mktemp("ws") / "digits")
+    env = {**os.environ, "NUMBA_CACHE_DIR": NUMBA_CACHE}
     port = _free_port()
     proc = subprocess.Popen(
         [

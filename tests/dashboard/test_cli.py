@@ -214,3 +214,26 @@ def test_stopping_ulens_dashboard_frees_the_port_and_leaves_no_child(
     finally:
         procs.stop_processes([proc.pid, *procs.descendants(proc.pid)], grace=2.0)
         proc.wait()
+
+
+def test_ulens_dashboard_starts_the_server_without_importing_the_heavy_libraries(
+    tiny_workspace: Path,
+) -> None:
+    # The server process imports torch & co. in the background while it already answers; the
+    # CLI process in front of it must not spend seconds importing them first.
+    code = (
+        "import sys\nfrom dashboard import cli\n"
+        "cli._run_server = lambda cmd, env: print(cmd[2]) or 0\n"
+        f"assert cli.main(['dashboard', {str(tiny_workspace)!r}]) == 0\n"
+        "print([m for m in ('torch', 'numpy', 'sklearn', 'pandas', 'streamlit') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split("\n")[:2] == ["dashboard.serve", "[]"]

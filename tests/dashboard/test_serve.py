@@ -95,3 +95,69 @@ def test_sigterm_after_a_render_also_stops_kaleidos_chromium(tmp_path: Path) -> 
     finally:
         procs.stop_processes([proc.pid, *procs.descendants(proc.pid)], grace=1.0)
         proc.wait()
+
+
+# ------------------------------------------------------------------------- background preload
+
+_GATE = """
+import builtins, gc, sys, time
+sys.path.insert(0, sys.argv[1])
+from dashboard.serve import Preload
+original = builtins.__import__
+pre = Preload(modules=sys.argv[2].split(","), gated=frozenset({"slowpkg"})).start()
+time.sleep(0.2)  # the preload is inside slowpkg/__init__.py now
+from slowpkg.late import VALUE  # another thread: waits for the whole preload
+print(pre.done.is_set(), VALUE)
+pre.wait(30)
+print(builtins.__import__ is original, gc.get_freeze_count() > 0)
+"""
+
+
+def _preload(tmp_path: Path, modules: str) -> list[str]:
+    pkg = tmp_path / "slowpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import time\ntime.sleep(1.5)\nREADY = True\n")
+    (pkg / "late.py").write_text("VALUE = 7\n")
+    out = subprocess.run(
+        [sys.executable, "-c", _GATE, str(tmp_path), modules],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return [*out.stdout.split(), out.stderr]
+
+
+def test_other_threads_import_a_preloaded_package_only_once_it_is_complete(
+    tmp_path: Path,
+) -> None:
+    # Without the gate the main thread would import slowpkg.late while slowpkg/__init__.py
+    # still runs in the preload thread (the half-initialised parent is in sys.modules).
+    done, value, restored, frozen, _ = _preload(tmp_path, "slowpkg")
+    assert (done, value) == ("True", "7")
+    assert (restored, frozen) == ("True", "True")  # gate removed, import-time objects frozen
+
+
+def test_a_failing_preload_still_opens_the_gate(tmp_path: Path) -> None:
+    done, value, restored, _, stderr = _preload(tmp_path, "no_such_module_ulens,slowpkg")
+    assert (done, value, restored) == ("True", "7", "True")
+    assert "No module named 'no_such_module_ulens'" in stderr  # printed to the server log
+
+
+def test_the_server_answers_before_the_analysis_library_is_imported(tmp_path: Path) -> None:
+    # serve.main() imports streamlit, starts the preload, and only then the server: the main
+    # module itself must not import the heavy libraries.
+    code = (
+        "import sys, dashboard.serve; print([m for m in ('torch', 'analysis') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"

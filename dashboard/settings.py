@@ -1,0 +1,14 @@
+"""How ``ulens dashboard`` hands its settings to the app: environment variable names.
+
+Standard library only: the CLI reads these before importing anything heavy, so the server
+starts without waiting for torch (:mod:`dashboard.state` re-exports them for the app).
+"""
+
+from __future__ import annotations
+
+WORKSPACE_ENV = "ULENS_WORKSPACE"
+"""Environment variable: the workspace ``ulens dashboard`` was started on."""
+WORKSPACES_ENV = "ULENS_WORKSPACES"
+"""Environment variable: further workspaces listed with ``--workspaces`` (``os.pathsep``)."""
+MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
+"""Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
