@@ -36,12 +36,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from analysis.errors import UlensError, ValidationError, describe
+
+if TYPE_CHECKING:  # numpy/pandas load only when a study command runs (ulens starts fast)
+    import pandas as pd
 
 __all__ = ["COMMANDS", "add_parsers"]
 
@@ -386,12 +386,15 @@ def format_groups(table: pd.DataFrame, retrain: str | None) -> str:
     and each model's worst-group gap to the retrain model.
 
     Example:
+        >>> import pandas as pd
         >>> t = pd.DataFrame({"model": ["ga"], "name": ["0"], "n_forget": [3], "n_test": [9],
         ...     "UA": [0.5], "RA": [1.0], "TA": [0.9], "PS": [0.7], "TA_gap": [-0.1],
         ...     "worst_gap": [0.1]})
         >>> print(format_groups(t, "retrain").splitlines()[1].split())
         ['ga', '0', '3', '9', '0.500', '1.000', '0.900', '0.700', '-0.100']
     """
+    import numpy as np
+
     cols = ("UA", "RA", "TA", "PS", "TA_gap")
     head = f"{'model':<18} {'group':<12} {'n_forget':>8} {'n_test':>6}"
     lines = [head + "".join(f" {c:>7}" for c in cols)]
@@ -554,11 +557,14 @@ def format_table(
     is left out).
 
     Example:
+        >>> import pandas as pd
         >>> frame = pd.DataFrame({"method": ["ga"], "x": [0.1], "n_forget": [144], "runs": [2],
         ...     "done": [2], "UA_mean": [0.25], "UA_std": [0.05]})
         >>> print(format_table(frame, "forget fraction").splitlines()[1].split())
         ['ga', '0.1', '144', '2/2', '0.250±0.050']
     """
+    import pandas as pd
+
     shown = [
         m
         for m in metrics
