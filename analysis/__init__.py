@@ -32,6 +32,7 @@ from analysis.compare import (
     audit_table,
     compare,
     models_table,
+    pair_embedding,
     pareto_mask,
     summary_dict,
 )
@@ -247,6 +248,7 @@ __all__ = [
     "offline_lira",
     "offline_rmia",
     "online_lira",
+    "pair_embedding",
     "pareto_mask",
     "percentile_interval",
     "population_attacks",
