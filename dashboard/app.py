@@ -150,7 +150,10 @@ def _run() -> None:
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
     state.set_context(ctx)
     notices.no_retrain(ctx)
-    page.run()
+    try:
+        page.run()
+    except cached.Pending:
+        pass  # the page drew a progress placeholder; it redraws itself when the work is done
     state.sync()
 
 

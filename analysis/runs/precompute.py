@@ -118,6 +118,18 @@ class PrecomputeJob:
         _validate_pair(exp, a, b)
         return dataclasses.replace(self, scenario=exp.scenario, a=a, b=b)
 
+    def span(self, part: str) -> tuple[float, float]:
+        """The share of the job's progress bar that ``part`` covers (start, end).
+
+        Example:
+            >>> PrecomputeJob().span("table")
+            (0.0, 0.3)
+        """
+        spans = _spans(self.parts)
+        if part not in spans:
+            raise ValidationError(describe("part", f"one of {list(self.parts)}", part))
+        return spans[part]
+
     def to_dict(self) -> dict[str, Any]:
         """The job as JSON data (see :meth:`from_dict`)."""
         return {"scenario": self.scenario, "a": self.a, "b": self.b, "parts": list(self.parts)}
