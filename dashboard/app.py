@@ -6,6 +6,7 @@ Run with ``ulens dashboard [WORKSPACE]`` (sets ``ULENS_WORKSPACE``) or
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,8 @@ def _run() -> None:
         st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
     state.set_context(ctx)
     notices.no_retrain(ctx)
-    try:
+    with contextlib.suppress(cached.Pending):  # a progress placeholder: redrawn when ready
         page.run()
-    except cached.Pending:
-        pass  # the page drew a progress placeholder; it redraws itself when the work is done
     state.sync()
 
 

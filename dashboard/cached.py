@@ -57,13 +57,13 @@ from analysis.compare import CompareOptions, Comparison, compare, models_table, 
 from analysis.errors import CacheError
 from analysis.experiment import Experiment, load_experiment
 from analysis.runs.registry import REGISTRY_FILE, RunRegistry
+from dashboard.progress import progress_text
+from dashboard.state import PRECOMPUTE_ENV
 
 T = TypeVar("T")
 Key = tuple[Hashable, ...]
 Report = Callable[[str, float], None]
 
-PRECOMPUTE_ENV = "ULENS_PRECOMPUTE"
-"""``1``: opening a workspace scenario queues its precompute task (``ulens dashboard`` sets it)."""
 GRACE_SECONDS = 0.25
 """A result ready within this is drawn at once (no placeholder flashes for a warm load)."""
 POLL_SECONDS = 0.5
@@ -80,49 +80,6 @@ class Pending(StopException):
     """A page's result is still being computed: the progress placeholder is drawn and the page
     stops here (the app's script catches it to finish the run; uncaught, it ends the run like
     ``st.stop()``)."""
-
-
-# --------------------------------------------------------------------------- progress text
-
-
-def eta_seconds(fraction: float, elapsed: float) -> float | None:
-    """Seconds left by elapsed / fraction; None before there is enough to estimate from.
-
-    Example:
-        >>> eta_seconds(0.25, 10.0)
-        30.0
-        >>> eta_seconds(0.0, 10.0) is None
-        True
-    """
-    if not 0.02 <= fraction < 1.0 or elapsed < 0.5:
-        return None
-    return elapsed * (1.0 - fraction) / fraction
-
-
-def format_seconds(seconds: float) -> str:
-    """``"7 s"``, ``"1 min 05 s"``.
-
-    Example:
-        >>> format_seconds(65.2), format_seconds(0.4)
-        ('1 min 05 s', '1 s')
-    """
-    whole = max(1, round(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    return f"{whole // 60} min {whole % 60:02d} s"
-
-
-def progress_text(label: str, stage: str, fraction: float, elapsed: float) -> str:
-    """The placeholder's line: label, stage, percentage and ETA.
-
-    Example:
-        >>> progress_text("Comparing a and b", "privacy audit", 0.5, 4.0)
-        'Comparing a and b: privacy audit · 50 % · ETA 4 s'
-    """
-    eta = eta_seconds(fraction, elapsed)
-    when = f"ETA {format_seconds(eta)}" if eta is not None else "estimating time left"
-    percent = int(100 * min(max(fraction, 0.0), 1.0))
-    return f"{label}: {stage} · {percent} % · {when}"
 
 
 # --------------------------------------------------------------------------- tasks

@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import traceback
 import warnings
@@ -161,9 +160,9 @@ class WarningTally:
     Use as a context manager around a long computation: inside it every warning reaches the
     tally (Python's own "once per location" registry is reset whenever a library changes the
     filters, so the same message would otherwise be printed again and again); ``on_new`` is
-    called with the first occurrence of each distinct warning. Not thread-safe (the warnings
-    module is not): use it in the thread doing the work. ``-W`` / ``PYTHONWARNINGS`` options
-    are honoured: warnings they ignore are not collected.
+    called with the first occurrence of each distinct warning. Warnings the filters ignore
+    (``-W``, ``PYTHONWARNINGS``, Python's defaults such as ``ImportWarning``) stay ignored. Not
+    thread-safe (the warnings module is not): use it in the thread doing the work.
 
     Attributes:
         counts: ``"Category: message"`` -> how many times it was raised.
@@ -180,6 +179,7 @@ class WarningTally:
         self.on_new = on_new
         self.counts: dict[str, int] = {}
         self._context: Any = None
+        self._default = "default"
 
     def add(self, text: str) -> None:
         """Count one occurrence of ``text`` (``on_new`` on the first)."""
@@ -191,8 +191,13 @@ class WarningTally:
     def __enter__(self) -> WarningTally:
         self._context = warnings.catch_warnings()
         self._context.__enter__()
-        if not sys.warnoptions:
-            warnings.simplefilter("always")
+        module: Any = warnings  # filters and defaultaction are not in the typing stubs
+        self._default = module.defaultaction
+        shown = ("default", "module", "once")  # shown once per place: show every one to us
+        module.filters[:] = [("always", *f[1:]) if f[0] in shown else f for f in module.filters]
+        if module.defaultaction in shown:
+            module.defaultaction = "always"
+        module._filters_mutated()
 
         def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
             self.add(f"{category.__name__}: {message}")
@@ -201,6 +206,8 @@ class WarningTally:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        module: Any = warnings
+        module.defaultaction = self._default
         self._context.__exit__(*exc)
 
     def summary(self) -> str:

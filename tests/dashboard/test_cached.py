@@ -40,18 +40,6 @@ def test_signature_changes_only_when_done_runs_or_scenarios_change(tmp_path: Pat
 # --------------------------------------------------------------------------- background work
 
 
-def test_progress_text_gives_stage_percentage_and_eta() -> None:
-    assert cached.progress_text("Comparing a and b", "privacy audit", 0.25, 10.0) == (
-        "Comparing a and b: privacy audit · 25 % · ETA 30 s"
-    )
-    assert cached.eta_seconds(0.5, 90.0) == 90.0
-    assert cached.format_seconds(90.0) == "1 min 30 s"
-    # nothing to estimate from yet: no made-up ETA
-    for fraction, elapsed in ((0.0, 5.0), (0.01, 5.0), (0.5, 0.1), (1.0, 5.0)):
-        assert cached.eta_seconds(fraction, elapsed) is None
-    assert cached.progress_text("X", "queued", 0.0, 0.0) == "X: queued · 0 % · estimating time left"
-
-
 def _runner() -> cached.Background:
     return cached.Background({})
 

@@ -143,3 +143,14 @@ def test_warning_tally_shows_each_distinct_warning_once_and_counts_repeats() -> 
     assert tally.counts == {shown[0]: 20, shown[1]: 1}
     assert tally.summary() == "21 warning(s), 2 distinct (each shown once)"
     assert WarningTally().summary() == ""
+
+
+def test_warning_tally_keeps_ignored_warnings_ignored_and_restores_the_filters() -> None:
+    before = list(warnings.filters)
+    with WarningTally() as tally:
+        warnings.warn("hidden by default", ImportWarning, stacklevel=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.warn("ignored here", RuntimeWarning, stacklevel=1)
+    assert tally.counts == {}
+    assert warnings.filters == before
