@@ -21,10 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# Fills the result cache in the foreground (every scenario's models table, default pair and UMAP
+# maps), with one progress line and each distinct warning once.
 precompute: venv
 	$(BIN)/ulens precompute $(WORKSPACE)
 
-demo: venv precompute
+# The dashboard starts at once; it precomputes the default pair in the background (a task of the
+# workspace's worker pool; its progress and events are printed here) and the first page draws
+# from the fast part. ULENS_PRECOMPUTE=0 turns the background precompute off.
+demo: venv
 	$(BIN)/ulens dashboard $(WORKSPACE) --port $(PORT)
 
 lint: venv
