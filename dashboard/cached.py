@@ -68,8 +68,6 @@ GRACE_SECONDS = 0.25
 """A result ready within this is drawn at once (no placeholder flashes for a warm load)."""
 POLL_SECONDS = 0.5
 """How often the progress placeholder refreshes."""
-CLAIM_SECONDS = 10.0
-"""How long a page waits for a queued precompute task to start before computing it itself."""
 POOL_IDLE_SECONDS = 20.0
 """The precompute pool exits after this long without work."""
 FOREGROUND = False
@@ -365,39 +363,42 @@ def start_precompute(workspace: str, scenario: str) -> None:
 def _follow_precompute(
     workspace: str, scenario: str, part: str, pair: tuple[str, str] | None, report: Report
 ) -> None:
-    """While a precompute task of the registry computes ``part`` (of ``pair``), report its
-    progress and wait; return once it is done, gone, failed, or queued for too long.
+    """While a running precompute task of the registry is computing ``part`` (of ``pair``),
+    report its progress and wait; return as soon as it is not (done, failed, gone, or busy
+    with another part: the page then computes, or loads, the part itself).
 
     The fraction reported is the share of the registry task done before ``part`` is, and the
     page's clock starts when that task started, so the ETA is the time until ``part`` is ready.
+    A queued task is not waited for: its worker may take seconds to start.
     """
     from analysis.runs.precompute import PrecomputeJob, precompute_queue
 
     owner = getattr(report, "__self__", None)
-    since = time.monotonic()
     while True:
         try:
-            tasks = precompute_queue(workspace).list(
-                states=("queued", "running"), kind="precompute"
-            )
+            tasks = precompute_queue(workspace).list(states=("running",), kind="precompute")
         except Exception:  # no readable registry: nothing to follow
             return
-        mine = [t for t in tasks if _covers(t.job, scenario, part, pair) and part not in t.parts]
-        if not mine or (mine[0].state == "queued" and time.monotonic() - since > CLAIM_SECONDS):
+        mine = [t for t in tasks if _covers(t.job, scenario, pair) and _current(t) == part]
+        if not mine:
             return
         task = mine[0]
         elapsed = task.elapsed()
         if isinstance(owner, Task) and elapsed is not None:
             owner.started = min(owner.started, time.monotonic() - elapsed)
         end = PrecomputeJob.from_dict(task.job).span(part)[1]
-        report(f"background precompute, {task.stage or 'queued'}", task.fraction / end)
+        report(f"background precompute, {task.stage or 'starting'}", task.fraction / end)
         time.sleep(0.25)
 
 
-def _covers(job: Any, scenario: str, part: str, pair: tuple[str, str] | None) -> bool:
+def _current(task: Any) -> str | None:
+    """The part a running precompute task is computing (its first unfinished part)."""
+    parts = task.job.get("parts", ()) if isinstance(task.job, dict) else ()
+    return next((p for p in parts if p not in task.parts), None)
+
+
+def _covers(job: Any, scenario: str, pair: tuple[str, str] | None) -> bool:
     if not isinstance(job, dict) or job.get("scenario") != scenario:
-        return False
-    if part not in job.get("parts", ()):
         return False
     return pair is None or (job.get("a"), job.get("b")) == pair
 

@@ -267,8 +267,11 @@ def run_precompute(
     seconds: dict[str, float] = {}
     for part in job.parts:
         start = time.perf_counter()
-        steps[part](_scaled(progress, part, spans[part]))
+        scaled = _scaled(progress, part, spans[part])
+        steps[part](scaled)
         seconds[part] = time.perf_counter() - start
+        if scaled is not None:
+            scaled("done", 1.0)  # "<part>" at the end of its share of the bar
         if on_part is not None:
             on_part(part, seconds[part])
     if progress is not None:
@@ -322,6 +325,7 @@ class _TaskSink:
     def __init__(self, queue: TaskQueue, task: TaskRecord, tally: WarningTally) -> None:
         self.queue, self.task, self.tally = queue, task, tally
         self.parts: list[str] = []
+        self.stage, self.fraction = "starting", 0.0
         self._last = 0.0
 
     def _report(self, **fields: Any) -> None:
@@ -330,12 +334,13 @@ class _TaskSink:
             raise TaskCancelled(f"task {self.task.id} was cancelled")
 
     def progress(self, stage: str, fraction: float) -> None:
+        self.stage, self.fraction = stage, fraction
         if time.monotonic() - self._last >= REPORT_INTERVAL:
             self._report(stage=stage, fraction=fraction)
 
     def part(self, name: str, seconds: float) -> None:
         self.parts.append(name)
-        self._report(parts=self.parts)
+        self._report(parts=self.parts, stage=f"{self.stage} ready", fraction=self.fraction)
 
     def beat(self) -> None:
         self.queue.report(self.task.id)

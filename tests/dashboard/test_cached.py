@@ -106,9 +106,15 @@ def test_following_a_precompute_task_reports_its_progress_until_its_part_is_done
     queue = precompute_queue(ws)
     job = PrecomputeJob(scenario="classwise", a="x", b="y")
     task = queue.add("precompute", job.to_dict(), scenario="classwise")
+
+    def follow(part: str, pair: tuple[str, str] | None) -> list[tuple[str, float]]:
+        seen: list[tuple[str, float]] = []
+        cached._follow_precompute(str(ws), "classwise", part, pair, lambda *r: seen.append(r))
+        return seen
+
+    assert follow("table", None) == []  # queued: its worker may take seconds to start
     queue.claim(pid=os.getpid())
-    queue.report(task.id, stage="models table: forward pass", fraction=0.25)
-    seen: list[tuple[str, float]] = []
+    queue.report(task.id, stage="comparison: privacy audit", fraction=0.4, parts=["table"])
 
     def finish_comparison_later() -> None:
         time.sleep(0.6)
@@ -116,14 +122,14 @@ def test_following_a_precompute_task_reports_its_progress_until_its_part_is_done
 
     threading.Thread(target=finish_comparison_later).start()
     start = time.monotonic()
-    cached._follow_precompute(
-        str(ws), "classwise", "comparison", ("x", "y"), lambda s, f: seen.append((s, f))
-    )
+    seen = follow("comparison", ("x", "y"))
     assert 0.5 <= time.monotonic() - start < 5
-    assert seen[0] == ("background precompute, models table: forward pass", 0.5)  # 0.25 / 0.5
-    # another pair, or a part already done: nothing to wait for
-    cached._follow_precompute(str(ws), "classwise", "comparison", ("x", "z"), lambda s, f: None)
-    cached._follow_precompute(str(ws), "classwise", "table", None, lambda s, f: None)
+    # 0.4 of the task is 0.8 of the way to the comparison (which ends at 0.5)
+    assert seen[0] == ("background precompute, comparison: privacy audit", 0.8)
+    # another pair, a part done, a part not started yet: nothing to wait for
+    assert follow("comparison", ("x", "z")) == follow("table", None) == []
+    queue.report(task.id, parts=["table"])  # (pretend the comparison is running again)
+    assert follow("embedding", ("x", "y")) == []
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
