@@ -481,6 +481,7 @@ def _run_passes(
     progress: Progress | None,
 ) -> tuple[dict[str, ModelOutputs], LayerSimilarity | None]:
     """Forward passes for the models without cached outputs, and the CKA when it is missing."""
+    _emit(progress, "loading models", 0.0)
     cka_names = list(plan.names) if need_cka else []
     loaded = {n: exp.load_model(n, device=device) for n in _unique([*missing, *cka_names])}
     layers = {n: tuple(discover_layers(loaded[n], max_layers=opts.max_layers)) for n in cka_names}

@@ -178,6 +178,7 @@ class Background:
 
     def _run(self, task: Task, work: Callable[[Report], Any], generation: int, then: Any) -> None:
         task.started = time.monotonic()
+        task.stage = "starting"
         try:
             task.value = work(task.report)
         except BaseException as exc:  # kept for the page that asks (shown there)
