@@ -53,7 +53,14 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from analysis.compare import CompareOptions, Comparison, compare, models_table, pair_embedding
+from analysis.compare import (
+    CompareOptions,
+    Comparison,
+    Embedding,
+    compare,
+    models_table,
+    pair_embedding,
+)
 from analysis.errors import CacheError
 from analysis.experiment import Experiment, load_experiment
 from analysis.runs.registry import REGISTRY_FILE, RunRegistry
@@ -430,6 +437,7 @@ def comparison(
     opts = options or CompareOptions.from_experiment(exp)
     default = opts == CompareOptions.from_experiment(exp)
     key: Key = ("cmp", workspace, scenario, a, b, opts)
+    values, runner = _memo()  # read here: background threads never call Streamlit's caches
 
     def fast(report: Report) -> Comparison:
         if default:
@@ -437,46 +445,34 @@ def comparison(
         return compare(exp, a, b, options=opts, progress=report, embedding=False)
 
     def prefetch(_: Comparison) -> None:
-        _embedding(exp, workspace, a, b, opts, default=default, speculative=True)
+        maps_key, label, work = _embedding_work(exp, workspace, a, b, opts, default=default)
+        if maps_key not in values:
+            runner.submit(maps_key, label, work, lane="slow", speculative=True)
 
     cmp = _await(key, f"Comparing {a} and {b}", fast, then=prefetch)
     if not embedding:
         return cmp
-    values, _ = _memo()
     full_key: Key = ("cmp+emb", *key[1:])
     if full_key not in values:
-        maps = _embedding(exp, workspace, a, b, opts, default=default, speculative=False)
-        values[full_key] = cmp.with_embedding(maps)
+        maps_key, label, work = _embedding_work(exp, workspace, a, b, opts, default=default)
+        values[full_key] = cmp.with_embedding(_await(maps_key, label, work, lane="slow"))
     full: Comparison = values[full_key]
     return full
 
 
-def _embedding(
-    exp: Experiment,
-    workspace: str,
-    a: str,
-    b: str,
-    opts: CompareOptions,
-    *,
-    default: bool,
-    speculative: bool,
-) -> Any:
-    """The pair's maps (``speculative``: queue them in the slow lane and return None)."""
+def _embedding_work(
+    exp: Experiment, workspace: str, a: str, b: str, opts: CompareOptions, *, default: bool
+) -> tuple[Key, str, Callable[[Report], Embedding]]:
+    """The key, label and work of the pair's maps (computed in the slow lane)."""
     scenario = exp.scenario
-    key: Key = ("emb", workspace, scenario, a, b, opts)
-    label = f"Embedding {a} and {b} (UMAP)"
 
-    def work(report: Report) -> Any:
+    def work(report: Report) -> Embedding:
         if default:
             _follow_precompute(workspace, scenario, "embedding", (a, b), report)
         return pair_embedding(exp, a, b, options=opts, progress=report)
 
-    if speculative:
-        values, runner = _memo()
-        if key not in values:
-            runner.submit(key, label, work, lane="slow", speculative=True)
-        return None
-    return _await(key, label, work, lane="slow")
+    key: Key = ("emb", workspace, scenario, a, b, opts)
+    return key, f"Embedding {a} and {b} (UMAP)", work
 
 
 def table(workspace: str, scenario: str) -> pd.DataFrame:
