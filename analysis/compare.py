@@ -502,7 +502,12 @@ def _run_passes(
             partial(_feed, accs, split),
             opts,
             device,
-            _stage_progress(progress, f"forward pass ({split})", step, len(_SPLITS)),
+            _stage_progress(
+                progress,
+                f"forward pass ({split})" if missing else f"layer similarity ({split})",
+                step,
+                len(_SPLITS),
+            ),
         )
     outputs = {n: _model_outputs(passes["train"][n], passes["test"][n]) for n in missing}
     return outputs, (_layer_similarity(plan, layers, accs, loaded) if need_cka else None)
@@ -557,8 +562,9 @@ def _split_pass(
             **common,
         )
     out = forward_pass(full, exp.dataset(split), **common) if full else {}
-    if cka_models:
-        _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device)
+    if cka_models:  # reports its progress when it is the split's only pass
+        cka_report = None if full else report
+        _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device, cka_report)
     return out
 
 
@@ -571,6 +577,7 @@ def _cka_only_pass(
     feed: Callable[..., None],
     opts: CompareOptions,
     device: str | torch.device,
+    report: Callable[[int, int], None] | None = None,
 ) -> None:
     rows = np.concatenate(list(groups.values()))
     offsets = np.cumsum([0, *[len(r) for r in groups.values()]])
@@ -583,6 +590,7 @@ def _cka_only_pass(
         activation_groups=local,
         layers=layers,
         on_activations=feed,
+        progress=report,
     )
 
 

@@ -71,7 +71,7 @@ T = TypeVar("T")
 Key = tuple[Hashable, ...]
 Report = Callable[[str, float], None]
 
-GRACE_SECONDS = 0.25
+GRACE_SECONDS = 0.15
 """A result ready within this is drawn at once (no placeholder flashes for a warm load)."""
 POLL_SECONDS = 0.5
 """How often the progress placeholder refreshes."""
