@@ -100,11 +100,13 @@ class Task:
         stage: The computation's current stage.
         fraction: Share done, in [0, 1]; it never goes back.
         started: ``time.monotonic()`` the work (or the followed registry task) started.
+        lane: The executor lane it runs in (``fast`` or ``slow``).
         speculative: Computed ahead of a request (may be dropped before it starts).
     """
 
     key: Key
     label: str
+    lane: str = "fast"
     stage: str = "queued"
     fraction: float = 0.0
     started: float = field(default_factory=time.monotonic)
@@ -168,19 +170,17 @@ class Background:
                 return task
             if speculative:
                 self._drop_speculative(lane)
-            task = Task(key, label, speculative=speculative)
+            task = Task(key, label, lane, speculative=speculative)
             self.tasks[key] = task
             generation = self.generation
             task.future = self.lanes[lane].submit(self._run, task, work, generation, then)
-            task.future.lane = lane  # type: ignore[attr-defined]
         return task
 
     def _drop_speculative(self, lane: str) -> None:
         """Forget queued speculative tasks of ``lane`` (a newer guess replaces them)."""
         for key, task in list(self.tasks.items()):
             future = task.future
-            same_lane = future is not None and getattr(future, "lane", "") == lane
-            if task.speculative and same_lane and future is not None and future.cancel():
+            if task.speculative and task.lane == lane and future is not None and future.cancel():
                 del self.tasks[key]
 
     def _run(self, task: Task, work: Callable[[Report], Any], generation: int, then: Any) -> None:
