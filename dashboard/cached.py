@@ -79,6 +79,11 @@ POOL_IDLE_SECONDS = 20.0
 """The precompute pool exits after this long without work."""
 FOREGROUND = False
 """True: pages wait for cold work in the script thread (a progress bar, no placeholder)."""
+TORCH_THREADS = 1
+"""``torch.set_num_threads`` set by the executor's threads (torch applies it to the whole server
+process). One, as the run workers use: the lanes, a background worker and the browser share the
+cores, and torch's intra-op threads then wait on each other (on this 2-core machine under load,
+the sample's cold models table took 2.5 s with one thread and 10 s with two)."""
 
 
 class Pending(StopException):
@@ -148,8 +153,10 @@ class Background:
         self.tasks: dict[Key, Task] = {}
         self.generation = 0
         self.lanes = {
-            "fast": ThreadPoolExecutor(1, thread_name_prefix="ulens-fast"),
-            "slow": ThreadPoolExecutor(1, thread_name_prefix="ulens-slow"),
+            name: ThreadPoolExecutor(
+                1, thread_name_prefix=f"ulens-{name}", initializer=_lane_threads
+            )
+            for name in ("fast", "slow")
         }
 
     def submit(
@@ -221,6 +228,10 @@ class Background:
                 if task.future is not None:
                     task.future.cancel()
             self.tasks.clear()
+
+
+def _lane_threads() -> None:
+    torch.set_num_threads(TORCH_THREADS)
 
 
 @st.cache_resource(show_spinner=False)
