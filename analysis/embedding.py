@@ -554,7 +554,7 @@ class _Reporter:
 
     def graph(self, which: str, fraction: float) -> None:
         cold = _kernels.cache_info().currsize == 0
-        suffix = " (loading UMAP's compiled code: first map in this process)" if cold else ""
+        suffix = " (first map in this process: preparing UMAP)" if cold else ""
         self(f"neighbour graph ({which}){suffix}", fraction)
 
     def epochs(self, done: int, total: int) -> None:
@@ -699,7 +699,6 @@ def _aligned_umap(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The umap.AlignedUMAP layout of two datasets related by the identity, PCA-initialised."""
     import numba
-    from umap.umap_ import find_ab_params
 
     report = report or _Reporter(None)
     graphs = []
@@ -714,6 +713,8 @@ def _aligned_umap(
     embeddings = numba.typed.List.empty_list(numba.types.float32[:, ::1])
     for init in (init_a, init_b):
         embeddings.append(np.ascontiguousarray(init, dtype=np.float32))
+    from umap.umap_ import find_ab_params  # imported (seconds) after the first report
+
     a, b = find_ab_params(1.0, params.min_dist)
     seeds = (
         np.random.RandomState(params.random_state)
