@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# Fills the result cache in the foreground (every scenario's models table, default pair and UMAP
+# maps), with one progress line and each distinct warning once.
 precompute: venv
 	$(BIN)/ulens precompute $(WORKSPACE)
 
@@ -29,7 +31,10 @@ precompute: venv
 chromium: venv
 	@scripts/ensure_chromium.sh $(BIN)/python
 
-demo: venv chromium precompute
+# The dashboard starts at once; it precomputes the default pair in the background (a task of the
+# workspace's worker pool; its progress and events are printed here) and the first page draws
+# from the fast part. ULENS_PRECOMPUTE=0 turns the background precompute off.
+demo: venv chromium
 	$(BIN)/ulens dashboard $(WORKSPACE) --port $(PORT)
 
 lint: venv

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         audit_table,
         compare,
         models_table,
+        pair_embedding,
         pareto_mask,
         summary_dict,
     )
@@ -200,7 +201,7 @@ _SOURCES: dict[str, str] = {
     "analysis.cka": "CKAAccumulator CKAMatrix linear_cka rbf_cka",
     "analysis.compare": (
         "CompareOptions Comparison Embedding LayerSimilarity ModelOutputs "
-        "ModelReport audit_table compare models_table pareto_mask summary_dict"
+        "ModelReport audit_table compare models_table pair_embedding pareto_mask summary_dict"
     ),
     "analysis.data": "ArrayDataset DatasetBundle ForgetSet load_dataset resolve_forget_set",
     "analysis.device": "resolve_device",
@@ -385,6 +386,7 @@ __all__ = [
     "offline_lira",
     "offline_rmia",
     "online_lira",
+    "pair_embedding",
     "pareto_mask",
     "percentile_interval",
     "population_attacks",

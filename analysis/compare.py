@@ -13,12 +13,22 @@ When nothing is cached, each model runs one batched forward pass per split that 
 logits, features and layer activations together. Assembling the :class:`Comparison` from cached
 components is cheap.
 
+The embedding is the slow part of a cold comparison (a UMAP fit: seconds; the first in a process
+also loads numba's compiled code), and only the instance maps need it. ``compare(...,
+embedding=False)`` leaves it out (:attr:`Comparison.has_embedding` is False and the instance
+table's ``__umap_x``/``__umap_y`` columns are NaN); :func:`pair_embedding` computes it on its
+own (cached under the same key) and :meth:`Comparison.with_embedding` adds it afterwards, so
+an application can show every other view first. ``compare(...)`` with the default
+``embedding=True`` is exactly ``compare(..., embedding=False).with_embedding(pair_embedding(...))``.
+
 Example:
     >>> import analysis
     >>> exp = analysis.load_experiment("sample_data/digits")
     >>> cmp = analysis.compare(exp, "retrain", "ga")  # doctest: +SKIP
     >>> cmp.models["ga"].accuracy.ua < 0.2  # doctest: +SKIP
     True
+    >>> fast = analysis.compare(exp, "retrain", "ga", embedding=False)  # doctest: +SKIP
+    >>> full = fast.with_embedding(analysis.pair_embedding(exp, "retrain", "ga"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -78,6 +88,7 @@ __all__ = [
     "audit_table",
     "compare",
     "models_table",
+    "pair_embedding",
     "pareto_mask",
     "summary_dict",
 ]
@@ -234,7 +245,11 @@ class Embedding:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything every view needs for Model A vs Model B (and the original / retrain models)."""
+    """Everything every view needs for Model A vs Model B (and the original / retrain models).
+
+    ``maps`` holds the embedding of A and B, or None for a comparison computed with
+    ``embedding=False``; read it as :attr:`embedding` (which says how to get it when missing).
+    """
 
     experiment: str
     scenario: str
@@ -246,16 +261,87 @@ class Comparison:
     forget_classes: tuple[int, ...] | None
     models: Mapping[str, ModelReport]
     layers: LayerSimilarity
-    embedding: Embedding
+    maps: Embedding | None
     instances: pd.DataFrame
     sets: AuditSets
     options: CompareOptions
     timings: Mapping[str, float] = field(default_factory=dict)
 
     @property
+    def has_embedding(self) -> bool:
+        """Whether the embedding of A and B is part of this comparison."""
+        return self.maps is not None
+
+    @property
+    def embedding(self) -> Embedding:
+        """The 2-D maps of A and B.
+
+        Raises:
+            ValidationError: The comparison was computed with ``embedding=False`` (add the
+                maps with :meth:`with_embedding` and :func:`pair_embedding`).
+        """
+        if self.maps is None:
+            raise ValidationError(
+                describe(
+                    "embedding",
+                    "a comparison computed with embedding=True, or "
+                    "cmp.with_embedding(pair_embedding(experiment, a, b))",
+                    f"the comparison of {self.a} and {self.b} without its embedding",
+                    raw=True,
+                )
+            )
+        return self.maps
+
+    def with_embedding(self, embedding: Embedding) -> Comparison:
+        """This comparison with ``embedding`` (from :func:`pair_embedding`) as its maps.
+
+        The instance table gets A's and B's ``__umap_x``/``__umap_y`` columns filled in on the
+        embedded training rows (the other rows stay NaN).
+
+        Raises:
+            ValidationError: ``embedding`` is not an :class:`Embedding` of this experiment's
+                training rows.
+        """
+        table = self.instances.copy()
+        position = _train_positions(table, embedding)
+        for name, coords in ((self.a, embedding.coords_a), (self.b, embedding.coords_b)):
+            for axis, column in enumerate((f"{name}__umap_x", f"{name}__umap_y")):
+                values = np.full(len(table), np.nan)
+                values[position] = coords[:, axis]
+                table[column] = values
+        timings = {**self.timings, "embedding": embedding.seconds}
+        return replace(self, maps=embedding, instances=table, timings=timings)
+
+    @property
     def names(self) -> list[str]:
         """A, B, then original and retrain when present and distinct."""
         return _unique([self.a, self.b, self.original, self.retrain])
+
+
+def _train_positions(table: pd.DataFrame, embedding: Any) -> np.ndarray:
+    """Row positions in ``table`` of the embedding's training indices (validated)."""
+    if not isinstance(embedding, Embedding):
+        raise ValidationError(
+            describe(
+                "embedding", "an Embedding (pair_embedding)", type(embedding).__name__, raw=True
+            )
+        )
+    train = np.flatnonzero((table["split"] == "train").to_numpy())
+    rows = np.full(int(table["index"].iloc[train].max()) + 1 if len(train) else 0, -1)
+    rows[table["index"].to_numpy()[train]] = train
+    idx = np.asarray(embedding.indices)
+    shapes_ok = embedding.coords_a.shape == embedding.coords_b.shape == (len(idx), 2)
+    if not shapes_ok or (len(idx) and (idx.min() < 0 or idx.max() >= len(rows))):
+        raise ValidationError(
+            describe(
+                "embedding",
+                f"maps of this experiment's training rows (indices below {len(rows)})",
+                f"{len(idx)} indices with maps of shapes {embedding.coords_a.shape} and "
+                f"{embedding.coords_b.shape}",
+                raw=True,
+            )
+        )
+    return np.asarray(rows[idx])
 
 
 def _unique(names: Sequence[str | None]) -> list[str]:
@@ -395,6 +481,7 @@ def _run_passes(
     progress: Progress | None,
 ) -> tuple[dict[str, ModelOutputs], LayerSimilarity | None]:
     """Forward passes for the models without cached outputs, and the CKA when it is missing."""
+    _emit(progress, "loading models", 0.0)
     cka_names = list(plan.names) if need_cka else []
     loaded = {n: exp.load_model(n, device=device) for n in _unique([*missing, *cka_names])}
     layers = {n: tuple(discover_layers(loaded[n], max_layers=opts.max_layers)) for n in cka_names}
@@ -415,7 +502,12 @@ def _run_passes(
             partial(_feed, accs, split),
             opts,
             device,
-            _stage_progress(progress, f"forward pass ({split})", step, len(_SPLITS)),
+            _stage_progress(
+                progress,
+                f"forward pass ({split})" if missing else f"layer similarity ({split})",
+                step,
+                len(_SPLITS),
+            ),
         )
     outputs = {n: _model_outputs(passes["train"][n], passes["test"][n]) for n in missing}
     return outputs, (_layer_similarity(plan, layers, accs, loaded) if need_cka else None)
@@ -470,8 +562,9 @@ def _split_pass(
             **common,
         )
     out = forward_pass(full, exp.dataset(split), **common) if full else {}
-    if cka_models:
-        _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device)
+    if cka_models:  # reports its progress when it is the split's only pass
+        cka_report = None if full else report
+        _cka_only_pass(cka_models, exp, split, groups, layers, feed, opts, device, cka_report)
     return out
 
 
@@ -484,6 +577,7 @@ def _cka_only_pass(
     feed: Callable[..., None],
     opts: CompareOptions,
     device: str | torch.device,
+    report: Callable[[int, int], None] | None = None,
 ) -> None:
     rows = np.concatenate(list(groups.values()))
     offsets = np.cumsum([0, *[len(r) for r in groups.values()]])
@@ -496,6 +590,7 @@ def _cka_only_pass(
         activation_groups=local,
         layers=layers,
         on_activations=feed,
+        progress=report,
     )
 
 
@@ -552,14 +647,16 @@ def models_table(
     store = cache or experiment.cache
     names = [n for n in experiment.models if experiment.models[n].role not in AUXILIARY_ROLES]
     plan = _plan(experiment, names, opts)
-    outputs, _ = _collect(experiment, plan, opts, device, progress, store, with_cka=False)
+    passes = _phase(progress, 0.0, 0.5)
+    outputs, _ = _collect(experiment, plan, opts, device, passes, store, with_cka=False)
     used = opts if intervals else replace(opts, n_bootstrap=0)
     rows = []
     for step, name in enumerate(names):
-        _emit(progress, f"privacy audit ({name})", step / len(names))
+        _emit(progress, f"privacy audit ({name})", 0.5 + 0.5 * step / len(names))
         report = _model_report(experiment, plan, name, outputs, used, store)
         extra = _ci_columns(report) if intervals else {}
         rows.append({**_table_row(experiment, report), **extra})
+    _emit(progress, "done", 1.0)
     return _with_tradeoff(pd.DataFrame(rows), experiment.retrain_name)
 
 
@@ -762,15 +859,8 @@ def _bootstrapped(opts: CompareOptions, name: str, chosen: Sequence[str | None])
     return opts if name in chosen else replace(opts, n_bootstrap=0)
 
 
-def _embedding(
-    plan: _Plan,
-    a: str,
-    b: str,
-    outputs: Mapping[str, ModelOutputs],
-    opts: CompareOptions,
-    store: ResultCache,
-) -> Embedding:
-    key = cache_key(
+def _embedding_key(plan: _Plan, a: str, b: str, opts: CompareOptions) -> str:
+    return cache_key(
         kind="embedding",
         a=plan.hashes[a],
         b=plan.hashes[b],
@@ -780,6 +870,18 @@ def _embedding(
         align=opts.embedding_align,
         seed=opts.seed,
     )
+
+
+def _embedding(
+    plan: _Plan,
+    a: str,
+    b: str,
+    outputs: Mapping[str, ModelOutputs],
+    opts: CompareOptions,
+    store: ResultCache,
+    progress: Progress | None = None,
+) -> Embedding:
+    key = _embedding_key(plan, a, b, opts)
     cached = store.get(key)
     if isinstance(cached, Embedding):
         return cached
@@ -790,6 +892,7 @@ def _embedding(
         method=opts.embedding_method,
         align=opts.embedding_align,
         random_state=opts.seed,
+        progress=progress,
     )
     emb = Embedding(
         plan.embed_rows,
@@ -800,6 +903,59 @@ def _embedding(
         time.perf_counter() - start,
     )
     store.put(key, emb)
+    return emb
+
+
+def pair_embedding(
+    experiment: Experiment,
+    a: str,
+    b: str,
+    *,
+    device: str | torch.device = "auto",
+    options: CompareOptions | None = None,
+    progress: Progress | None = None,
+    cache: ResultCache | None = None,
+) -> Embedding:
+    """The embedding of Model A and Model B alone (the maps :func:`compare` includes).
+
+    Cached on disk under the key :func:`compare` uses; the forward passes it needs are the
+    comparison's (cached too), so after ``compare(..., embedding=False)`` only the projection
+    runs. Add it to that comparison with :meth:`Comparison.with_embedding`.
+
+    Args:
+        experiment: The loaded experiment.
+        a: Name of Model A.
+        b: Name of Model B (different from A).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"`` (for any forward pass still missing).
+        options: Computation options (``embedding_*`` and ``seed`` shape the maps).
+        progress: Called with (stage, fraction done in [0, 1]).
+        cache: Result cache; default the workspace's ``.ulens_cache``.
+
+    Returns:
+        The :class:`Embedding`.
+
+    Raises:
+        ValidationError: Unknown model names or A == B.
+
+    Example:
+        >>> import analysis
+        >>> exp = analysis.load_experiment("sample_data/digits")
+        >>> emb = analysis.pair_embedding(exp, "retrain", "ga")  # doctest: +SKIP
+        >>> emb.coords_a.shape == (len(emb.indices), 2)  # doctest: +SKIP
+        True
+    """
+    _validate_pair(experiment, a, b)
+    opts = options or CompareOptions.from_experiment(experiment)
+    store = cache or experiment.cache
+    plan = _plan(experiment, [a, b], opts)
+    cached = store.get(_embedding_key(plan, a, b, opts))
+    if isinstance(cached, Embedding):
+        _emit(progress, "done", 1.0)
+        return cached
+    passes = _phase(progress, 0.0, 0.1)
+    outputs, _ = _collect(experiment, plan, opts, device, passes, store, with_cka=False)
+    emb = _embedding(plan, a, b, outputs, opts, store, _phase(progress, 0.1, 1.0))
+    _emit(progress, "done", 1.0)
     return emb
 
 
@@ -825,6 +981,7 @@ def compare(
     options: CompareOptions | None = None,
     progress: Progress | None = None,
     cache: ResultCache | None = None,
+    embedding: bool = True,
 ) -> Comparison:
     """Compare Model A and Model B of ``experiment`` (plus its original and retrain models).
 
@@ -834,16 +991,20 @@ def compare(
         b: Name of Model B (different from A).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
         options: Computation options (part of the cache key).
-        progress: Called with (stage, fraction done in [0, 1]).
+        progress: Called with (stage, fraction done in [0, 1]); the fraction only grows.
         cache: Result cache; default the workspace's ``.ulens_cache``.
+        embedding: Include the embedding of A and B (a UMAP fit when not cached). False
+            leaves it out (see the module docstring): every other result is the same.
 
     Returns:
         The comparison.
 
     Raises:
-        ValidationError: Unknown model names or A == B.
+        ValidationError: Unknown model names, A == B, or ``embedding`` not a bool.
     """
     _validate_pair(experiment, a, b)
+    if not isinstance(embedding, bool):
+        raise ValidationError(describe("embedding", "True or False", embedding))
     opts = options or CompareOptions.from_experiment(experiment)
     store = cache or experiment.cache
     timings: dict[str, float] = {}
@@ -851,20 +1012,17 @@ def compare(
     plan = _plan(
         experiment, _unique([a, b, experiment.original_name, experiment.retrain_name]), opts
     )
-    outputs, layers = _collect(experiment, plan, opts, device, progress, store)
+    split = (0.15, 0.25) if embedding else (0.6, 0.95)  # share of the bar per phase
+    passes = _phase(progress, 0.0, split[0])
+    outputs, layers = _collect(experiment, plan, opts, device, passes, store)
     timings["passes"] = time.perf_counter() - start
-    _emit(progress, "privacy audit", 0.0)
-    with_intervals = (a, b, experiment.retrain_name)
-    reports = {
-        n: _model_report(
-            experiment, plan, n, outputs, _bootstrapped(opts, n, with_intervals), store
-        )
-        for n in plan.names
-    }
+    reports = _reports(experiment, plan, a, b, outputs, opts, store, progress, split)
     timings["privacy"] = time.perf_counter() - start - timings["passes"]
-    _emit(progress, "embedding", 0.0)
-    emb = _embedding(plan, a, b, outputs, opts, store)
-    timings["embedding"] = emb.seconds
+    emb = None
+    if embedding:
+        emb = _embedding(plan, a, b, outputs, opts, store, _phase(progress, split[1], 0.95))
+        timings["embedding"] = emb.seconds
+    _emit(progress, "instance table", 0.95)
     instances = instance_table(
         experiment, {n: outputs[n] for n in plan.names}, emb, a, b, reports=reports
     )
@@ -886,6 +1044,39 @@ def compare(
         opts,
         timings,
     )
+
+
+def _reports(
+    exp: Experiment,
+    plan: _Plan,
+    a: str,
+    b: str,
+    outputs: Mapping[str, ModelOutputs],
+    opts: CompareOptions,
+    store: ResultCache,
+    progress: Progress | None,
+    span: tuple[float, float],
+) -> dict[str, ModelReport]:
+    """Every model's report (intervals for A, B and retrain), progress over ``span``."""
+    with_intervals = (a, b, exp.retrain_name)
+    reports = {}
+    for step, name in enumerate(plan.names):
+        share = span[0] + (span[1] - span[0]) * step / len(plan.names)
+        _emit(progress, f"privacy audit ({name})", share)
+        chosen = _bootstrapped(opts, name, with_intervals)
+        reports[name] = _model_report(exp, plan, name, outputs, chosen, store)
+    return reports
+
+
+def _phase(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """``progress`` with its fraction mapped onto ``[start, end]`` of the whole bar."""
+    if progress is None:
+        return None
+
+    def report(stage: str, fraction: float) -> None:
+        progress(stage, start + (end - start) * min(max(fraction, 0.0), 1.0))
+
+    return report
 
 
 def _emit(progress: Progress | None, stage: str, fraction: float) -> None:
@@ -937,7 +1128,7 @@ _SIGNAL_COLUMNS = (
 def instance_table(
     exp: Experiment,
     outputs: Mapping[str, ModelOutputs],
-    emb: Embedding,
+    emb: Embedding | None,
     a: str,
     b: str,
     *,
@@ -947,8 +1138,9 @@ def instance_table(
 
     Per model ``m``: ``m__pred``, the signals ``m__true_prob``, ``m__max_prob``, ``m__entropy``,
     ``m__modified_entropy``, ``m__loss``, ``m__entropy_t2``, ``m__logit_conf``, the map
-    coordinates ``m__umap_x``/``m__umap_y`` and, with ``reports``, the reference attacks'
-    per-sample scores (:func:`analysis.exposure.attack_columns`; NaN where not computed).
+    coordinates ``m__umap_x``/``m__umap_y`` (NaN without ``emb``) and, with ``reports``, the
+    reference attacks' per-sample scores (:func:`analysis.exposure.attack_columns`; NaN where
+    not computed).
     """
     frames = []
     forget_mask = np.zeros(len(exp.dataset("train")), bool)
@@ -993,9 +1185,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _umap_columns(
-    name: str, split: str, n: int, emb: Embedding, a: str, b: str
+    name: str, split: str, n: int, emb: Embedding | None, a: str, b: str
 ) -> dict[str, np.ndarray]:
     x, y = np.full(n, np.nan), np.full(n, np.nan)
+    if emb is None:
+        return {f"{name}__umap_x": x, f"{name}__umap_y": y}
     coords = emb.coords_a if name == a else emb.coords_b if name == b else None
     if split == "train" and coords is not None:
         x[emb.indices], y[emb.indices] = coords[:, 0], coords[:, 1]

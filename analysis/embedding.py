@@ -41,6 +41,12 @@ umap-learn 0.5.12 on n=2,000 class-clustered samples, d=64):
   AlignedUMAP also optimises two single-model layouts it then discards, and umap-learn's aligned
   optimiser recompiles its epoch function on every call (about 3 s); here it is compiled once
   per process.
+- Cold start: umap-learn compiles its graph and layout kernels in every new process (about
+  15 s of CPU on the first fit, most of a cold comparison). Here the same Python functions are
+  compiled with numba's on-disk cache (``cache=True``; the aligned epoch also ``nogil=True``,
+  so a fit in a background thread leaves the interpreter to the other threads): a later
+  process loads them instead of compiling. The machine code is the same, so are the maps (tests
+  pin the graph, the neighbourhood weights and the optimiser to umap-learn's bit for bit).
 - Fidelity: AlignedUMAP ignores ``min_dist`` in the aligned layout; here it is honoured.
 
 The parts used: ``fuzzy_simplicial_set`` (the graph), ``simplicial_set_embedding`` (a single
@@ -48,7 +54,12 @@ map), ``build_neighborhood_similarities`` and the aligned-layout epoch of ``umap
 stepped exactly as ``optimize_layout_aligned_euclidean`` does (a test pins it bit for bit).
 
 umap-learn is imported on first use, never at import time (its import alone JIT-compiles for
-seconds). Nothing global is set; ``NUMBA_CACHE_DIR`` is left to the app and the Makefile.
+seconds). Nothing global is set; ``NUMBA_CACHE_DIR`` is left to the app and the Makefile (numba
+falls back to a cache beside umap-learn's sources or in the user's cache folder, and to plain
+compilation when no folder is writable).
+
+:func:`embed_pair` reports progress as ``progress(stage, fraction)`` (neighbour graphs, then the
+layout epochs), like :func:`analysis.compare` does.
 
 Example:
     >>> import numpy as np
@@ -64,6 +75,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +107,10 @@ _ALIGN_WINDOW = 3  # umap.AlignedUMAP's alignment_window_size default
 _INT32_LIMIT = np.iinfo(np.int32).max - 1
 _EXACT_KNN_LIMIT = 4096  # umap-learn's own switch from exact to approximate neighbours
 _CHUNK_FLOATS = 1 << 22  # elements of the largest temporary of the exact kNN distances
+_GRAPH_SHARE = 0.1  # share of the progress bar per neighbour graph; the layout gets the rest
+_PROGRESS_EPOCHS = 10  # the layout reports its progress every this many epochs
+
+Progress = Callable[[str, float], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,6 +311,7 @@ def embed_pair(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     n_epochs: int = 200,
+    progress: Progress | None = None,
 ) -> EmbeddingPair:
     """Map the same ``n`` samples under two models, Model B's map aligned onto Model A's.
 
@@ -311,6 +328,8 @@ def embed_pair(
         n_neighbors: UMAP neighbourhood size (``>= 2``).
         min_dist: UMAP minimum distance in ``[0, 1]``.
         n_epochs: UMAP layout epochs (``>= 1``).
+        progress: Called with (stage, fraction done in [0, 1]): the neighbour graphs, then the
+            layout every few epochs, then ``"done"``.
 
     Returns:
         The :class:`EmbeddingPair`.
@@ -334,12 +353,14 @@ def embed_pair(
     if method == "pca" and align == "aligned":
         align = "procrustes"  # PCA has no joint fit
     za, zb = _standardise(xa, "features_a"), _standardise(xb, "features_b")
-    coords_a, coords_b = _embed_two(za, zb, method, align, params)
+    coords_a, coords_b = _embed_two(za, zb, method, align, params, _Reporter(progress))
     if align == "procrustes":
         coords_b = _procrustes(coords_a, coords_b)
     coords_a = _warn_unplaced(coords_a, "features_a")
     coords_b = _warn_unplaced(coords_b, "features_b")
     displacement = _displacement(coords_a, coords_b)
+    if progress is not None:
+        progress("done", 1.0)
     return EmbeddingPair(
         coords_a=coords_a,
         coords_b=coords_b,
@@ -521,17 +542,48 @@ def _pca_init(z: np.ndarray, random_state: int) -> np.ndarray:
     return coords * (_INIT_SCALE / np.abs(coords).max())
 
 
+class _Reporter:
+    """``progress(stage, fraction)`` or nothing; says when umap's kernels load the first time."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(stage, min(max(fraction, 0.0), 1.0))
+
+    def graph(self, which: str, fraction: float) -> None:
+        cold = _kernels.cache_info().currsize == 0
+        suffix = " (first map in this process: preparing UMAP)" if cold else ""
+        self(f"neighbour graph ({which}){suffix}", fraction)
+
+    def epochs(self, done: int, total: int) -> None:
+        if done % _PROGRESS_EPOCHS == 0 or done == total:
+            share = 1.0 - 2 * _GRAPH_SHARE
+            self(f"layout (epoch {done}/{total})", 2 * _GRAPH_SHARE + share * done / total)
+
+
 def _embed_two(
-    za: np.ndarray, zb: np.ndarray, method: str, align: str, params: _UmapParams
+    za: np.ndarray,
+    zb: np.ndarray,
+    method: str,
+    align: str,
+    params: _UmapParams,
+    report: _Reporter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both maps before any Procrustes step; NaN maps for featureless inputs."""
+    report = report or _Reporter(None)
     init_a, init_b = _pca_init(za, params.random_state), _pca_init(zb, params.random_state)
     if method == "pca":
         return init_a, init_b
     degenerate = not (np.isfinite(init_a).all() and np.isfinite(init_b).all())
     if align == "aligned" and not degenerate:
-        return _aligned_umap(za, zb, init_a, _procrustes(init_a, init_b, scale=False), params)
-    return _umap_or_nan(za, init_a, params), _umap_or_nan(zb, init_b, params)
+        init_b = _procrustes(init_a, init_b, scale=False)
+        return _aligned_umap(za, zb, init_a, init_b, params, report)
+    report.graph("A", 0.0)
+    coords_a = _umap_or_nan(za, init_a, params)
+    report("layout (B)", 0.5)
+    return coords_a, _umap_or_nan(zb, init_b, params)
 
 
 def _umap_or_nan(z: np.ndarray, init: np.ndarray, params: _UmapParams) -> np.ndarray:
@@ -571,19 +623,28 @@ def _umap_fit(z: np.ndarray, init: np.ndarray, params: _UmapParams) -> np.ndarra
 
 
 def _umap_graph(z: np.ndarray, params: _UmapParams) -> scipy.sparse.csr_matrix:
-    """UMAP's fuzzy simplicial set (kNN graph) of ``z``, seeded."""
-    from umap.umap_ import fuzzy_simplicial_set
+    """UMAP's fuzzy simplicial set (kNN graph) of ``z``, seeded.
 
+    ``umap.umap_.fuzzy_simplicial_set`` with its defaults (local connectivity 1, fuzzy union),
+    step for step, through the disk-cached kernels (a test pins it to umap-learn's).
+    """
+    kernels = _kernels()
     indices, distances = _knn(z, params)
-    graph, _, _ = fuzzy_simplicial_set(
-        z,
-        params.n_neighbors,
-        np.random.RandomState(params.random_state),
-        "euclidean",
-        knn_indices=indices,
-        knn_dists=distances,
+    distances = distances.astype(np.float32)
+    sigmas, rhos = kernels.smooth_knn_dist(
+        distances, float(params.n_neighbors), local_connectivity=1.0
     )
-    return scipy.sparse.csr_matrix(graph)
+    rows, cols, vals, _ = kernels.compute_membership_strengths(
+        indices, distances, sigmas, rhos, None
+    )
+    n = z.shape[0]
+    result = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(n, n))
+    result.eliminate_zeros()
+    transpose = result.transpose()
+    product = result.multiply(transpose)
+    union = 1.0 * (result + transpose - product) + 0.0 * product  # set_op_mix_ratio = 1
+    union.eliminate_zeros()
+    return scipy.sparse.csr_matrix(union)
 
 
 def _knn(z: np.ndarray, params: _UmapParams) -> tuple[np.ndarray, np.ndarray]:
@@ -629,44 +690,94 @@ def _identity_relations(n: int) -> np.ndarray:
 
 
 def _aligned_umap(
-    za: np.ndarray, zb: np.ndarray, init_a: np.ndarray, init_b: np.ndarray, params: _UmapParams
+    za: np.ndarray,
+    zb: np.ndarray,
+    init_a: np.ndarray,
+    init_b: np.ndarray,
+    params: _UmapParams,
+    report: _Reporter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The umap.AlignedUMAP layout of two datasets related by the identity, PCA-initialised."""
     import numba
-    from umap.aligned_umap import build_neighborhood_similarities
-    from umap.umap_ import find_ab_params
 
-    graphs = [_umap_graph(z, params) for z in (za, zb)]
+    report = report or _Reporter(None)
+    graphs = []
+    for step, (which, z) in enumerate((("A", za), ("B", zb))):
+        report.graph(which, step * _GRAPH_SHARE)
+        graphs.append(_umap_graph(z, params))
     relations = _identity_relations(za.shape[0])
     lists = _typed_graph_lists(graphs, params.n_epochs)
-    weights = build_neighborhood_similarities(lists["indptr"], lists["indices"], relations)
+    weights = _kernels().build_neighborhood_similarities(
+        lists["indptr"], lists["indices"], relations
+    )
     embeddings = numba.typed.List.empty_list(numba.types.float32[:, ::1])
     for init in (init_a, init_b):
         embeddings.append(np.ascontiguousarray(init, dtype=np.float32))
+    from umap.umap_ import find_ab_params  # imported (seconds) after the first report
+
     a, b = find_ab_params(1.0, params.min_dist)
     seeds = (
         np.random.RandomState(params.random_state)
         .randint(-_INT32_LIMIT, _INT32_LIMIT, 3)
         .astype(np.int64)
     )
-    out = _optimize_aligned(embeddings, lists, weights, relations, seeds, a, b, params.n_epochs)
+    out = _optimize_aligned(
+        embeddings, lists, weights, relations, seeds, a, b, params.n_epochs, on_epoch=report.epochs
+    )
     return np.asarray(out[0], dtype=np.float64), np.asarray(out[1], dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _Kernels:
+    smooth_knn_dist: Any
+    compute_membership_strengths: Any
+    build_neighborhood_similarities: Any
+    aligned_epoch: Any
+
+
 @functools.cache
-def _aligned_epoch() -> Any:
-    """umap-learn's aligned-layout epoch, JIT-compiled once per process, single-threaded.
+def _kernels() -> _Kernels:
+    """umap-learn's numba kernels of the aligned map, compiled with numba's disk cache.
 
-    ``umap.layouts.optimize_layout_aligned_euclidean`` wraps the same function in ``numba.njit``
-    on every call (about 3 s of compilation per fit); compiling it once keeps repeated fits
-    (the dashboard switching Model B) at the cost of the layout itself.
+    The same Python functions with the same compile options as umap-learn's own dispatchers,
+    plus ``cache=True`` (a new process loads the machine code instead of compiling it for
+    seconds). The aligned-layout epoch, which ``umap.layouts.optimize_layout_aligned_euclidean``
+    wraps in ``numba.njit`` on every call (about 3 s each), is compiled once, single-threaded
+    and ``nogil`` (the GIL is released while an epoch runs).
     """
-    import numba
-    from umap import layouts
+    from umap import aligned_umap, layouts, umap_
 
-    return numba.njit(
-        layouts._optimize_layout_aligned_euclidean_single_epoch, fastmath=True, parallel=False
+    return _Kernels(
+        _cached(umap_.smooth_knn_dist),
+        _cached(umap_.compute_membership_strengths),
+        _cached(aligned_umap.build_neighborhood_similarities),
+        _cached_function(
+            layouts._optimize_layout_aligned_euclidean_single_epoch,
+            fastmath=True,
+            parallel=False,
+            nogil=True,
+        ),
     )
+
+
+def _cached(dispatcher: Any) -> Any:
+    """``dispatcher``'s Python function recompiled with its options and numba's disk cache."""
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
+    return _cached_function(dispatcher.py_func, locals=dict(dispatcher.locals), **options)
+
+
+def _cached_function(function: Any, **options: Any) -> Any:
+    import numba
+
+    try:
+        return numba.njit(function, cache=True, **options)
+    except RuntimeError:  # no writable cache folder anywhere: compile in memory
+        return numba.njit(function, **options)
+
+
+def _aligned_epoch() -> Any:
+    """umap-learn's aligned-layout epoch, compiled once (see :func:`_kernels`)."""
+    return _kernels().aligned_epoch
 
 
 def _optimize_aligned(
@@ -679,10 +790,12 @@ def _optimize_aligned(
     b: float,
     n_epochs: int,
     negative_sample_rate: float = 5.0,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> Any:
     """``optimize_layout_aligned_euclidean(..., move_other=True, parallel=False)``, same steps.
 
-    A test pins it bit for bit to umap-learn's function.
+    A test pins it bit for bit to umap-learn's function. ``on_epoch(done, n_epochs)`` is
+    called after every epoch.
     """
     import numba
 
@@ -718,6 +831,8 @@ def _optimize_aligned(
             n,
         )
         alpha = 1.0 - n / n_epochs
+        if on_epoch is not None:
+            on_epoch(n + 1, n_epochs)
     return embeddings
 
 

@@ -6,6 +6,7 @@ Run with ``ulens dashboard [WORKSPACE]`` (sets ``ULENS_WORKSPACE``) or
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,8 @@ def _run() -> None:
     _presentation_chrome(ctx.presentation)
     state.set_context(ctx)
     notices.no_retrain(ctx)
-    page.run()
+    with contextlib.suppress(cached.Pending):  # a progress placeholder: redrawn when ready
+        page.run()
     state.sync()
 
 

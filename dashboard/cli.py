@@ -22,7 +22,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -225,7 +226,7 @@ def numba_cache_dir() -> Path:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from analysis.spec import find_spec_file
-    from dashboard.settings import MAX_UPLOAD_ENV, WORKSPACE_ENV, WORKSPACES_ENV
+    from dashboard.settings import MAX_UPLOAD_ENV, PRECOMPUTE_ENV, WORKSPACE_ENV, WORKSPACES_ENV
 
     workspace = find_spec_file(args.workspace).parent
     listed = [str(_listed_workspace(w)) for w in args.workspaces]
@@ -245,10 +246,16 @@ def _dashboard(args: argparse.Namespace) -> int:
         WORKSPACES_ENV: os.pathsep.join(listed),
         MAX_UPLOAD_ENV: str(args.max_upload_mb),
     }
+    env.setdefault(PRECOMPUTE_ENV, "1")  # ULENS_PRECOMPUTE=0 turns the background precompute off
+    watcher = _PrecomputeWatcher(workspace) if env[PRECOMPUTE_ENV] == "1" else None
     app = Path(__file__).resolve().parent / "app.py"
     cmd = [sys.executable, "-m", "dashboard.serve", "run", str(app)]
     cmd += _streamlit_options(args)
-    return _run_server(cmd, env)
+    try:
+        return _run_server(cmd, env, tick=watcher)
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def _listed_workspace(text: str) -> Path:
@@ -300,8 +307,13 @@ def _streamlit_options(args: argparse.Namespace) -> list[str]:
     return [part for key, value in options.items() for part in (f"--{key}", value)]
 
 
-def _run_server(cmd: list[str], env: dict[str, str]) -> int:
-    """Run the server in its own process group; Ctrl-C / SIGTERM / SIGHUP stop all of it."""
+def _run_server(
+    cmd: list[str], env: dict[str, str], *, tick: Callable[[], None] | None = None
+) -> int:
+    """Run the server in its own process group; Ctrl-C / SIGTERM / SIGHUP stop all of it.
+
+    ``tick`` is called while waiting (every 0.2 s), e.g. to print the precompute's progress.
+    """
     child = subprocess.Popen(cmd, env=env, start_new_session=True)
     received: list[int] = []
 
@@ -314,6 +326,8 @@ def _run_server(cmd: list[str], env: dict[str, str]) -> int:
         while not received:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 return child.wait(timeout=0.2)
+            if tick is not None:
+                tick()
         _stop_server(child)
         return 0
     finally:
@@ -361,19 +375,132 @@ class _Bar:
             sys.stderr.write("\n")
 
 
+_PART_DONE = {
+    "table": "models table ready",
+    "comparison": "comparison ready",
+    "embedding": "embedding ready",
+}
+
+
 def _precompute(args: argparse.Namespace) -> int:
-    from analysis.compare import compare, models_table
+    """Every scenario's models table, default pair and its embedding, into the result cache.
+
+    The terminal shows one progress line (redrawn in place) and one line per part computed;
+    each distinct warning is printed once, with a count of all of them at the end.
+    """
     from analysis.experiment import load_experiment
+    from analysis.runs.precompute import PrecomputeJob, WarningTally, run_precompute
+    from dashboard.progress import Console
 
     _check_device(args.device)
     base = load_experiment(args.workspace)
-    for scenario in base.scenarios:
-        exp = base.with_scenario(scenario)
-        models_table(exp, device=args.device, progress=_Bar(f"{scenario}: models table"))
-        sys.stderr.write("\n")
-        a, b = exp.default_pair()
-        compare(exp, a, b, device=args.device, progress=_Bar(f"{scenario}: {a} vs {b}"))
+    console = Console(prefix="ulens precompute: ")
+    with WarningTally(on_new=lambda text: console.event(f"warning: {text}")) as tally:
+        for scenario in base.scenarios:
+            job = PrecomputeJob(scenario=scenario).resolve(args.workspace)
+            progress, on_part = _console_callbacks(console, f"{scenario} ({job.a} vs {job.b})")
+            run_precompute(
+                args.workspace, job, device=args.device, progress=progress, on_part=on_part
+            )
+    if tally.summary():
+        console.event(tally.summary())
     return 0
+
+
+def _console_callbacks(
+    console: Any, label: str
+) -> tuple[Callable[[str, float], None], Callable[[str, float], None]]:
+    """``run_precompute``'s progress and on_part callbacks printing to ``console``."""
+    start = time.monotonic()
+
+    def progress(stage: str, fraction: float) -> None:
+        console.progress(label, stage, fraction, time.monotonic() - start)
+
+    def on_part(part: str, seconds: float) -> None:
+        console.event(f"{label}: {_PART_DONE[part]} ({seconds:.1f} s)")
+
+    return progress, on_part
+
+
+class _PrecomputeWatcher:
+    """``ulens dashboard``'s view of the background precompute, called while the server runs.
+
+    The first call queues the launch workspace's precompute task and starts its background
+    pool (:func:`analysis.runs.submit_precompute`, :func:`analysis.runs.ensure_workers`); later
+    calls print its progress every few seconds and one line per part done, per distinct warning
+    and at the end. :meth:`stop` cancels it if it is still running when the server stops.
+    Never raises: without a writable registry the pages compute what they need themselves.
+    """
+
+    def __init__(self, workspace: Path) -> None:
+        from dashboard.progress import Console
+
+        self.workspace = workspace
+        self.console = Console(live=False, every=5.0, prefix="ulens: ")
+        self.queue: Any = None
+        self.task: Any = None
+        self.label = "precompute"
+        self.parts: set[str] = set()
+        self.warnings: set[str] = set()
+        self.done = False
+        self.started_pool = False
+        self._next = 0.0
+
+    def __call__(self) -> None:
+        if self.done or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + 0.5
+        try:
+            if self.task is None:
+                self._start()
+            else:
+                self._show(self.queue.get(self.task.id))
+        except Exception as exc:  # a read-only workspace, a locked registry...
+            self.done = True
+            self.console.event(f"no background precompute ({exc})")
+
+    def _start(self) -> None:
+        from analysis.runs import ensure_workers, submit_precompute
+        from analysis.runs.precompute import precompute_queue
+
+        self.queue = precompute_queue(self.workspace)
+        self.task = submit_precompute(self.workspace)
+        self.started_pool = bool(ensure_workers(self.workspace, idle=20.0))
+        job = self.task.job
+        self.label = f"precompute of {job['scenario']} ({job['a']} vs {job['b']})"
+        self.console.event(f"{self.label} runs in the background (task {self.task.id})")
+
+    def _show(self, task: Any) -> None:
+        if task is None:
+            return
+        for part in task.parts:
+            if part not in self.parts:
+                self.parts.add(part)
+                self.console.event(f"{self.label}: {_PART_DONE.get(part, part)}")
+        for text in task.warnings:
+            if text not in self.warnings:
+                self.warnings.add(text)
+                self.console.event(f"warning: {text}")
+        if task.state == "running":
+            self.console.progress(self.label, task.stage, task.fraction, task.elapsed() or 0.0)
+        if task.finished:
+            self.done = True
+            took = task.elapsed()
+            error = task.error.splitlines()[0] if task.error else ""
+            self.console.event(
+                f"{self.label}: {task.state}"
+                + (f" in {took:.1f} s" if took is not None else "")
+                + (f" ({error})" if error else "")
+            )
+
+    def stop(self) -> None:
+        """The server stopped: cancel the task if it is unfinished, and stop the background
+        pool this command started (like the server's own children, nothing outlives it)."""
+        if self.task is not None and not self.done:
+            with contextlib.suppress(Exception):
+                self.queue.cancel(self.task.id)
+        if self.started_pool:
+            procs.stop_processes(procs.descendants(os.getpid()), grace=5.0)
 
 
 def _analyze(args: argparse.Namespace) -> int:

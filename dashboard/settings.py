@@ -12,3 +12,6 @@ WORKSPACES_ENV = "ULENS_WORKSPACES"
 """Environment variable: further workspaces listed with ``--workspaces`` (``os.pathsep``)."""
 MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
 """Environment variable: the upload limit in MiB (``ulens dashboard --max-upload-mb``)."""
+PRECOMPUTE_ENV = "ULENS_PRECOMPUTE"
+"""Environment variable: ``1`` makes opening a workspace scenario queue its background
+precompute (``ulens dashboard`` sets it unless it is already set, e.g. to ``0``)."""

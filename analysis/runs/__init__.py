@@ -7,6 +7,11 @@ let the detached background pool do it (:func:`ensure_workers`, the app), watchi
 :func:`list_runs` and stopping with :func:`cancel`. Finished runs appear as models of their
 role in :func:`analysis.load_experiment`.
 
+Work that produces no model is a *task* (:mod:`~analysis.runs.tasks`), queued in the same
+registry and executed by the same workers before any run: :class:`PrecomputeJob` warms a
+scenario's result cache (:func:`submit_precompute`; :func:`run_precompute` in the foreground),
+with its progress readable from :class:`TaskQueue` (:func:`precompute_queue`).
+
 Modules: :mod:`~analysis.runs.jobs` (job dataclasses, typed parameter parsing),
 :mod:`~analysis.runs.registry` (SQLite registry), :mod:`~analysis.runs.plan` (submission and
 names), :mod:`~analysis.runs.execute` (one run: a pure function of workspace and job),
@@ -65,6 +70,14 @@ if TYPE_CHECKING:
         parse_recipe,
     )
     from analysis.runs.plan import submit
+    from analysis.runs.precompute import (
+        PrecomputeJob,
+        WarningTally,
+        precompute_queue,
+        run_precompute,
+        submit_precompute,
+    )
+    from analysis.runs.tasks import TaskQueue, TaskRecord
 
 __all__ = [
     "REGISTRY_FILE",
@@ -73,6 +86,7 @@ __all__ = [
     "Job",
     "LocalExecutor",
     "ParamField",
+    "PrecomputeJob",
     "RayExecutor",
     "ReadOnlyWorkspaceError",
     "ReferencesJob",
@@ -82,8 +96,11 @@ __all__ = [
     "RunRegistry",
     "ShadowsJob",
     "Subset",
+    "TaskQueue",
+    "TaskRecord",
     "TrainJob",
     "UnlearnJob",
+    "WarningTally",
     "add_scenario",
     "cancel",
     "delete_run",
@@ -97,10 +114,13 @@ __all__ = [
     "parse_grid",
     "parse_params",
     "parse_recipe",
+    "precompute_queue",
     "ray_available",
     "run_job",
     "run_jobs",
+    "run_precompute",
     "submit",
+    "submit_precompute",
     "workers_running",
 ]
 
@@ -133,6 +153,13 @@ _LAZY = {
     "parse_params": "jobs",
     "parse_recipe": "jobs",
     "submit": "plan",
+    "PrecomputeJob": "precompute",
+    "WarningTally": "precompute",
+    "precompute_queue": "precompute",
+    "run_precompute": "precompute",
+    "submit_precompute": "precompute",
+    "TaskQueue": "tasks",
+    "TaskRecord": "tasks",
 }
 
 

@@ -301,6 +301,17 @@ _CREATE = (
     "CREATE TABLE IF NOT EXISTS studies (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, spec TEXT NOT NULL, "
     "created_at TEXT NOT NULL, batch TEXT NOT NULL);\n"
+    # Tasks: work that produces no model (e.g. precomputing a scenario's results), executed
+    # by the same workers (analysis.runs.tasks). Added without a schema version change: older
+    # readers ignore the table, and it is created by the first write like the others.
+    "CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "kind TEXT NOT NULL, job TEXT NOT NULL, signature TEXT NOT NULL, scenario TEXT, "
+    "state TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '', fraction REAL NOT NULL DEFAULT 0, "
+    "parts TEXT NOT NULL DEFAULT '[]', warnings TEXT NOT NULL DEFAULT '{}', "
+    "error TEXT NOT NULL DEFAULT '', pid INTEGER, host TEXT NOT NULL DEFAULT '', "
+    "heartbeat REAL, queued_at REAL, started_at REAL, finished_at REAL, "
+    "cancel_requested INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state);\n"
 )
 _CLAIMABLE = (
     "state = 'queued' AND cancel_requested = 0 AND (depends_on IS NULL OR EXISTS "

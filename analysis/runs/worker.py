@@ -5,7 +5,8 @@
   is read with each of those writes (so a cancel takes effect within that interval, at the
   next optimiser step), and the outcome is recorded (``done`` with files and metrics,
   ``failed`` with the error text, ``cancelled`` with nothing left on disk).
-* :func:`work` is a worker's loop: claim, execute, repeat until nothing is left.
+* :func:`work` is a worker's loop: claim, execute, repeat until nothing is left. Queued tasks
+  (:mod:`analysis.runs.tasks`, e.g. precomputing a scenario's results) go before runs.
 * ``python -m analysis.runs.worker WORKSPACE --workers N`` is the detached background pool the
   app starts (:func:`analysis.runs.ensure_workers`): it holds a lock file in the workspace cache
   so one pool runs per workspace, and exits once the queue has been empty for ``--idle``
@@ -28,13 +29,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from analysis.runs.execute import RunCancelled, output_paths, run_job
 from analysis.runs.jobs import RunJob, TrainJob, UnlearnJob, job_from_dict
 from analysis.runs.registry import REGISTRY_FILE, RunRecord, RunRegistry
+from analysis.runs.tasks import TaskQueue
 from analysis.training import ProgressEvent
 
 __all__ = [
@@ -122,13 +124,14 @@ class RegistrySink:
 
 
 @contextlib.contextmanager
-def _heartbeat(sink: RegistrySink) -> Iterator[None]:
+def heartbeat(beat: Callable[[], Any]) -> Iterator[None]:
+    """Call ``beat()`` every :data:`HEARTBEAT_INTERVAL` seconds in a thread while inside."""
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(HEARTBEAT_INTERVAL):
             with contextlib.suppress(Exception):  # a locked registry: try again next beat
-                sink.beat()
+                beat()
 
     thread = threading.Thread(target=loop, name="ulens-heartbeat", daemon=True)
     thread.start()
@@ -178,7 +181,7 @@ def execute_run(
         return registry.finish(record.id, "failed", error=f"{type(exc).__name__}: {exc}")
     start = time.perf_counter()
     try:
-        with _heartbeat(sink):
+        with heartbeat(sink.beat):
             output = run_job(root, job, device=device, sink=sink)
     except RunCancelled:
         remove_outputs(root, job)
@@ -239,23 +242,39 @@ def work(
     device: str = "auto",
     threads: int | None = DEFAULT_THREADS,
     idle_exit: float = 0.0,
+    tasks: bool = True,
 ) -> int:
-    """Claim and execute queued runs until none is left; return how many ran.
+    """Claim and execute queued tasks and runs until none is left; return how many ran.
+
+    Tasks (:mod:`analysis.runs.tasks`: precomputing results someone is about to look at, short)
+    are claimed before runs (training, unlearning: minutes).
 
     Args:
         workspace: The workspace folder.
-        ids: Only these runs (None: any queued run of the workspace).
-        device: Device of every run.
+        ids: Only these runs, and no task (None: any queued task or run of the workspace).
+        device: Device of every run and task.
         threads: ``torch.set_num_threads`` of this process (None: leave it).
         idle_exit: Keep polling for new runs this many seconds before exiting (while runs the
             worker may claim later are still pending, e.g. waiting for their base, it waits).
+        tasks: Also execute queued tasks (only when ``ids`` is None).
     """
+    from analysis.runs.precompute import execute_task
+
     _set_threads(threads)
     registry = RunRegistry(Path(workspace) / REGISTRY_FILE)
+    queue = TaskQueue(registry) if tasks and ids is None else None
     done = 0
     idle_since = time.monotonic()
     while True:
         _reap(registry)
+        if queue is not None:
+            queue.reap()
+            task = queue.claim(pid=os.getpid())
+            if task is not None:
+                execute_task(queue, task, device=device)
+                done += 1
+                idle_since = time.monotonic()
+                continue
         start = time.perf_counter()
         record = registry.claim(ids=ids, pid=os.getpid(), device=device)
         if record is not None:
@@ -264,7 +283,7 @@ def work(
             done += 1
             idle_since = time.monotonic()
             continue
-        waiting = registry.pending(ids)
+        waiting = registry.pending(ids) + (queue.pending() if queue is not None else 0)
         if waiting == 0 and time.monotonic() - idle_since >= idle_exit:
             return done
         time.sleep(0.2)

@@ -24,7 +24,7 @@ def render() -> None:
     ctx = state.context()
     st.header("Export")
     try:
-        cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
+        cmp = cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b, embedding=True)
     except UlensError as exc:
         messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "

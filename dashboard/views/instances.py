@@ -221,7 +221,7 @@ def _close_card() -> None:
 
 def _comparison(ctx: state.Context) -> Comparison | None:
     try:
-        return cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b)
+        return cached.comparison(ctx.workspace, ctx.scenario, ctx.a, ctx.b, embedding=True)
     except UlensError as exc:
         messages.error(
             f"Could not compare {ctx.a} and {ctx.b}: {exc}. Choose another pair in the "

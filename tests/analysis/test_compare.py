@@ -440,3 +440,89 @@ def test_instance_table_holds_every_attacks_per_sample_scores(
     )
     ranked = analysis.most_exposed(t, B, "lira_offline", retrain=A, k=5)
     assert len(ranked) == 5 and ranked["score"].is_monotonic_decreasing
+
+
+# --------------------------------------------------------------------------- embedding split
+
+
+def test_compare_without_embedding_then_with_it_equals_the_full_comparison(
+    workspace: Path, cmp: analysis.Comparison, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare(embedding=False) skips the projection; pair_embedding + with_embedding give
+    exactly the full comparison's maps and instance table."""
+    exp = analysis.load_experiment(workspace)
+    cache = ResultCache(workspace / "split_cache")
+    module = importlib.import_module("analysis.compare")
+    real_embed = module.embed_pair
+    monkeypatch.setattr(module, "embed_pair", lambda *a, **k: pytest.fail("embedded"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fast = compare(exp, A, B, device="cpu", cache=cache, embedding=False)
+    assert not fast.has_embedding and "embedding" not in fast.timings
+    with pytest.raises(ValidationError, match=r"^embedding: expected a comparison computed"):
+        _ = fast.embedding
+    train = fast.instances[fast.instances["split"] == "train"]
+    assert train[[f"{A}__umap_x", f"{B}__umap_y"]].isna().all().all()
+    assert list(fast.instances.columns) == list(cmp.instances.columns)
+    assert fast.models[B].privacy.headline() == cmp.models[B].privacy.headline()
+    monkeypatch.setattr(module, "embed_pair", real_embed)
+    stages: list[tuple[str, float]] = []
+    emb = analysis.pair_embedding(
+        exp, A, B, device="cpu", cache=cache, progress=lambda s, f: stages.append((s, f))
+    )
+    full = fast.with_embedding(emb)
+    assert full.has_embedding and full.timings["embedding"] == emb.seconds
+    np.testing.assert_array_equal(full.embedding.coords_b, cmp.embedding.coords_b)
+    pd.testing.assert_frame_equal(full.instances, cmp.instances)
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and stages[-1] == ("done", 1.0)
+
+
+def test_pair_embedding_is_cached_under_compares_key(
+    workspace: Path, cmp: analysis.Comparison, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp = analysis.load_experiment(workspace)
+    cache = ResultCache(workspace / "emb_cache")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        full = compare(exp, A, B, device="cpu", cache=cache)
+    module = importlib.import_module("analysis.compare")
+    monkeypatch.setattr(module, "embed_pair", lambda *a, **k: pytest.fail("not cached"))
+    again = analysis.pair_embedding(exp, A, B, device="cpu", cache=cache)
+    np.testing.assert_array_equal(again.coords_a, full.embedding.coords_a)
+
+
+def test_compare_progress_only_grows(workspace: Path) -> None:
+    exp = analysis.load_experiment(workspace)
+    for embedding in (False, True):
+        seen: list[tuple[str, float]] = []
+        record = seen.append
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            compare(
+                exp,
+                A,
+                "finetune_classwise",
+                device="cpu",
+                cache=ResultCache(workspace / f"progress_{embedding}"),
+                progress=lambda s, f, record=record: record((s, f)),  # type: ignore[misc]
+                embedding=embedding,
+            )
+        fractions = [f for _, f in seen]
+        assert fractions == sorted(fractions) and seen[-1] == ("done", 1.0)
+        assert {s.split(" (")[0] for s, _ in seen} >= {"forward pass", "privacy audit"}
+
+
+def test_with_embedding_rejects_maps_of_other_rows(
+    workspace: Path, cmp: analysis.Comparison
+) -> None:
+    emb = cmp.embedding
+    too_far = analysis.Embedding(
+        emb.indices + 10_000, emb.coords_a, emb.coords_b, emb.method, emb.align, 0.0
+    )
+    with pytest.raises(ValidationError, match=r"^embedding:"):
+        cmp.with_embedding(too_far)
+    with pytest.raises(ValidationError, match=r"^embedding:"):
+        cmp.with_embedding("maps")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^embedding:"):
+        compare(analysis.load_experiment(workspace), A, B, embedding="no")  # type: ignore[arg-type]

@@ -299,3 +299,44 @@ def test_aligned_optimiser_matches_umap_public_function() -> None:
     )
     for mine, reference in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(mine, reference)
+
+
+@pytest.mark.slow
+def test_cached_kernels_give_umap_learns_graph_and_weights_bit_for_bit() -> None:
+    """The disk-cached recompilation changes nothing: same fuzzy graph, same neighbourhood
+    weights as umap-learn's own functions."""
+    from umap.aligned_umap import build_neighborhood_similarities
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from analysis.embedding import _kernels, _knn, _typed_graph_lists, _umap_graph, _UmapParams
+
+    a, _ = _clustered(80, 6, 3, seed=4)
+    b = a + 0.3 * np.random.default_rng(5).normal(size=a.shape)
+    params = _UmapParams(n_neighbors=10, min_dist=0.1, n_epochs=20, random_state=0)
+    graphs = []
+    for z in (a, b):
+        indices, distances = _knn(z, params)
+        theirs, _, _ = fuzzy_simplicial_set(
+            z, 10, np.random.RandomState(0), "euclidean", knn_indices=indices, knn_dists=distances
+        )
+        ours = _umap_graph(z, params)
+        assert (ours != theirs.tocsr()).nnz == 0
+        np.testing.assert_array_equal(ours.indices, theirs.tocsr().indices)
+        graphs.append(ours)
+    lists = _typed_graph_lists(graphs, 20)
+    relations = _identity_relations(80)
+    np.testing.assert_array_equal(
+        _kernels().build_neighborhood_similarities(lists["indptr"], lists["indices"], relations),
+        build_neighborhood_similarities(lists["indptr"], lists["indices"], relations),
+    )
+
+
+@pytest.mark.slow
+def test_embed_pair_reports_monotonic_progress_to_done() -> None:
+    a, _ = _clustered(60, 6, 3, seed=2)
+    seen: list[tuple[str, float]] = []
+    embed_pair(a, a[:, ::-1], n_neighbors=8, n_epochs=30, progress=lambda s, f: seen.append((s, f)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and seen[-1] == ("done", 1.0)
+    stages = [s for s, _ in seen]
+    assert stages[0].startswith("neighbour graph (A)") and "layout (epoch 30/30)" in stages

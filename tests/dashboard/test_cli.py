@@ -91,9 +91,10 @@ def test_numba_caches_in_the_users_cache_never_in_the_workspace(
 def _dashboard_call(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
-    def fake_run(cmd: list[str], env: dict[str, str]) -> int:
+    def fake_run(cmd: list[str], env: dict[str, str], **kwargs: Any) -> int:
         seen["options"] = dict(zip(cmd[5::2], cmd[6::2], strict=True))
         seen["env"] = env
+        seen["tick"] = kwargs.get("tick")
         return 0
 
     monkeypatch.setattr(cli, "_run_server", fake_run)
@@ -237,3 +238,80 @@ def test_ulens_dashboard_starts_the_server_without_importing_the_heavy_libraries
         check=True,
     )
     assert out.stdout.split("\n")[:2] == ["dashboard.serve", "[]"]
+
+
+# --------------------------------------------------------------------------- precompute
+
+
+@pytest.mark.slow
+def test_precompute_shows_progress_parts_and_each_distinct_warning_once(
+    tiny_workspace_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tiny_workspace_factory()
+    assert cli.main(["precompute", str(ws), "--device", "cpu"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    prefix = "ulens precompute: "
+    assert all(line.startswith(prefix) for line in lines)
+    events = [line[len(prefix) :] for line in lines]
+    for scenario in ("classwise", "random"):
+        for part in ("models table", "comparison", "embedding"):
+            assert sum(f"{scenario} (" in e and f": {part} ready (" in e for e in events) == 1
+    warned = [e for e in events if e.startswith("warning: ")]
+    assert warned and len(warned) == len(set(warned))  # each distinct warning once
+    (summary,) = [e for e in events if e.endswith("distinct (each shown once)")]
+    total, distinct = int(summary.split()[0]), int(summary.split()[2])
+    assert distinct == len(warned) < total  # the repeats were counted, not printed
+
+
+def test_dashboard_precomputes_in_the_background_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch, tiny_workspace: Path
+) -> None:
+    monkeypatch.delenv("ULENS_PRECOMPUTE", raising=False)
+    seen = _dashboard_call(monkeypatch, [str(tiny_workspace)])
+    assert seen["env"]["ULENS_PRECOMPUTE"] == "1"
+    assert isinstance(seen["tick"], cli._PrecomputeWatcher)
+    assert seen["tick"].task is None  # nothing is queued before the server runs
+    monkeypatch.setenv("ULENS_PRECOMPUTE", "0")
+    seen = _dashboard_call(monkeypatch, [str(tiny_workspace)])
+    assert seen["env"]["ULENS_PRECOMPUTE"] == "0" and seen["tick"] is None
+
+
+@pytest.mark.slow
+def test_the_dashboard_terminal_follows_the_precompute_task(
+    tiny_workspace_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.runs.precompute import precompute_queue
+    from analysis.runs.worker import work
+
+    ws = tiny_workspace_factory()
+    started: list[Path] = []
+    monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: started.append(w))
+    watcher = cli._PrecomputeWatcher(ws)
+    watcher()  # first tick: queue the task, start the pool
+    assert started == [ws] and watcher.task is not None
+    assert work(ws, device="cpu") == 1  # the pool's worker, here in-process
+    watcher._next = 0.0
+    watcher()
+    lines = capsys.readouterr().err.splitlines()
+    label = "ulens: precompute of classwise (retrain_classwise vs finetune_classwise)"
+    assert lines[0] == f"{label} runs in the background (task {watcher.task.id})"
+    for part in ("models table", "comparison", "embedding"):
+        assert f"{label}: {part} ready" in lines
+    warned = [line for line in lines if line.startswith("ulens: warning: ")]
+    assert (
+        len(warned) == len(set(warned)) == len(precompute_queue(ws).get(watcher.task.id).warnings)
+    )
+    assert lines[-1].startswith(f"{label}: done in ") and watcher.done
+
+
+def test_stopping_the_dashboard_cancels_an_unfinished_precompute(
+    tiny_workspace_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.runs.precompute import precompute_queue
+
+    ws = tiny_workspace_factory()
+    monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: None)
+    watcher = cli._PrecomputeWatcher(ws)
+    watcher()
+    watcher.stop()
+    assert precompute_queue(ws).get(watcher.task.id).state == "cancelled"
