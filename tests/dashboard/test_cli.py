@@ -224,7 +224,7 @@ def test_ulens_dashboard_starts_the_server_without_importing_the_heavy_libraries
     # CLI process in front of it must not spend seconds importing them first.
     code = (
         "import sys\nfrom dashboard import cli\n"
-        "cli._run_server = lambda cmd, env: print(cmd[2]) or 0\n"
+        "cli._run_server = lambda cmd, env, **kw: print(cmd[2]) or 0\n"
         f"assert cli.main(['dashboard', {str(tiny_workspace)!r}]) == 0\n"
         "print([m for m in ('torch', 'numpy', 'sklearn', 'pandas', 'streamlit') "
         "if m in sys.modules])"
