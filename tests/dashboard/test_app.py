@@ -17,7 +17,7 @@ from dashboard import theme
 from tests.conftest import WorkspaceFactory
 from tests.dashboard.views.apptest_pages import APP, open_page
 
-A, B = "retrain_classwise", "finetune_classwise"  # the default pair of the tiny workspace
+A = "finetune_classwise"  # Model A of the tiny workspace's default pair (its first unlearned model)
 PAGES = ("models", "classes", "layers", "instances")
 
 
@@ -60,7 +60,15 @@ def test_title_stands_above_the_page_links(app: AppTest) -> None:
     assert kinds.index("markdown") < kinds.index("page_link")
     assert app.sidebar.markdown[0].value == "## Unlearning Lens"
     links = [e.proto.label for e in app.sidebar.get("page_link")]
-    assert links == ["Models", "Classes", "Layers", "Instances", "Privacy", "Export"]
+    assert links == [
+        "Models",
+        "Classes",
+        "Layers",
+        "Instances",
+        "Privacy",
+        "Studies",
+        "Export",
+    ]
     assert kinds.index("page_link") < kinds.index("selectbox")  # then workspace, models...
 
 
