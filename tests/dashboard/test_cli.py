@@ -293,7 +293,10 @@ def test_the_dashboard_terminal_follows_the_precompute_task(
     watcher._next = 0.0
     watcher()
     lines = capsys.readouterr().err.splitlines()
-    label = "ulens: precompute of classwise (retrain_classwise vs finetune_classwise)"
+    from analysis.experiment import load_experiment
+
+    a, b = load_experiment(ws, scenario="classwise").default_pair()
+    label = f"ulens: precompute of classwise ({a} vs {b})"
     assert lines[0] == f"{label} runs in the background (task {watcher.task.id})"
     for part in ("models table", "comparison", "embedding"):
         assert f"{label}: {part} ready" in lines
