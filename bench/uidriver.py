@@ -355,6 +355,7 @@ def timed(
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    close_dialogs(page)
     for attempt in range(retries + 1):
         commit = prepare()
         mark(page)
@@ -367,6 +368,25 @@ def timed(
                 raise RuntimeError(f"no script run started after {retries + 1} tries") from None
             print("uidriver: the interaction started no script run; again", file=sys.stderr)
     return wait_idle(page, charts=charts, timeout=timeout) / 1000.0
+
+
+def close_dialogs(page: Any, timeout: float = 60.0) -> None:
+    """Close an open dialog (Escape) and wait for the rerun its closing may start: an open
+    dialog (the instance card's drawer) makes the rest of the page inert, so nothing else
+    could be clicked."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    dialog = page.locator('[role="dialog"]')
+    if not (dialog.count() and dialog.first.is_visible()):
+        return
+    mark(page)
+    page.keyboard.press("Escape")
+    dialog.first.wait_for(state="hidden", timeout=timeout * 1000)
+    try:
+        page.wait_for_function(_STARTED, polling="raf", timeout=START_TIMEOUT * 1000)
+    except PlaywrightTimeout:
+        return  # closing started no script run: nothing to wait for
+    wait_idle(page, timeout=timeout)
 
 
 def wait_first_chart(page: Any, timeout: float = 180.0) -> None:

@@ -58,7 +58,7 @@ def test_worker_precomputes_the_sample_default_pair(
     )
     done = _precompute_by_worker(ws)
     assert (done.state, done.error) == ("done", "")
-    assert (done.job["scenario"], done.job["a"], done.job["b"]) == ("classwise", "retrain", "ga")
+    assert (done.job["scenario"], done.job["a"], done.job["b"]) == ("classwise", "ga", "salun")
     assert done.parts == PRECOMPUTE_PARTS and done.fraction == 1.0
     # the sample's references leave some samples without OUT references: counted, not repeated
     assert done.warnings and all(n >= 1 for n in done.warnings.values())
@@ -68,7 +68,7 @@ def test_worker_precomputes_the_sample_default_pair(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = analysis.models_table(exp)
-        cmp = analysis.compare(exp, "retrain", "ga")
+        cmp = analysis.compare(exp, "ga", "salun")
     assert "ga" in set(table["name"]) and cmp.has_embedding
     assert cmp.embedding.coords_a.shape == (len(cmp.embedding.indices), 2)
 
