@@ -365,7 +365,14 @@ class Study(abc.ABC):
             x=frame["scenario"].map(xs).astype(float),
             point=frame["scenario"].map({s.scenario: s.label for s in steps}),
         )
-        order = {m: i for i, m in enumerate(("retrain", *self.methods))}
+        return self._result(frame, ("retrain",), STUDY_METRICS)
+
+    def _result(
+        self, frame: pd.DataFrame, leading: tuple[str, ...], metrics: tuple[str, ...]
+    ) -> StudyResult:
+        """The :class:`StudyResult` of per-run rows: sorted by method (``leading`` first, then
+        this study's methods), x and seed; the identifying columns first."""
+        order = {m: i for i, m in enumerate((*leading, *self.methods))}
         frame = frame.assign(_order=frame["method"].map(order).fillna(len(order)))
         frame = frame.sort_values(["_order", "x", "seed"], kind="stable").drop(columns="_order")
         first = ["method", "x", "point", "seed", "name", "scenario", "state"]
@@ -374,9 +381,9 @@ class Study(abc.ABC):
             name=self.name,
             kind=self.kind,
             x_label=self.x_label,
-            metrics=STUDY_METRICS,
+            metrics=metrics,
             runs=tidy,
-            summary=summarise(tidy, STUDY_METRICS),
+            summary=summarise(tidy, metrics),
         )
 
 

@@ -49,7 +49,6 @@ from analysis.studies.base import (
     _validate_runs,
     register_study,
     sample_count,
-    summarise,
 )
 
 __all__ = ["CORRECTIVE_METRICS", "CorrectiveStudy"]
@@ -296,16 +295,4 @@ class CorrectiveStudy(Study):
             frame[f"{metric}_gap"] = frame[metric] - target
         frame["x"] = frame["scenario"].map(xs).astype(float)
         frame["point"] = ""
-        order = {m: i for i, m in enumerate(("original", "retrain", *self.methods))}
-        frame["_order"] = frame["method"].map(order).fillna(len(order))
-        frame = frame.sort_values(["_order", "x", "seed"], kind="stable").drop(columns="_order")
-        first = ["method", "x", "point", "seed", "name", "scenario", "state"]
-        tidy = frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
-        return StudyResult(
-            name=self.name,
-            kind=self.kind,
-            x_label=self.x_label,
-            metrics=CORRECTIVE_METRICS,
-            runs=tidy,
-            summary=summarise(tidy, CORRECTIVE_METRICS),
-        )
+        return self._result(frame, ("original", "retrain"), CORRECTIVE_METRICS)
