@@ -524,8 +524,26 @@ class RunRegistry:
         return conn
 
     def _ensure_schema(self) -> None:
+        """Create or migrate the schema once per registry object.
+
+        Switching a fresh file to WAL needs an exclusive lock, and SQLite answers that
+        request with an immediate ``SQLITE_BUSY`` (its busy handler is skipped to avoid a
+        deadlock) while another process sets the schema up; such attempts are retried
+        until the registry's timeout.
+        """
         if self._schema_ready:
             return
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                self._try_schema()
+                return
+            except RegistryLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02 + 0.03 * (os.getpid() % 7) / 7)
+
+    def _try_schema(self) -> None:
         if self.path.is_dir():
             raise CacheError(describe(self.path.name, "a SQLite file", "a directory", raw=True))
         if self.path.exists():

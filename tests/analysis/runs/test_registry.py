@@ -553,3 +553,32 @@ def test_to_entry(registry: RunRegistry, tmp_path: Path) -> None:
     assert entry.members == tmp_path / "m" / "s.npy"
     assert entry.forget_mask == tmp_path / "m" / "f.npy"
     _ = np
+
+
+def test_schema_setup_retries_a_busy_answer_until_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes creating a fresh registry at once: the WAL switch gets an immediate
+    # SQLITE_BUSY (no busy handler, deadlock avoidance), seen once in CI as a lost `submit`.
+    real = RunRegistry._try_schema
+    calls: list[int] = []
+
+    def busy_twice(self: RunRegistry) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RegistryLockedError("runs.sqlite: locked")
+        real(self)
+
+    monkeypatch.setattr(RunRegistry, "_try_schema", busy_twice)
+    registry = RunRegistry(tmp_path / "runs.sqlite", timeout=5)
+    registry.add("a", role="original", file="a.pt")
+    assert len(calls) == 3 and [r.name for r in registry.list()] == ["a"]
+
+    def always_busy(self: RunRegistry) -> None:
+        raise RegistryLockedError("runs.sqlite: locked")
+
+    monkeypatch.setattr(RunRegistry, "_try_schema", always_busy)
+    started = time.monotonic()
+    with pytest.raises(RegistryLockedError):
+        RunRegistry(tmp_path / "other.sqlite", timeout=0.3).add("b", role="original", file="b.pt")
+    assert 0.3 <= time.monotonic() - started < 3
