@@ -6,7 +6,6 @@ Run with ``ulens dashboard [WORKSPACE]`` (sets ``ULENS_WORKSPACE``) or
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -227,8 +226,12 @@ def _run() -> None:
     _presentation_chrome(ctx.presentation)
     state.set_context(ctx)
     notices.no_retrain(ctx)
-    with contextlib.suppress(cached.Pending):  # a progress placeholder: redrawn when ready
+    try:
         page.run()
+    except cached.Pending:  # a progress placeholder: redrawn when ready
+        pass
+    else:
+        cached.page_drawn()
     state.sync()
 
 

@@ -65,7 +65,7 @@ from analysis.errors import CacheError
 from analysis.experiment import Experiment, load_experiment
 from analysis.runs.registry import REGISTRY_FILE, RunRegistry
 from dashboard.progress import progress_text
-from dashboard.state import PRECOMPUTE_ENV
+from dashboard.state import PRECOMPUTE_ENV, READY_ENV
 
 T = TypeVar("T")
 Key = tuple[Hashable, ...]
@@ -353,6 +353,30 @@ def refresh(workspace: str) -> bool:
 # --------------------------------------------------------------------------- precompute
 
 
+PRECOMPUTE_DELAY_SECONDS = 20.0
+"""The background precompute waits for the first page drawn in full, at most this long: its
+pool (a process importing torch, then evaluating models) would otherwise compete for the
+cores with the page the user is waiting for."""
+PRECOMPUTE_NICE = 10
+"""Niceness of the background pool the app starts: pages keep the cores they need."""
+_PAGE_DRAWN = threading.Event()
+
+
+def page_drawn() -> None:
+    """A page was drawn in full (no part pending): the background precompute may start now.
+
+    When :data:`READY_ENV` names a file (``ulens dashboard`` sets it), that file is created,
+    telling the command's precompute watcher the same thing.
+    """
+    if _PAGE_DRAWN.is_set():
+        return
+    _PAGE_DRAWN.set()
+    ready = os.environ.get(READY_ENV)
+    if ready:
+        with contextlib.suppress(OSError):
+            Path(ready).touch()
+
+
 @st.cache_resource(show_spinner=False)
 def _precompute_started() -> set[tuple[str, str]]:
     return set()
@@ -360,23 +384,25 @@ def _precompute_started() -> set[tuple[str, str]]:
 
 def start_precompute(workspace: str, scenario: str) -> None:
     """Once per process and scenario: queue the scenario's precompute task (models table,
-    default pair, its embedding) and start the workspace's background pool. Runs in the fast
-    lane before any page's work; a workspace that cannot be written is left alone."""
+    default pair, its embedding) and start the workspace's background pool, niced, once a page
+    has been drawn in full (:func:`page_drawn`; at most :data:`PRECOMPUTE_DELAY_SECONDS`
+    later). A workspace that cannot be written is left alone."""
     started = _precompute_started()
     if (workspace, scenario) in started:
         return
     started.add((workspace, scenario))
 
-    def submit(report: Report) -> None:
+    def submit() -> None:
         from analysis.runs import PrecomputeJob, ensure_workers, submit_precompute
 
+        _PAGE_DRAWN.wait(PRECOMPUTE_DELAY_SECONDS)
         try:
             submit_precompute(workspace, PrecomputeJob(scenario=scenario))
-            ensure_workers(workspace, idle=POOL_IDLE_SECONDS)
+            ensure_workers(workspace, idle=POOL_IDLE_SECONDS, nice=PRECOMPUTE_NICE)
         except Exception as exc:  # best effort: pages compute what they need themselves
             print(f"ulens: no background precompute ({exc})", file=sys.stderr)
 
-    background().submit(("precompute", workspace, scenario), "Precomputing", submit)
+    threading.Thread(target=submit, name="ulens-precompute", daemon=True).start()
 
 
 def _follow_precompute(

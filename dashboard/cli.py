@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -226,7 +227,13 @@ def numba_cache_dir() -> Path:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from analysis.spec import find_spec_file
-    from dashboard.settings import MAX_UPLOAD_ENV, PRECOMPUTE_ENV, WORKSPACE_ENV, WORKSPACES_ENV
+    from dashboard.settings import (
+        MAX_UPLOAD_ENV,
+        PRECOMPUTE_ENV,
+        READY_ENV,
+        WORKSPACE_ENV,
+        WORKSPACES_ENV,
+    )
 
     workspace = find_spec_file(args.workspace).parent
     listed = [str(_listed_workspace(w)) for w in args.workspaces]
@@ -248,6 +255,8 @@ def _dashboard(args: argparse.Namespace) -> int:
     }
     env.setdefault(PRECOMPUTE_ENV, "1")  # ULENS_PRECOMPUTE=0 turns the background precompute off
     watcher = _PrecomputeWatcher(workspace) if env[PRECOMPUTE_ENV] == "1" else None
+    if watcher is not None:
+        env[READY_ENV] = str(watcher.ready)
     app = Path(__file__).resolve().parent / "app.py"
     cmd = [sys.executable, "-m", "dashboard.serve", "run", str(app)]
     cmd += _streamlit_options(args)
@@ -425,16 +434,26 @@ def _console_callbacks(
 class _PrecomputeWatcher:
     """``ulens dashboard``'s view of the background precompute, called while the server runs.
 
-    The first call queues the launch workspace's precompute task and starts its background
-    pool (:func:`analysis.runs.submit_precompute`, :func:`analysis.runs.ensure_workers`); later
-    calls print its progress every few seconds and one line per part done, per distinct warning
-    and at the end. :meth:`stop` cancels it if it is still running when the server stops.
-    Never raises: without a writable registry the pages compute what they need themselves.
+    Once the app has drawn its first page in full (it creates the file :attr:`ready`) or
+    :data:`START_AFTER` seconds passed (no browser), a call queues the launch workspace's
+    precompute task and starts its background pool, niced
+    (:func:`analysis.runs.submit_precompute`, :func:`analysis.runs.ensure_workers`): started
+    earlier, the pool would compete with the first page for the cores. Later calls print its
+    progress every few seconds and one line per part done, per distinct warning and at the end.
+    :meth:`stop` cancels it if it is still running when the server stops. Never raises: without
+    a writable registry the pages compute what they need themselves.
     """
 
+    START_AFTER = 20.0
+    NICE = 10
+
     def __init__(self, workspace: Path) -> None:
+        import tempfile
+
         from dashboard.progress import Console
 
+        self.ready = Path(tempfile.mkdtemp(prefix="ulens-")) / "first-page-drawn"
+        self._launched = time.monotonic()
         self.workspace = workspace
         self.console = Console(live=False, every=5.0, prefix="ulens: ")
         self.queue: Any = None
@@ -452,6 +471,8 @@ class _PrecomputeWatcher:
         self._next = time.monotonic() + 0.5
         try:
             if self.task is None:
+                if self._waiting():
+                    return
                 self._start()
             else:
                 self._show(self.queue.get(self.task.id))
@@ -459,13 +480,17 @@ class _PrecomputeWatcher:
             self.done = True
             self.console.event(f"no background precompute ({exc})")
 
+    def _waiting(self) -> bool:
+        """True until the first page is drawn (or :data:`START_AFTER` passed)."""
+        return not self.ready.exists() and time.monotonic() - self._launched < self.START_AFTER
+
     def _start(self) -> None:
         from analysis.runs import ensure_workers, submit_precompute
         from analysis.runs.precompute import precompute_queue
 
         self.queue = precompute_queue(self.workspace)
         self.task = submit_precompute(self.workspace)
-        self.started_pool = bool(ensure_workers(self.workspace, idle=20.0))
+        self.started_pool = bool(ensure_workers(self.workspace, idle=20.0, nice=self.NICE))
         job = self.task.job
         self.label = f"precompute of {job['scenario']} ({job['a']} vs {job['b']})"
         self.console.event(f"{self.label} runs in the background (task {self.task.id})")
@@ -501,6 +526,7 @@ class _PrecomputeWatcher:
                 self.queue.cancel(self.task.id)
         if self.started_pool:
             procs.stop_processes(procs.descendants(os.getpid()), grace=5.0)
+        shutil.rmtree(self.ready.parent, ignore_errors=True)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -15,3 +15,6 @@ MAX_UPLOAD_ENV = "ULENS_MAX_UPLOAD_MB"
 PRECOMPUTE_ENV = "ULENS_PRECOMPUTE"
 """Environment variable: ``1`` makes opening a workspace scenario queue its background
 precompute (``ulens dashboard`` sets it unless it is already set, e.g. to ``0``)."""
+READY_ENV = "ULENS_READY_FILE"
+"""Environment variable: a file the app creates once its first page is drawn in full, telling
+``ulens dashboard`` that its background precompute may start without slowing that page."""

@@ -24,6 +24,7 @@ import streamlit as st
 from analysis.experiment import Experiment
 from dashboard.settings import MAX_UPLOAD_ENV as MAX_UPLOAD_ENV  # re-exported for the app
 from dashboard.settings import PRECOMPUTE_ENV as PRECOMPUTE_ENV  # re-exported for the app
+from dashboard.settings import READY_ENV as READY_ENV  # re-exported for the app
 from dashboard.settings import WORKSPACE_ENV, WORKSPACES_ENV
 
 _REGISTRY_KEY = "_ulens_bound_keys"

@@ -163,12 +163,14 @@ def ensure_workers(
     device: str = "auto",
     threads: int | None = DEFAULT_THREADS,
     idle: float = 30.0,
+    nice: int = 0,
 ) -> bool:
     """Start the detached background pool of the workspace unless one is running.
 
     The pool (``python -m analysis.runs.worker``) runs every queued run and exits after
     ``idle`` seconds without work; its log is ``.ulens_cache/runs/pool.log``. The trust policy
-    and ``PYTHONPATH`` of this process are passed on.
+    and ``PYTHONPATH`` of this process are passed on. ``nice`` > 0 lowers the pool's CPU
+    priority (POSIX), e.g. below an interactive dashboard's.
 
     Returns:
         True when a pool was started, False when one was already running.
@@ -203,6 +205,8 @@ def ensure_workers(
     ]
     if threads:
         cmd += ["--threads", str(int(threads))]
+    if nice:
+        cmd += ["--nice", str(int(nice))]
     with open(log, "ab") as out:
         subprocess.Popen(
             cmd,

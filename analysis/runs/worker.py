@@ -402,8 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--idle", type=float, default=30.0, help="exit after this many idle s")
+    parser.add_argument("--nice", type=int, default=0, help="raise this pool's niceness by N")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.nice > 0 and hasattr(os, "nice"):  # inherited by the pool's worker processes
+        os.nice(args.nice)
     return run_pool(
         args.workspace,
         workers=max(1, args.workers),

@@ -132,6 +132,26 @@ def test_following_a_precompute_task_reports_its_progress_until_its_part_is_done
     assert follow("embedding", ("x", "y")) == []
 
 
+def test_the_app_precompute_starts_niced_once_the_first_page_is_drawn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Started at once, the pool (torch import, model evaluation) took the cores from the first
+    # page: the first chart came 2 s later than with the precompute turned off.
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr("analysis.runs.submit_precompute", lambda w, job: calls.append(("q", w)))
+    monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: calls.append(("pool", k)))
+    monkeypatch.setenv(cached.READY_ENV, str(tmp_path / "ready"))
+    monkeypatch.setattr(cached, "_PAGE_DRAWN", threading.Event())
+    cached.start_precompute(str(tmp_path / "ws"), "drawn-first")
+    time.sleep(0.5)
+    assert calls == [] and not (tmp_path / "ready").exists()
+    cached.page_drawn()
+    assert (tmp_path / "ready").exists()  # `ulens dashboard`'s watcher may start too
+    _wait_for(lambda: len(calls) == 2)
+    assert calls[0] == ("q", str(tmp_path / "ws"))
+    assert calls[1][1]["nice"] == cached.PRECOMPUTE_NICE > 0
+
+
 def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

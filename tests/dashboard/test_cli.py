@@ -271,6 +271,7 @@ def test_dashboard_precomputes_in_the_background_unless_turned_off(
     assert seen["env"]["ULENS_PRECOMPUTE"] == "1"
     assert isinstance(seen["tick"], cli._PrecomputeWatcher)
     assert seen["tick"].task is None  # nothing is queued before the server runs
+    assert seen["env"]["ULENS_READY_FILE"] == str(seen["tick"].ready)  # the app's signal
     monkeypatch.setenv("ULENS_PRECOMPUTE", "0")
     seen = _dashboard_call(monkeypatch, [str(tiny_workspace)])
     assert seen["env"]["ULENS_PRECOMPUTE"] == "0" and seen["tick"] is None
@@ -287,6 +288,7 @@ def test_the_dashboard_terminal_follows_the_precompute_task(
     started: list[Path] = []
     monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: started.append(w))
     watcher = cli._PrecomputeWatcher(ws)
+    watcher.ready.touch()  # the app drew its first page
     watcher()  # first tick: queue the task, start the pool
     assert started == [ws] and watcher.task is not None
     assert work(ws, device="cpu") == 1  # the pool's worker, here in-process
@@ -315,6 +317,29 @@ def test_stopping_the_dashboard_cancels_an_unfinished_precompute(
     ws = tiny_workspace_factory()
     monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: None)
     watcher = cli._PrecomputeWatcher(ws)
+    watcher.ready.touch()
     watcher()
     watcher.stop()
     assert precompute_queue(ws).get(watcher.task.id).state == "cancelled"
+    assert not watcher.ready.parent.exists()  # its signal folder is removed
+
+
+def test_the_precompute_waits_for_the_first_page_then_starts_niced(
+    tiny_workspace_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tiny_workspace_factory()
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: started.append(k))
+    watcher = cli._PrecomputeWatcher(ws)
+    watcher()
+    assert watcher.task is None and not started  # the first page has the cores to itself
+    watcher.ready.touch()
+    watcher._next = 0.0
+    watcher()
+    assert watcher.task is not None and started[0]["nice"] == cli._PrecomputeWatcher.NICE > 0
+    watcher.stop()
+    late = cli._PrecomputeWatcher(ws)  # no browser ever connects: it starts anyway
+    late._launched -= cli._PrecomputeWatcher.START_AFTER
+    late()
+    assert late.task is not None
+    late.stop()

@@ -99,3 +99,23 @@ def test_delete_run_removes_its_files(sample_ws: Path) -> None:
     assert _leftovers(sample_ws, "gone") == [] and api.list_runs(sample_ws) == []
     with pytest.raises(ValueError, match=r"^run: expected the id of a run"):
         api.delete_run(sample_ws, ids[0])
+
+
+def test_a_pool_started_for_background_work_runs_niced(
+    sample_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from analysis.runs import worker
+
+    commands: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kwargs: commands.append(cmd))
+    assert api.ensure_workers(sample_ws, device="cpu", nice=10) is True
+    assert commands[0][commands[0].index("--nice") + 1] == "10"
+    niced: list[int] = []
+    monkeypatch.setattr(os, "nice", niced.append)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(worker, "run_pool", lambda *args, **kwargs: 0)
+    assert worker.main([str(sample_ws), "--nice", "10"]) == 0
+    assert niced == [10]
+    assert worker.main([str(sample_ws)]) == 0 and niced == [10]  # by default: not niced
