@@ -21,6 +21,7 @@ import io
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,7 +255,7 @@ def load_dataset(spec: Mapping[str, Any], *, root: Path | None = None) -> Datase
         if message is not None:
             raise DatasetError(message)
     if kind == "digits":
-        return _load_digits(options.get("seed", 0), options.get("test_size", 0.2))
+        return _load_digits(options.get("seed", 0), options.get("test_size", 0.2), root)
     if kind == "npz":
         path, shown = _resolve_path(options, root)
         return _load_npz(path, shown, policy)
@@ -291,25 +292,23 @@ def _resolve_path(options: Mapping[str, Any], root: Path | None) -> tuple[Path, 
     return path, shown
 
 
-def _load_digits(seed: Any, test_size: Any) -> DatasetBundle:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
+def _load_digits(seed: Any, test_size: Any, root: Path | None = None) -> DatasetBundle:
+    """sklearn's digits, split stratified; in a workspace the split is kept in its result
+    cache (keyed by seed, test size and the scikit-learn version), so opening the sample does
+    not import scikit-learn (~1 s) again."""
     if not (_is_int(seed) and 0 <= seed < 2**32):
         raise DatasetError(describe("dataset.seed", "an integer in [0, 2**32)", seed))
     if not (_is_number(test_size) and 0.0 < float(test_size) < 1.0):
         raise DatasetError(describe("dataset.test_size", "a fraction in (0, 1)", test_size))
-    digits = load_digits()
-    x = (digits.images.astype(np.float32) / 16.0)[:, None, :, :]
-    y = digits.target.astype(np.int64)
-    try:
-        x_tr, x_te, y_tr, y_te = train_test_split(
-            x, y, test_size=float(test_size), stratify=y, random_state=int(seed)
-        )
-    except ValueError as exc:  # a split too small to hold every class
-        raise DatasetError(
-            describe("dataset.test_size", "a split holding every class", f"{test_size} ({exc})")
-        ) from exc
+    cache, key = _digits_cache(root, int(seed), float(test_size))
+    split = cache.get(key) if cache is not None else None
+    if not (isinstance(split, dict) and set(split) == set(_DIGITS_PARTS)):
+        split = _split_digits(int(seed), float(test_size))
+        if cache is not None:
+            with warnings.catch_warnings():  # a read-only workspace: just not kept
+                warnings.simplefilter("ignore")
+                cache.put(key, split)
+    x_tr, x_te, y_tr, y_te = (np.asarray(split[part]) for part in _DIGITS_PARTS)
     names = tuple(str(i) for i in range(10))
     meta = {
         "seed": int(seed),
@@ -317,6 +316,40 @@ def _load_digits(seed: Any, test_size: Any) -> DatasetBundle:
         "source": "sklearn.datasets.load_digits",
     }
     return DatasetBundle(ArrayDataset(x_tr, y_tr), ArrayDataset(x_te, y_te), names, "digits", meta)
+
+
+_DIGITS_PARTS = ("x_train", "x_test", "y_train", "y_test")
+
+
+def _digits_cache(root: Path | None, seed: int, test_size: float) -> tuple[Any, str]:
+    """The workspace's result cache (None outside a workspace) and the split's key."""
+    if root is None:
+        return None, ""
+    from importlib.metadata import version
+
+    from analysis.store import ResultCache, cache_key
+
+    key = cache_key(
+        dataset="digits-split", seed=seed, test_size=test_size, sklearn=version("scikit-learn")
+    )
+    root = Path(root)
+    return ResultCache(root / ".ulens_cache", workspace=root), key
+
+
+def _split_digits(seed: int, test_size: float) -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images.astype(np.float32) / 16.0)[:, None, :, :]
+    y = digits.target.astype(np.int64)
+    try:
+        parts = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    except ValueError as exc:  # a split too small to hold every class
+        raise DatasetError(
+            describe("dataset.test_size", "a split holding every class", f"{test_size} ({exc})")
+        ) from exc
+    return dict(zip(_DIGITS_PARTS, parts, strict=True))
 
 
 def _is_int(value: Any) -> bool:

@@ -77,15 +77,16 @@ import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse
 import torch
 from numpy.typing import ArrayLike
-from sklearn.decomposition import PCA
 
 from analysis.errors import ValidationError, describe
+
+if TYPE_CHECKING:  # scipy and sklearn are imported on use: ~1 s less at the app's start
+    import scipy.sparse
 
 __all__ = [
     "ALIGNMENTS",
@@ -538,6 +539,8 @@ def _pca_init(z: np.ndarray, random_state: int) -> np.ndarray:
     """First two principal components, scaled to max |coordinate| 10 (NaN if no variance)."""
     if not np.any(z):
         return np.full((z.shape[0], 2), np.nan)
+    from sklearn.decomposition import PCA
+
     coords = PCA(n_components=2, random_state=random_state).fit_transform(z)
     return coords * (_INIT_SCALE / np.abs(coords).max())
 
@@ -628,6 +631,8 @@ def _umap_graph(z: np.ndarray, params: _UmapParams) -> scipy.sparse.csr_matrix:
     ``umap.umap_.fuzzy_simplicial_set`` with its defaults (local connectivity 1, fuzzy union),
     step for step, through the disk-cached kernels (a test pins it to umap-learn's).
     """
+    import scipy.sparse
+
     kernels = _kernels()
     indices, distances = _knn(z, params)
     distances = distances.astype(np.float32)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import logsumexp
 
 from analysis.errors import ValidationError, describe
 
@@ -174,6 +173,8 @@ def log_odds(logits: FloatArray, index: IntArray) -> FloatArray:
     chosen = np.take_along_axis(logits, rows, axis=-1)[..., 0]
     rest = logits.copy()
     np.put_along_axis(rest, rows, -np.inf, axis=-1)
+    from scipy.special import logsumexp  # scipy loads on use, not with the app
+
     out: FloatArray = chosen - logsumexp(rest, axis=-1)
     return out
 

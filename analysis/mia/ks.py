@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import ks_2samp
 
 from analysis.bootstrap import (
     NAN_INTERVAL,
@@ -73,6 +72,8 @@ def ks_forget_quality(model_scores: ArrayLike, retrain_scores: ArrayLike) -> KSR
     expected = "a non-empty 1-D array of finite numbers"
     model = validate_float_array(model_scores, "model_scores", ndim=1, expected=expected)
     retrain = validate_float_array(retrain_scores, "retrain_scores", ndim=1, expected=expected)
+    from scipy.stats import ks_2samp  # scipy loads on use, not with the app
+
     result = ks_2samp(model, retrain, alternative="two-sided")
     return KSResult(
         d=float(result.statistic),
@@ -90,6 +91,7 @@ def ks_p_value(d: float, n: int) -> float:
 
     Example:
         >>> import numpy as np
+        >>> from scipy.stats import ks_2samp
         >>> a, b = np.arange(30.0), np.arange(30.0) + 7.5
         >>> ks_p_value(ks_2samp(a, b).statistic, 30) == float(ks_2samp(a, b).pvalue)
         True
@@ -99,6 +101,8 @@ def ks_p_value(d: float, n: int) -> float:
 
 @functools.lru_cache(maxsize=8192)
 def _p_at(shift: int, n: int) -> float:
+    from scipy.stats import ks_2samp
+
     base = np.arange(n, dtype=np.float64)
     return float(ks_2samp(base, base + shift, alternative="two-sided").pvalue)
 

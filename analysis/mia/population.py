@@ -24,10 +24,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from analysis.errors import ValidationError, describe
 from analysis.mia._common import (
@@ -309,6 +305,10 @@ def _threshold_attacks(ctx: _Context, signal: str) -> tuple[AttackResult, Attack
 
 
 def _logistic_attack(ctx: _Context, signals: tuple[str, ...]) -> AttackResult:
+    from sklearn.linear_model import LogisticRegression  # sklearn loads on use, not with the app
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     split = ctx.split
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     model.fit(_features(split.train, signals), split.train_member)
@@ -521,6 +521,8 @@ def _fit_svc(
 ) -> SvcMiaResult:
     features = np.r_[retain_conf, test_conf][:, None]
     targets = np.r_[np.ones(retain_conf.size), np.zeros(test_conf.size)]
+    from sklearn.svm import SVC
+
     clf = SVC(C=3, gamma="auto", kernel="rbf")
     clf.fit(features, targets)
     predicted = clf.predict(forget_conf[:, None]) == 1

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import log_ndtr
-from scipy.stats import norm
 
 from analysis.errors import ValidationError, describe
 from analysis.mia._common import (
@@ -331,6 +329,8 @@ def offline_lira(
     _warn_missing(~np.isfinite(out.mu), "have no OUT reference")
     _warn_missing(np.isfinite(out.mu) & np.isnan(out.sigma), "have no estimable OUT std")
     z = (phi - out.mu) / out.sigma
+    from scipy.special import log_ndtr  # scipy loads on use, not with the app
+
     return LiraResult(
         scores=log_ndtr(z),
         z=z,
@@ -349,6 +349,8 @@ def _log_ratio(
     """log N(φ; inside) - log N(φ; out); NaN (one warning) below ``min_count`` on either side."""
     missing = (inside.count < min_count) | (out.count < min_count)
     _warn_missing(missing, what)
+    from scipy.stats import norm
+
     with np.errstate(invalid="ignore"):
         ratio = norm.logpdf(phi, inside.mu, inside.sigma) - norm.logpdf(phi, out.mu, out.sigma)
     out_scores: FloatArray = np.where(missing, np.nan, ratio)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import rankdata
 
 from analysis.bootstrap import auc_tpr_replicates, chunks, percentile_interval, resample_indices
 from analysis.errors import ValidationError, describe
@@ -190,6 +189,8 @@ def _auc(scores: FloatArray, is_member: BoolArray) -> float:
     n_neg = is_member.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy.stats import rankdata  # scipy loads on use, not with the app
+
     rank_sum = float(rankdata(scores)[is_member].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 

@@ -70,6 +70,33 @@ def test_digits_split_deterministic_per_seed_and_seed_in_meta(digits: DatasetBun
     assert digits.kind == "digits"
 
 
+def test_digits_split_is_kept_in_the_workspace_cache_bit_for_bit(
+    digits: DatasetBundle, tmp_path: Path
+) -> None:
+    # Opening the sample imported scikit-learn only to split digits: ~1 s of the first chart.
+    import subprocess
+    import sys
+
+    first = load_dataset({"kind": "digits", "seed": 0}, root=tmp_path)
+    assert len(list((tmp_path / ".ulens_cache").glob("*.npz"))) == 1
+    probe = (
+        "import sys; from analysis.data import load_dataset; "
+        f"b = load_dataset({{'kind': 'digits', 'seed': 0}}, root={str(tmp_path)!r}); "
+        "print('sklearn' in sys.modules, float(b.train.x.sum()), int(b.test.y[:50].sum()))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    assert out == ["False", str(float(digits.train.x.sum())), str(int(digits.test.y[:50].sum()))]
+    for split in ("train", "test"):  # cached split == fresh split, bit for bit
+        assert torch.equal(getattr(first, split).x, getattr(digits, split).x)
+        assert torch.equal(getattr(first, split).y, getattr(digits, split).y)
+    other = load_dataset({"kind": "digits", "seed": 1}, root=tmp_path)  # its own entry
+    assert not torch.equal(other.train.y, digits.train.y)
+    assert len(list((tmp_path / ".ulens_cache").glob("*.npz"))) == 2
+
+
 @pytest.mark.parametrize("test_size", [0.0, 1.0, 1.5])
 def test_digits_bad_test_size(test_size: float) -> None:
     with pytest.raises(DatasetError, match=r"dataset\.test_size: expected a fraction in \(0, 1\)"):
