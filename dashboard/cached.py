@@ -73,6 +73,11 @@ Report = Callable[[str, float], None]
 
 GRACE_SECONDS = 0.15
 """A result ready within this is drawn at once (no placeholder flashes for a warm load)."""
+FIRST_GRACE_SECONDS = 1.0
+"""The grace until a session's first page is drawn: its page is still blank, and a warm
+result that is merely slow to load the first time in a process (0.2–0.5 s) is then drawn in
+this run instead of after a placeholder, a poll and a second run (~0.8 s later)."""
+_SESSION_DRAWN = "_ulens_page_drawn"
 POLL_SECONDS = 0.5
 """How often the progress placeholder refreshes."""
 POOL_IDLE_SECONDS = 20.0
@@ -263,12 +268,16 @@ def _await(
     if FOREGROUND:
         task = _wait_here(runner, task, lambda: runner.submit(key, label, work, lane=lane))
     else:
-        task.done.wait(GRACE_SECONDS)
+        task.done.wait(_grace())
     if task.done.is_set():
         value: T = runner.take(task)
         return value
     _progress_placeholder(key)
     raise Pending(label)
+
+
+def _grace() -> float:
+    return GRACE_SECONDS if st.session_state.get(_SESSION_DRAWN) else FIRST_GRACE_SECONDS
 
 
 def _wait_here(runner: Background, task: Task, again: Callable[[], Task]) -> Task:
@@ -363,11 +372,13 @@ _PAGE_DRAWN = threading.Event()
 
 
 def page_drawn() -> None:
-    """A page was drawn in full (no part pending): the background precompute may start now.
+    """A page was drawn in full (no part pending): the background precompute may start now,
+    and this session's pages now show a placeholder after :data:`GRACE_SECONDS`.
 
     When :data:`READY_ENV` names a file (``ulens dashboard`` sets it), that file is created,
     telling the command's precompute watcher the same thing.
     """
+    st.session_state[_SESSION_DRAWN] = True
     if _PAGE_DRAWN.is_set():
         return
     _PAGE_DRAWN.set()

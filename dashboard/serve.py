@@ -38,6 +38,9 @@ PRELOAD = ("analysis", "dashboard.app_pages")
 plotly and every page module."""
 GATED = frozenset({"analysis", "dashboard"})
 """Top-level packages other threads import only after the preload."""
+UNGATED = frozenset({"dashboard.frontend"})
+"""Modules of :data:`GATED` packages imported before the preload starts (Streamlit and the
+standard library only), which the app imports without waiting for it."""
 
 
 class Preload:
@@ -97,6 +100,7 @@ class Preload:
             level == 0
             and not self.done.is_set()
             and name.partition(".")[0] in self.gated
+            and name not in UNGATED
             and threading.current_thread() is not self._thread
         ):
             self.done.wait()
@@ -138,11 +142,13 @@ def _exit_code(exc: SystemExit) -> int:
 def main() -> int:
     """Hand the command line to Streamlit's own CLI; exit (bounded) when it returns.
 
-    Streamlit is imported first (the preload imports parts of it too), then the preload
-    starts, then the server.
+    Streamlit is imported first (the preload imports parts of it too), then :data:`UNGATED`,
+    then the preload starts, then the server.
     """
     from streamlit.web import cli
 
+    for name in UNGATED:
+        importlib.import_module(name)
     Preload().start()
     sys.argv = ["streamlit", *sys.argv[1:]]
     threading.Thread(

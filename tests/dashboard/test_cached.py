@@ -255,3 +255,28 @@ def test_a_failure_in_background_work_is_shown_on_the_page_and_the_app_keeps_run
     (error,) = at.error
     assert "Could not compare" in error.value and str(Path.cwd()) not in error.value
     assert not at.exception and not _progress_texts(at)
+
+
+def test_a_sessions_first_page_waits_a_little_longer_before_a_placeholder(
+    background_app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A warm result slow to load the first time in a process (0.2-0.5 s) drew a placeholder,
+    # then, after a poll, a second run: ~0.8 s later on the first page a user sees.
+    def slowly(real: Callable[..., Any]) -> Callable[..., Any]:
+        def work(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.4)
+            return real(*args, **kwargs)
+
+        return work
+
+    from analysis.experiment import load_experiment
+
+    exp = load_experiment(os.environ["ULENS_WORKSPACE"], scenario="classwise")
+    cached.models_table(exp)  # warm on disk, not in the app's memory
+    monkeypatch.setattr(cached, "models_table", slowly(cached.models_table))
+    at = background_app
+    at.run()
+    assert not at.exception and not _progress_texts(at) and len(at.dataframe) == 1
+    monkeypatch.setattr(cached, "compare", slowly(cached.compare))
+    open_page(at, "classes")  # the session has a page: a placeholder after the usual grace
+    assert _progress_texts(at) and not at.get("plotly_chart")

@@ -161,3 +161,30 @@ def test_the_server_answers_before_the_analysis_library_is_imported(tmp_path: Pa
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_frontend_preload_module_never_waits_for_the_preload(tmp_path: Path) -> None:
+    # The app sends the browser its chart code before importing anything heavy: the module
+    # doing it is exempt from the gate, so it must import only Streamlit and the stdlib.
+    pkg = tmp_path / "slowpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import time\ntime.sleep(3)\n")
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1])\n"
+        "from dashboard.serve import Preload\n"
+        "pre = Preload(modules=('slowpkg',), gated=frozenset({'slowpkg', 'dashboard'})).start()\n"
+        "time.sleep(0.2)\n"
+        "import dashboard.frontend\n"
+        "heavy = [m for m in ('torch', 'analysis', 'numpy', 'pandas') if m in sys.modules]\n"
+        "print(pre.done.is_set(), heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False []"
