@@ -53,6 +53,8 @@ from analysis.studies.base import (
 
 __all__ = ["CORRECTIVE_METRICS", "CorrectiveStudy"]
 
+_PREDICTION_KEYS = {"indices", "labels", "train", "test", "test_labels", "attack"}
+
 CORRECTIVE_METRICS = (
     "clean_acc",
     "attack",
@@ -223,14 +225,33 @@ class CorrectiveStudy(Study):
         return pd.DataFrame(rows, columns=[*columns, "n_manipulated", *_RAW, "RT"])
 
     def _predict(self, exp: Any, name: str, device: Any) -> dict[str, np.ndarray] | None:
+        """The model's corrective predictions, from the workspace's result cache when its
+        weights (by content), architecture, dataset and manipulation are unchanged."""
         from analysis.models import load_weights_into
 
         entry = exp.spec.models.get(name)
         if entry is None:
             return None
+        key = self._predictions_key(exp, name)
+        cached = exp.cache.get(key)
+        if isinstance(cached, dict) and set(cached) >= _PREDICTION_KEYS:
+            return cached
         model = exp.build(entry.architecture)
         load_weights_into(model, entry.file, num_classes=exp.num_classes)
-        return corrective_predictions(model, exp.data, self.manipulation, device=device)
+        preds = corrective_predictions(model, exp.data, self.manipulation, device=device)
+        exp.cache.put(key, preds)
+        return preds
+
+    def _predictions_key(self, exp: Any, name: str) -> str:
+        from analysis.compare import _data_hash, _model_hash  # the comparisons' cache keys
+        from analysis.store import cache_key
+
+        return cache_key(
+            kind="corrective-predictions",
+            model=_model_hash(exp, name),
+            data=_data_hash(exp),
+            manipulation=self.manipulation.to_dict(),
+        )
 
     def _row(
         self, record: Any, step: Step, known: np.ndarray, preds: Mapping[str, Any] | None
