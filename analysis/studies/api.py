@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from analysis.errors import ValidationError, describe
+from analysis.errors import UlensError, ValidationError, describe
 from analysis.runs.api import add_scenario, list_runs, reap, remove_files
 from analysis.runs.executors import Update, make_executor
 from analysis.runs.plan import submit, workspace_root
@@ -306,16 +306,25 @@ class _StallWatch:
         return True
 
     def _blockers(self) -> list[str]:
+        """Runs outside the study its queued runs wait for, when nothing can progress: no
+        run of the study can start or is running, nothing runs in the workspace and no
+        background pool serves it."""
         records = self.registry.list()
+        by_name = {r.name: r for r in records}
         mine = [r for r in records if r.batch == self.batch]
+        queued = [r for r in mine if r.state == "queued"]
+
+        def ready(record: RunRecord) -> bool:
+            base = by_name.get(record.depends_on or "")
+            return record.depends_on is None or base is None or base.state == "done"
+
+        if not queued or any(ready(r) for r in queued):
+            return []
+        if any(r.state == "running" for r in records) or pool_running(self.root):
+            return []
         names = {r.name for r in mine}
-        needed = {r.depends_on for r in mine if r.state == "queued" and r.depends_on}
-        outside = needed - names
-        if not outside or any(r.state == "running" for r in records):
-            return []
-        if pool_running(self.root):
-            return []
-        return sorted(r.name for r in records if r.name in outside and r.state == "queued")
+        outside = {r.depends_on for r in queued if r.depends_on and r.depends_on not in names}
+        return sorted(n for n in outside if n in by_name and by_name[n].state == "queued")
 
 
 def collect_runs(
@@ -619,7 +628,7 @@ def _inside(root: Path, path: Any) -> Path | None:
         return None
     try:
         resolved = confine(path, root, argument="path")
-    except ValidationError:
+    except UlensError:  # outside (OutsideWorkspaceError), or no path at all
         return None
     return resolved if resolved.is_relative_to(root) else None
 
