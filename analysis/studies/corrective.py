@@ -16,7 +16,9 @@ their manipulated label, or of triggered non-target test inputs classified as th
 ``UA`` (share of the known subset predicted as its manipulated label). The original ("before")
 and the retrain model do not depend on f; their rows are repeated at each f (with ``UA`` on that
 f's known subset) so they plot as reference lines. ``<metric>_gap`` = value − the retrain
-model's value at the same f.
+model's value at the same f. Each model's predictions are cached in the workspace's result cache
+under its weights' content hash (with the architecture, dataset and manipulation), so a later
+aggregation, in any process, runs no model unless its weights file changed.
 
 Example:
     >>> study = CorrectiveStudy(name="fix", methods=("ga",), known=(0.5, 1.0),
@@ -232,7 +234,7 @@ class CorrectiveStudy(Study):
         entry = exp.spec.models.get(name)
         if entry is None:
             return None
-        key = self._predictions_key(exp, name)
+        key = self._predictions_key(exp, entry)
         cached = exp.cache.get(key)
         if isinstance(cached, dict) and set(cached) >= _PREDICTION_KEYS:
             return cached
@@ -242,13 +244,15 @@ class CorrectiveStudy(Study):
         exp.cache.put(key, preds)
         return preds
 
-    def _predictions_key(self, exp: Any, name: str) -> str:
-        from analysis.compare import _data_hash, _model_hash  # the comparisons' cache keys
-        from analysis.store import cache_key
+    def _predictions_key(self, exp: Any, entry: Any) -> str:
+        from analysis.compare import _data_hash  # the comparisons' dataset digest
+        from analysis.store import cache_key, hash_file
 
         return cache_key(
             kind="corrective-predictions",
-            model=_model_hash(exp, name),
+            weights=hash_file(entry.file),
+            arch=entry.architecture.name,
+            params=dict(entry.architecture.params),
             data=_data_hash(exp),
             manipulation=self.manipulation.to_dict(),
         )
