@@ -522,7 +522,7 @@ def delete_study(
     mine = study_runs(root, name)
     cancelled: tuple[int, ...] = ()
     active = [r for r in mine if r.state == "running"]
-    if active and not (force and not dry_run):
+    if active and not force:
         raise ValidationError(
             describe(
                 "study",
