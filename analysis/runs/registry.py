@@ -3,7 +3,8 @@
 One row per run (a queued/running/finished job, or an uploaded model): its job (JSON), kind,
 method, params, seed, scenario, state, live progress (stage, step/steps, epoch/epochs, current
 metrics, heartbeat, worker pid and host), timings, produced files and per-epoch history. A
-second table holds forget scenarios added outside ``experiment.toml``, a third the studies
+second table holds forget scenarios added outside ``experiment.toml`` (with their ``origin``:
+empty for the user's, ``study:NAME`` for a study's), a third the studies
 (:mod:`analysis.studies`: a named set of runs, grouped by their submission ``batch``).
 
 Concurrency and failure rules:
@@ -13,7 +14,9 @@ Concurrency and failure rules:
   share one registry. Read-only calls never take a write lock and never create the file.
 * The schema is created (or an older schema migrated) on the first write, never on a read;
   a schema-1 or schema-2 registry is readable as it is and migrated by the first write
-  (schema 2 -> 3 only adds the ``studies`` table; reading studies of an older file finds none).
+  (schema 2 -> 3 only adds the ``studies`` table; reading studies of an older file finds none;
+  the scenarios' ``origin`` column is added the same way, without a version change: older
+  readers select the columns they know, older writers get its default).
 * A corrupt registry is reported once (a :class:`RuntimeWarning`) and moved aside to
   ``runs.sqlite.corrupt-<timestamp>`` (never deleted); reads then see an empty registry.
 * A locked registry raises :class:`RegistryLockedError` after ``timeout`` seconds;

@@ -1,10 +1,12 @@
-"""The studies API the CLI (and later the app) calls: submit, run, watch, cancel, results.
+"""The studies API the CLI and the app call: submit, run, watch, cancel, results, delete.
 
 A study lives in the workspace's run registry (``studies`` table: name, kind, spec, created,
 batch); its scenarios are added to the registry's scenarios and its runs carry the study's
 ``batch``. Submission is all or nothing: when a job does not fit the workspace (unknown method,
 base, hyperparameter...), the study, its scenarios and their index files are removed again and
-nothing is queued.
+nothing is queued. Each scenario records its study as its origin (:func:`study_scenarios`;
+the dashboard's scenario selector hides them by default). :func:`delete_study` removes a study
+with its runs, their files and the scenarios nothing else uses.
 
 Example:
     >>> import shutil, tempfile
