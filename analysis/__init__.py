@@ -158,12 +158,14 @@ if TYPE_CHECKING:
         CorrectiveStudy,
         ScalabilityStudy,
         Study,
+        StudyDeletion,
         StudyGroups,
         StudyResult,
         StudyStatus,
         SustainabilityStudy,
         WorstCaseStudy,
         cancel_study,
+        delete_study,
         list_studies,
         run_study,
         study_groups,
@@ -254,9 +256,9 @@ _SOURCES: dict[str, str] = {
     "analysis.manipulation": "MANIPULATION_KINDS CorrectiveMetrics Manipulation corrective_metrics",
     "analysis.runs.registry": "StudyRecord",
     "analysis.studies": (
-        "CorrectiveStudy ScalabilityStudy Study StudyGroups StudyResult StudyStatus "
-        "SustainabilityStudy WorstCaseStudy cancel_study list_studies run_study study_groups "
-        "study_results study_status submit_study"
+        "CorrectiveStudy ScalabilityStudy Study StudyDeletion StudyGroups StudyResult "
+        "StudyStatus SustainabilityStudy WorstCaseStudy cancel_study delete_study list_studies "
+        "run_study study_groups study_results study_status submit_study"
     ),
     "analysis.weight_change": "WeightChange weight_change",
 }
@@ -314,6 +316,7 @@ __all__ = [
     "ShadowsJob",
     "SpecError",
     "Study",
+    "StudyDeletion",
     "StudyGroups",
     "StudyRecord",
     "StudyResult",
@@ -355,6 +358,7 @@ __all__ = [
     "corrective_metrics",
     "current_policy",
     "delete_run",
+    "delete_study",
     "discover_layers",
     "display_path",
     "embed_pair",

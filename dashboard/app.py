@@ -102,12 +102,19 @@ def sidebar() -> state.Context | None:
     """Workspace, scenario, Model A / Model B and presentation mode; None if unusable."""
     workspace = _workspace_choice()
     base = cached.experiment(workspace, None)
+    options, hidden = _scenario_options(workspace, base.scenarios)
     scenario = st.sidebar.selectbox(
         "Scenario (forget set)",
-        base.scenarios,
-        key=_bound_choice("scenario", base.scenarios),
+        options,
+        key=_bound_choice("scenario", options),
         format_func=lambda s: _scenario_label(base, s),
     )
+    if hidden:
+        st.sidebar.toggle(
+            f"Show study scenarios ({hidden})",
+            key="study_scenarios",
+            help="Forget sets that studies created (Studies page); hidden here by default.",
+        )
     exp = cached.experiment(workspace, scenario)
     names = [n for n, m in exp.models.items() if m.role not in AUXILIARY_ROLES]
     roles = {n: exp.models[n].role for n in names}
@@ -138,6 +145,21 @@ def sidebar() -> state.Context | None:
         f"Forget classes/samples are marked ✖. Workspace: {Path(workspace).name}"
     )
     return state.Context(workspace, exp, a, b, presentation)
+
+
+def _scenario_options(workspace: str, scenarios: list[str]) -> tuple[list[str], int]:
+    """The scenarios the selector offers and how many belong to studies: those only when
+    shown, or when one is the current choice (a link to a study's scenario keeps working)."""
+    from analysis.studies import study_scenarios
+
+    try:
+        owned = set(study_scenarios(workspace)) & set(scenarios)
+    except UlensError:  # an unreadable registry: every scenario, as before
+        owned = set()
+    visible = [s for s in scenarios if s not in owned] or scenarios
+    show = bool(state.bind("study_scenarios", False))
+    current = state.bind("scenario", visible[0])
+    return [s for s in scenarios if show or s in visible or s == current], len(owned)
 
 
 def _scenario_label(exp: Experiment, scenario: str) -> str:

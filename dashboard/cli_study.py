@@ -9,7 +9,9 @@ the runs to the workspace's detached pool instead and returns at once; ``ulens s
 follows them and ``ulens study results`` prints the table later. ``--csv FILE`` writes the
 printed table, ``--runs-csv FILE`` one row per run. ``groups`` prints per-group accuracy, PS
 and gaps to the retrain model for ``--models`` of a scenario, or a study's worst-group gaps
-(``--study``); it runs nothing.
+(``--study``); it runs nothing. ``delete`` removes a study with its runs (records and weights)
+and the scenarios only it uses (``--keep-runs``: only its record); it prints what goes and asks,
+and without ``--yes`` and no terminal to ask on it deletes nothing and exits 2.
 
 Exit codes: 0 when every run is done (or on success of list/status/cancel/results), 1 when a
 run failed or was interrupted, 130 when cancelled, 2 on bad input (one line naming the option).
@@ -25,6 +27,7 @@ Example:
     $ ulens study groups sample_data/digits --models ga_random --scenario random
     $ ulens study groups sample_data/digits --study grow
     $ ulens study status sample_data/digits grow
+    $ ulens study delete sample_data/digits grow --yes
 """
 
 from __future__ import annotations
@@ -143,11 +146,25 @@ def add_parsers(sub: Any) -> None:
         cmd = kinds.add_parser(name, help=f"a study's {text}" if name == "status" else text)
         cmd.add_argument("workspace")
         cmd.add_argument("study", help="study name")
+    _delete_parser(kinds)
     res = kinds.add_parser("results", help="a study's results table")
     res.add_argument("workspace")
     res.add_argument("study", help="study name")
     res.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     _output_options(res)
+
+
+def _delete_parser(kinds: Any) -> None:
+    rm = kinds.add_parser(
+        "delete", help="delete a study, its runs' records and weights, and its own scenarios"
+    )
+    rm.add_argument("workspace")
+    rm.add_argument("study", help="study name")
+    rm.add_argument(
+        "--keep-runs", action="store_true", help="delete only the study's record; keep its runs"
+    )
+    rm.add_argument("--force", action="store_true", help="cancel its running runs first")
+    rm.add_argument("--yes", action="store_true", help="delete without asking")
 
 
 def _corrective_parser(kinds: Any) -> None:
@@ -504,6 +521,50 @@ def _cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace) -> int:
+    """Show what goes, ask (or require ``--yes`` when nobody can answer), then delete."""
+    import sys
+
+    from analysis.studies import delete_study
+
+    plan = delete_study(args.workspace, args.study, runs=not args.keep_runs, dry_run=True)
+    print(_deletion_text(plan, keep_runs=args.keep_runs, done=False))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError(
+                describe(
+                    "--yes",
+                    "--yes to delete without a terminal to confirm (nothing was deleted)",
+                    "no --yes",
+                    raw=True,
+                )
+            )
+        if input("delete? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    gone = delete_study(
+        args.workspace, args.study, runs=not args.keep_runs, force=args.force, timeout=60.0
+    )
+    print(_deletion_text(gone, keep_runs=args.keep_runs, done=True))
+    return 0
+
+
+def _deletion_text(plan: Any, *, keep_runs: bool, done: bool) -> str:
+    verb = "deleted" if done else "would delete"
+    lines = [f"{verb} study {plan.name}" + (" (its runs are kept)" if keep_runs else "")]
+    if plan.cancelled:
+        lines.append(f"  cancelled {len(plan.cancelled)} run(s) first")
+    if plan.runs:
+        lines.append(f"  {len(plan.runs)} run(s): {', '.join(plan.runs)}")
+    if plan.scenarios:
+        lines.append(f"  {len(plan.scenarios)} scenario(s): {', '.join(plan.scenarios)}")
+    if plan.files:
+        lines.append(f"  {len(plan.files)} file(s) in the workspace")
+    if plan.kept:
+        lines.append(f"  kept scenario(s) other runs use: {', '.join(plan.kept)}")
+    return "\n".join(lines)
+
+
 def _results(args: argparse.Namespace) -> int:
     _print_results(args.workspace, args.study, args.device, args.csv, args.runs_csv)
     return 0
@@ -599,6 +660,7 @@ def _study(args: argparse.Namespace) -> int:
         "list": _list,
         "status": _status,
         "cancel": _cancel,
+        "delete": _delete,
         "results": _results,
     }
     started = time.time()

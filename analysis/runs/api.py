@@ -231,13 +231,15 @@ def add_scenario(
     random: float | None = None,
     seed: int = 0,
     indices: str | Path | np.ndarray | None = None,
+    origin: str = "",
 ) -> dict[str, Any]:
     """Add a forget scenario to the workspace's registry (``experiment.toml`` is untouched).
 
     Exactly one of ``classes`` (class-wise), ``random`` (a share with ``seed``) or ``indices``
     (a ``.npy`` file of training indices, or an array; copied to ``scenarios/NAME.npy``).
     The scenario is validated against the dataset before it is stored and is merged into the
-    experiment on load.
+    experiment on load. ``origin`` records who made it (``study:NAME`` for a study's; the
+    dashboard's scenario selector hides those by default).
 
     Returns:
         The stored scenario table.
@@ -272,7 +274,7 @@ def add_scenario(
     try:
         forget = resolve_forget_set(name, spec, exp.dataset("train").targets, root=root)
         _check_not_everything(forget.indices, forget.classes, exp)
-        registry.add_scenario(name, spec)
+        registry.add_scenario(name, spec, origin=origin)
     except BaseException:
         if "indices" in spec:
             with contextlib.suppress(OSError):

@@ -162,6 +162,9 @@ class LocalExecutor:
 
         try:
             records = sup.loop(tick, on_update, stop_now)
+        except Exception:  # the caller's update gave up (e.g. a stalled study): stop at once
+            stop_now()
+            raise
         finally:
             for proc in procs:
                 proc.join(timeout=30)

@@ -3,7 +3,8 @@
 One row per run (a queued/running/finished job, or an uploaded model): its job (JSON), kind,
 method, params, seed, scenario, state, live progress (stage, step/steps, epoch/epochs, current
 metrics, heartbeat, worker pid and host), timings, produced files and per-epoch history. A
-second table holds forget scenarios added outside ``experiment.toml``, a third the studies
+second table holds forget scenarios added outside ``experiment.toml`` (with their ``origin``:
+empty for the user's, ``study:NAME`` for a study's), a third the studies
 (:mod:`analysis.studies`: a named set of runs, grouped by their submission ``batch``).
 
 Concurrency and failure rules:
@@ -13,7 +14,9 @@ Concurrency and failure rules:
   share one registry. Read-only calls never take a write lock and never create the file.
 * The schema is created (or an older schema migrated) on the first write, never on a read;
   a schema-1 or schema-2 registry is readable as it is and migrated by the first write
-  (schema 2 -> 3 only adds the ``studies`` table; reading studies of an older file finds none).
+  (schema 2 -> 3 only adds the ``studies`` table; reading studies of an older file finds none;
+  the scenarios' ``origin`` column is added the same way, without a version change: older
+  readers select the columns they know, older writers get its default).
 * A corrupt registry is reported once (a :class:`RuntimeWarning`) and moved aside to
   ``runs.sqlite.corrupt-<timestamp>`` (never deleted); reads then see an empty registry.
 * A locked registry raises :class:`RegistryLockedError` after ``timeout`` seconds;
@@ -297,7 +300,7 @@ _CREATE = (
     + ");\n"
     "CREATE INDEX IF NOT EXISTS runs_state ON runs(state);\n"
     "CREATE TABLE IF NOT EXISTS scenarios (name TEXT PRIMARY KEY NOT NULL, "
-    "spec TEXT NOT NULL, created_at TEXT NOT NULL);\n"
+    "spec TEXT NOT NULL, created_at TEXT NOT NULL, origin TEXT NOT NULL DEFAULT '');\n"
     "CREATE TABLE IF NOT EXISTS studies (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, spec TEXT NOT NULL, "
     "created_at TEXT NOT NULL, batch TEXT NOT NULL);\n"
@@ -569,6 +572,7 @@ class RunRegistry:
                 )
             for statement in filter(str.strip, _CREATE.split(";\n")):
                 conn.execute(statement)
+            _add_origin_column(conn)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -984,20 +988,27 @@ class RunRegistry:
 
     # ------------------------------------------------------------------ scenarios
 
-    def add_scenario(self, name: str, spec: Mapping[str, Any]) -> None:
+    def add_scenario(self, name: str, spec: Mapping[str, Any], *, origin: str = "") -> None:
         """Store a forget scenario (``{"classes": [...]}``, ``{"random": f, "seed": s}`` or
         ``{"indices": "relative/path.npy"}``).
+
+        Args:
+            name: The scenario's name.
+            spec: Its table.
+            origin: Who made it: ``""`` for the user, ``study:NAME`` for study ``NAME``.
 
         Raises:
             ValidationError: Bad name, or the name is taken.
         """
         _validate_name(name)
         text = _json_text("spec", spec)
+        if not isinstance(origin, str):
+            raise ValidationError(describe("origin", "a string", origin))
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO scenarios (name, spec, created_at) VALUES (?, ?, ?)",
-                    (name, text, _now_iso()),
+                    "INSERT INTO scenarios (name, spec, created_at, origin) VALUES (?, ?, ?, ?)",
+                    (name, text, _now_iso(), origin),
                 )
         except sqlite3.IntegrityError as exc:
             raise ValidationError(
@@ -1017,6 +1028,11 @@ class RunRegistry:
             else:
                 warnings.warn(f"{self.path.name}: skipped scenario {row['name']!r}", stacklevel=2)
         return out
+
+    def scenario_origins(self) -> dict[str, str]:
+        """Added scenario -> its origin (``""``: the user's; ``study:NAME``: study NAME's)."""
+        rows = self._rows("SELECT * FROM scenarios ORDER BY rowid")
+        return {str(r["name"]): str(r.get("origin") or "") for r in rows}
 
     def remove_scenario(self, name: str) -> bool:
         """Delete an added scenario; return whether there was one."""
@@ -1174,6 +1190,14 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         "WHERE state = 'running'"
     )
     conn.execute("DROP TABLE runs_v1")
+
+
+def _add_origin_column(conn: sqlite3.Connection) -> None:
+    """Scenarios record their origin (a study, or the user). Added without a schema version
+    change: older readers select the columns they know, and older writers get the default."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(scenarios)")}
+    if "origin" not in columns:
+        conn.execute("ALTER TABLE scenarios ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
 
 
 def _fail_orphans(conn: sqlite3.Connection, now: float) -> None:

@@ -11,8 +11,9 @@
 A study is submitted with :func:`submit_study` (its scenarios are added to the registry and its
 runs queued under one batch), executed like every run (:func:`run_study` in the foreground, or
 :func:`analysis.runs.ensure_workers` in the background; local or Ray), watched with
-:func:`study_status`, stopped with :func:`cancel_study`, and read with :func:`study_results`
-(the models table's metrics per run, mean ± std over seeds per method and size).
+:func:`study_status`, stopped with :func:`cancel_study`, read with :func:`study_results`
+(the models table's metrics per run, mean ± std over seeds per method and size) and removed
+with :func:`delete_study` (its runs, weights and the scenarios only it uses).
 
 Example:
     >>> import shutil, tempfile
@@ -27,14 +28,19 @@ Example:
 from __future__ import annotations
 
 from analysis.studies.api import (
+    STALL_SECONDS,
+    StudyDeletion,
     StudyStatus,
     cancel_study,
     collect_runs,
+    delete_study,
     list_studies,
     load_study,
     run_study,
+    study_origin,
     study_results,
     study_runs,
+    study_scenarios,
     study_status,
     submit_study,
 )
@@ -59,12 +65,14 @@ __all__ = [
     "CORRECTIVE_METRICS",
     "DIFFICULTY_SCORES",
     "GROUP_STUDY_METRICS",
+    "STALL_SECONDS",
     "STUDY_KINDS",
     "STUDY_METRICS",
     "CorrectiveStudy",
     "ScalabilityStudy",
     "Step",
     "Study",
+    "StudyDeletion",
     "StudyGroups",
     "StudyResult",
     "StudyStatus",
@@ -72,6 +80,7 @@ __all__ = [
     "WorstCaseStudy",
     "cancel_study",
     "collect_runs",
+    "delete_study",
     "difficulty_scores",
     "list_studies",
     "load_study",
@@ -79,8 +88,10 @@ __all__ = [
     "run_study",
     "study_from_dict",
     "study_groups",
+    "study_origin",
     "study_results",
     "study_runs",
+    "study_scenarios",
     "study_status",
     "submit_study",
     "summarise",

@@ -16,7 +16,9 @@ their manipulated label, or of triggered non-target test inputs classified as th
 ``UA`` (share of the known subset predicted as its manipulated label). The original ("before")
 and the retrain model do not depend on f; their rows are repeated at each f (with ``UA`` on that
 f's known subset) so they plot as reference lines. ``<metric>_gap`` = value − the retrain
-model's value at the same f.
+model's value at the same f. Each model's predictions are cached in the workspace's result cache
+under its weights' content hash (with the architecture, dataset and manipulation), so a later
+aggregation, in any process, runs no model unless its weights file changed.
 
 Example:
     >>> study = CorrectiveStudy(name="fix", methods=("ga",), known=(0.5, 1.0),
@@ -52,6 +54,8 @@ from analysis.studies.base import (
 )
 
 __all__ = ["CORRECTIVE_METRICS", "CorrectiveStudy"]
+
+_PREDICTION_KEYS = {"indices", "labels", "train", "test", "test_labels", "attack"}
 
 CORRECTIVE_METRICS = (
     "clean_acc",
@@ -223,14 +227,35 @@ class CorrectiveStudy(Study):
         return pd.DataFrame(rows, columns=[*columns, "n_manipulated", *_RAW, "RT"])
 
     def _predict(self, exp: Any, name: str, device: Any) -> dict[str, np.ndarray] | None:
+        """The model's corrective predictions, from the workspace's result cache when its
+        weights (by content), architecture, dataset and manipulation are unchanged."""
         from analysis.models import load_weights_into
 
         entry = exp.spec.models.get(name)
         if entry is None:
             return None
+        key = self._predictions_key(exp, entry)
+        cached = exp.cache.get(key)
+        if isinstance(cached, dict) and set(cached) >= _PREDICTION_KEYS:
+            return cached
         model = exp.build(entry.architecture)
         load_weights_into(model, entry.file, num_classes=exp.num_classes)
-        return corrective_predictions(model, exp.data, self.manipulation, device=device)
+        preds = corrective_predictions(model, exp.data, self.manipulation, device=device)
+        exp.cache.put(key, preds)
+        return preds
+
+    def _predictions_key(self, exp: Any, entry: Any) -> str:
+        from analysis.compare import _data_hash  # the comparisons' dataset digest
+        from analysis.store import cache_key, hash_file
+
+        return cache_key(
+            kind="corrective-predictions",
+            weights=hash_file(entry.file),
+            arch=entry.architecture.name,
+            params=dict(entry.architecture.params),
+            data=_data_hash(exp),
+            manipulation=self.manipulation.to_dict(),
+        )
 
     def _row(
         self, record: Any, step: Step, known: np.ndarray, preds: Mapping[str, Any] | None

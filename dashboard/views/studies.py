@@ -385,6 +385,35 @@ def _study_row(workspace: str, status: Any) -> None:
             on_click=_cancel,
             args=(workspace, status.name),
         )
+        if status.finished:
+            _delete_control(c3, workspace, status.name)
+
+
+def _delete_control(column: Any, workspace: str, name: str) -> None:
+    """Delete, behind a confirm step: a popover saying what goes, with the real button."""
+    with column.popover("Delete", key=f"{_PREFIX}delete_{name}"):
+        st.caption(
+            f"Delete study {md(name)}: its runs, their weights and the forget scenarios only "
+            "it uses. Models and scenarios of your own stay."
+        )
+        st.button(
+            "Delete study",
+            type="primary",
+            key=f"{_PREFIX}delete_ok_{name}",
+            on_click=_delete,
+            args=(workspace, name),
+        )
+
+
+def _delete(workspace: str, name: str) -> None:
+    from analysis.studies import delete_study
+
+    try:
+        gone = delete_study(workspace, name)
+    except UlensError as exc:
+        messages.error(f"Could not delete study {name}: {exc}.")
+        return
+    st.toast(f"Deleted study {name}: {len(gone.runs)} run(s), {len(gone.scenarios)} scenario(s)")
 
 
 def kind_label(kind: str) -> str:

@@ -475,6 +475,22 @@ def test_schema_2_is_read_as_is_and_gains_the_studies_table_on_the_first_write(
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
+def test_scenarios_gain_an_origin_column_without_a_version_change(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    _schema_2_registry(path)  # its scenarios table has no origin column
+    registry = RunRegistry(path)
+    assert registry.scenario_origins() == {"extra": ""}  # read as the user's
+    registry.add_scenario("s_f0.1", {"classes": [1]}, origin="study:s")
+    assert registry.scenario_origins() == {"extra": "", "s_f0.1": "study:s"}
+    assert registry.scenarios() == {"extra": {"classes": [2]}, "s_f0.1": {"classes": [1]}}
+    with sqlite3.connect(path) as conn:  # an older writer still inserts without the column
+        conn.execute("INSERT INTO scenarios (name, spec, created_at) VALUES ('old', '{}', 't')")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert RunRegistry(path).scenario_origins()["old"] == ""
+    with pytest.raises(ValidationError, match=r"^origin: expected a string"):
+        registry.add_scenario("bad", {"classes": [1]}, origin=3)  # type: ignore[arg-type]
+
+
 def test_a_newer_schema_is_refused_on_write(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite"
     with sqlite3.connect(path) as conn:

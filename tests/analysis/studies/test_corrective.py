@@ -164,3 +164,67 @@ def test_a_backdoor_study_end_to_end_on_the_sample(sample_ws: Path) -> None:
     stored = {r.name: r.job for r in RunRegistry(sample_ws / REGISTRY_FILE).list()}
     assert stored["bd_k0.5_ga_s0"]["manipulation"]["kind"] == "trigger"  # data, not code
     print(f"corrective study: {took:.1f} s; ga attack {ga['attack_mean']:.3f}")
+    _check_cached(sample_ws, "bd", result, changed="bd_k0.5_ga_s0", like="bd_original")
+
+
+def _check_cached(ws: Path, name: str, first: object, *, changed: str, like: str) -> None:
+    """A second aggregation (a fresh experiment, as in a new process) reads every model's
+    predictions from the workspace's cache; a changed weights file is measured again."""
+    import shutil
+    from unittest import mock
+
+    from safetensors.torch import load_file, save_file
+
+    from analysis.manipulation import corrective_predictions
+    from analysis.runs.registry import REGISTRY_FILE, RunRegistry
+    from analysis.studies import study_results
+
+    calls: list[int] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return corrective_predictions(*args, **kwargs)  # type: ignore[arg-type]
+
+    target = "analysis.studies.corrective.corrective_predictions"
+    with mock.patch(target, side_effect=counting):
+        again = study_results(ws, name, device="cpu")
+    assert calls == []  # no forward pass at all
+    pd.testing.assert_frame_equal(again.runs, first.runs)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(again.summary, first.summary)  # type: ignore[attr-defined]
+    files = {r.name: r.file for r in RunRegistry(ws / REGISTRY_FILE).list()}
+    mine, other = load_file(files[changed]), load_file(files[like])
+    save_file({k: (v + other[k]) / 2 for k, v in mine.items()}, files[changed])  # new content
+    with mock.patch(target, side_effect=counting):
+        after = study_results(ws, name, device="cpu")
+    assert len(calls) == 1  # only the changed model is measured again
+    before = first.runs.set_index("name")  # type: ignore[attr-defined]
+    runs = after.runs.set_index("name")
+    same = [n for n in runs.index if n != changed]
+    pd.testing.assert_frame_equal(runs.loc[same], before.loc[same])
+    shutil.copyfile(files[like], files[changed])  # content seen before: read from the cache
+    with mock.patch(target, side_effect=counting):
+        assert (
+            study_results(ws, name, device="cpu").runs.set_index("name").loc[changed, "clean_acc"]
+            == runs.loc[like, "clean_acc"]
+        )
+    assert len(calls) == 1
+
+
+def test_a_label_flip_study_on_an_mlp_workspace_caches_its_measurements(mlp_ws: Path) -> None:
+    from analysis.studies import run_study, study_results, submit_study
+
+    study = CorrectiveStudy(
+        name="lf",
+        methods=("ft",),
+        known=(0.5,),
+        manipulation={"kind": "label_flip", "fraction": 0.2, "seed": 1},
+        params={"ft": {"epochs": 2}},
+    )
+    submit_study(mlp_ws, study)
+    records = run_study(mlp_ws, "lf", device="cpu")
+    assert {r.state for r in records} == {"done"}
+    result = study_results(mlp_ws, "lf", device="cpu")
+    s = result.summary.set_index("method")
+    assert s.loc["original", "n_forget"] == 18  # half of round(0.2 * 180)
+    assert 0.0 <= s.loc["ft", "attack_mean"] <= 1.0 and s.loc["retrain", "done"] == 1
+    _check_cached(mlp_ws, "lf", result, changed="lf_k0.5_ft_s0", like="lf_all_retrain")
