@@ -578,13 +578,7 @@ def _print_results(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = study_results(workspace, name, device=device)
-    for warning in caught:  # one line each for the study's own notes; the rest as usual
-        if str(warning.message).startswith(f"study {name!r}"):
-            print(f"ulens study: note: {warning.message}")
-        else:  # re-issued under the caller's filters (-W ignore, ...)
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    _report_warnings(caught, name)
     metrics = result.metrics if result.kind == "corrective" else TABLE_METRICS
     table = format_table(result.summary, result.x_label, metrics=metrics)
     print(table)
@@ -592,6 +586,22 @@ def _print_results(
         _write_csv(result.summary, csv, "--csv")
     if runs_csv:
         _write_csv(result.runs, runs_csv, "--runs-csv")
+
+
+def _report_warnings(caught: list[warnings.WarningMessage], name: str) -> None:
+    """One line per study note; every other distinct warning once, with how many times it
+    was raised (the aggregation of a study repeats the same few per run), re-issued under the
+    caller's filters (``-W ignore``...)."""
+    counts: dict[tuple[type[Warning], str], list[Any]] = {}
+    for warning in caught:
+        text = str(warning.message)
+        if text.startswith(f"study {name!r}"):
+            print(f"ulens study: note: {text}")
+            continue
+        counts.setdefault((warning.category, text), [warning, 0])[1] += 1
+    for (category, text), (first, count) in counts.items():
+        shown = text if count == 1 else f"{text} (raised {count} times)"
+        warnings.warn_explicit(category(shown), category, first.filename, first.lineno)
 
 
 def _write_csv(frame: pd.DataFrame, path: str, option: str) -> None:

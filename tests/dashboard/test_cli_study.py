@@ -355,3 +355,26 @@ def test_format_table_prints_the_corrective_metrics() -> None:
     lines = format_table(frame, "known fraction", metrics=CORRECTIVE_METRICS).splitlines()
     assert lines[0].split()[-7:] == list(CORRECTIVE_METRICS)
     assert lines[1].split() == ["ga", "0.5", "72", "1/1", *["0.250"] * 7]
+
+
+def test_repeated_warnings_of_an_aggregation_are_shown_once_with_their_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A scalability study printed "8 sample(s) have no OUT reference" once per run (dozens).
+    import warnings
+
+    from dashboard import cli_study
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("8 sample(s) have no OUT reference", RuntimeWarning, stacklevel=1)
+        warnings.warn("study 'grow' has 2 unfinished runs", UserWarning, stacklevel=1)
+        warnings.warn("1 population sample(s) left out", RuntimeWarning, stacklevel=1)
+    with pytest.warns(RuntimeWarning) as shown:
+        cli_study._report_warnings(caught, "grow")
+    assert [str(w.message) for w in shown] == [
+        "8 sample(s) have no OUT reference (raised 3 times)",
+        "1 population sample(s) left out",
+    ]
+    assert capsys.readouterr().out == "ulens study: note: study 'grow' has 2 unfinished runs\n"
