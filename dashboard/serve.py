@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dashboard import procs
@@ -107,6 +108,31 @@ class Preload:
         return self._original(name, globals, locals, fromlist, level)
 
 
+def show_warnings_once() -> Callable[..., None]:
+    """Print each distinct warning (category and text) once per server process.
+
+    Computing a cold models table raises the same few warnings once per model (e.g. "3
+    sample(s) have no OUT reference"), and Python's once-per-location registry is reset
+    whenever a library changes the warning filters: the terminal of ``make demo`` showed the
+    same lines dozens of times. Warnings recorded by ``catch_warnings(record=True)`` (which
+    the pages show) are not affected. Returns the previous ``warnings.showwarning``.
+    """
+    previous = warnings.showwarning
+    seen: set[tuple[str, str]] = set()
+    lock = threading.Lock()
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        key = (category.__name__, str(message))
+        with lock:
+            if key in seen:
+                return
+            seen.add(key)
+        previous(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    return previous
+
+
 def release_children(timeout: float = 5.0) -> None:
     """Stop the kaleido server, then any child process still running (bounded by ``timeout``)."""
     export = sys.modules.get("dashboard.export")  # not imported: no renderer to stop
@@ -149,6 +175,7 @@ def main() -> int:
 
     for name in UNGATED:
         importlib.import_module(name)
+    show_warnings_once()
     Preload().start()
     sys.argv = ["streamlit", *sys.argv[1:]]
     threading.Thread(

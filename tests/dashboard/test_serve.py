@@ -188,3 +188,32 @@ def test_the_frontend_preload_module_never_waits_for_the_preload(tmp_path: Path)
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False []"
+
+
+def test_the_server_prints_each_distinct_warning_once() -> None:
+    # A cold models table warned "3 sample(s) have no OUT reference" once per model: 32 lines
+    # in the terminal of `make demo`.
+    code = (
+        "import warnings\n"
+        "from dashboard.serve import show_warnings_once\n"
+        "show_warnings_once()\n"
+        "warnings.simplefilter('always')\n"
+        "for _ in range(3):\n"
+        "    warnings.warn('3 sample(s) have no OUT reference', RuntimeWarning)\n"
+        "    warnings.warn('2 sample(s) have no OUT reference', RuntimeWarning)\n"
+        "with warnings.catch_warnings(record=True) as recorded:  # what pages show: all\n"
+        "    warnings.simplefilter('always')\n"
+        "    warnings.warn('3 sample(s) have no OUT reference', RuntimeWarning)\n"
+        "print(len(recorded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    printed = [line for line in out.stderr.splitlines() if "Warning" in line]
+    assert len(printed) == 2 and "3 sample(s)" in printed[0] and "2 sample(s)" in printed[1]
+    assert out.stdout.strip() == "1"
