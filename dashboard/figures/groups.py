@@ -11,7 +11,9 @@ group; no Streamlit):
   retrain model as the grey first bar), PS per group (forget samples, against the retrain
   model), and the test-accuracy gap to retrain with each model's worst group outlined and
   labelled;
-* :func:`group_data` — the rows and columns the figure plots (its CSV export).
+* :func:`group_data` — the rows and columns the figure plots (its CSV export);
+* :func:`group_spec` — the figure and its data as a :class:`~dashboard.figures.FigureSpec`
+  (the Classes page's export, key ``classes_groups``).
 
 Example:
     >>> group_models("retrain", "ga", original="original", retrain="retrain")
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,14 +33,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard import theme
+from dashboard.figures import FigureSpec
 
 __all__ = [
     "GROUP_PANELS",
     "ROLE_TITLES",
+    "GroupInput",
     "group_data",
     "group_figure",
     "group_labels",
     "group_models",
+    "group_spec",
     "worst_groups",
 ]
 
@@ -56,6 +62,17 @@ _ROLE_COLORS = {
     "B": theme.ROLE_COLORS["B"],
     "retrain": theme.ROLE_COLORS["retrain"],
 }
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    """What :func:`group_spec` draws: the table, the ``(model, role)`` pairs, the retrain model
+    and where the groups came from (the Export page and the report pass it as ``groups``)."""
+
+    table: pd.DataFrame
+    models: tuple[tuple[str, str], ...]
+    retrain: str | None
+    source: str = "classes"
 
 
 def group_models(
@@ -81,9 +98,10 @@ def group_labels(table: pd.DataFrame) -> list[str]:
     """Display label per group (in table order): a group all of whose training samples are
     forget samples is marked like a forget class (``✖ 8 (forget)``)."""
     first = table.drop_duplicates("group")
+    only_forget = (first["n_forget"] > 0) & (first["n_retain"] == 0)
     return [
-        theme.class_label(str(row["name"]), forget=bool(row["n_forget"] > 0 and row["n_retain"] == 0))
-        for _, row in first.iterrows()
+        theme.class_label(str(name), forget=bool(flag))
+        for name, flag in zip(first["name"], only_forget, strict=True)
     ]
 
 
@@ -164,7 +182,7 @@ def group_figure(
         vertical_spacing=0.09,
         subplot_titles=[PANEL_TITLES[p] for p in GROUP_PANELS],
     )
-    worst = worst_groups(table).set_index("model").to_dict("index")
+    worst: dict[str, Any] = {str(r["model"]): r for r in worst_groups(table).to_dict("records")}
     present = [(m, r) for m, r in models if (table["model"] == m).any()]
     reference = retrain or next((m for m, r in models if r == "retrain"), None)
     for model, role in present:
@@ -251,3 +269,20 @@ def group_data(table: pd.DataFrame, models: Sequence[tuple[str, str]]) -> pd.Dat
     rows = table[table["model"].isin(list(roles))].copy()
     rows.insert(1, "role", rows["model"].map(roles))
     return rows.reset_index(drop=True)
+
+
+def group_spec(data: GroupInput, *, presentation: bool = False) -> FigureSpec:
+    """The group figure with its data, for export (key ``classes_groups``)."""
+    figure = group_figure(
+        data.table,
+        data.models,
+        retrain=data.retrain,
+        source=data.source,
+        presentation=presentation,
+    )
+    return FigureSpec(
+        "classes_groups",
+        "Group robustness: per-group accuracy, PS and gap to retrain",
+        figure,
+        group_data(data.table, data.models),
+    )
