@@ -429,7 +429,7 @@ def study_groups_figure(
     Returns:
         Top: the worst-group gap to retrain and the worst-group test accuracy against the
         study's x, one line per method (mean ± std over seeds; the retrain models grey dashed
-        where they have a value). Bottom: per group at ``x``, test accuracy and PS, grouped
+        in the accuracy panel). Bottom: per group at ``x``, test accuracy and PS, grouped
         bars per method (retrain grey first), mean ± std over seeds.
     """
     fig = make_subplots(
@@ -442,6 +442,8 @@ def study_groups_figure(
     lines = _group_lines(groups)
     for col, metric in enumerate(GROUP_PANELS[:2], start=1):
         for j, (method, colour, dash) in enumerate(lines):
+            if method == "retrain" and metric == "worst_gap":
+                continue  # its gap to itself
             trace = _worst_trace(groups, method, metric, colour, dash, j, len(lines))
             if trace is not None:
                 trace.showlegend = not _in_legend(fig, method)
@@ -454,7 +456,8 @@ def study_groups_figure(
             if bar is not None:
                 bar.showlegend = not _in_legend(fig, method)
                 fig.add_trace(bar, row=2, col=col)
-        fig.update_xaxes(row=2, col=col, type="category", title_text="group")
+        axis = "class" if groups.source == "classes" else "group"
+        fig.update_xaxes(row=2, col=col, type="category", title_text=axis)
     for row, col in ((1, 2), (2, 1), (2, 2)):
         fig.update_yaxes(row=row, col=col, range=[-0.05, 1.05])
     fig.update_yaxes(row=1, col=1, rangemode="tozero")
