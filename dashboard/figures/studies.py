@@ -572,9 +572,8 @@ def study_groups_data(groups: StudyGroups) -> pd.DataFrame:
     (``part`` = ``worst``) then the per-group rows (``part`` = ``group``)."""
     worst = groups.worst.assign(part="worst")
     per_group = groups.per_group.assign(part="group")
-    return pd.concat([worst, per_group], ignore_index=True).reindex(
-        columns=["part", *dict.fromkeys([*worst.columns, *per_group.columns]).keys() - {"part"}]
-    )
+    columns = dict.fromkeys(["part", *worst.columns, *per_group.columns])
+    return pd.concat([worst, per_group], ignore_index=True).reindex(columns=list(columns))
 
 
 def plot_data(result: StudyResult, metrics: Sequence[str]) -> pd.DataFrame:
