@@ -17,7 +17,7 @@ group; no Streamlit):
 
 Example:
     >>> group_models("retrain", "ga", original="original", retrain="retrain")
-    (('original', 'before'), ('retrain', 'A'), ('ga', 'B'))
+    (('retrain', 'A'), ('original', 'before'), ('ga', 'B'))
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ class GroupInput:
 def group_models(
     a: str, b: str, *, original: str | None, retrain: str | None
 ) -> tuple[tuple[str, str], ...]:
-    """``(model, role)`` pairs, in drawing order: the retrain model first (the reference), then
-    the original (``before``), A and B; a model already listed is not repeated (the role of
-    A or B wins over ``before``/``retrain`` so the pair keeps its names).
+    """``(model, role)`` pairs, in drawing order: the retrain model first (the reference, even
+    when it is A or B), then the original (``before``), A and B; a model already listed is not
+    repeated (the role of A or B wins over ``before``/``retrain`` so the pair keeps its names).
 
     Example:
         >>> group_models("ga", "ft", original="original", retrain="retrain")
@@ -91,7 +91,9 @@ def group_models(
         if name is not None and name not in roles:
             roles[name] = role
     order = ("retrain", "before", "A", "B")
-    return tuple(sorted(roles.items(), key=lambda item: order.index(item[1])))
+    return tuple(
+        sorted(roles.items(), key=lambda item: -1 if item[0] == retrain else order.index(item[1]))
+    )
 
 
 def group_labels(table: pd.DataFrame) -> list[str]:
