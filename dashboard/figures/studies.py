@@ -625,10 +625,11 @@ def study_groups_spec(groups: StudyGroups, *, presentation: bool = False) -> Fig
     )
 
 
-def summary_display(
-    result: StudyResult, metrics: Sequence[str] = (*SWEEP_METRICS, "UA_gap")
-) -> pd.DataFrame:
+def summary_display(result: StudyResult, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The summary as text: one row per (method, x), "mean ± std" per metric (N/A: no value).
+
+    ``metrics`` defaults to the sweep metrics and ``UA_gap``, or for a corrective study its
+    own metrics (clean accuracy, attack success, known-subset UA, their gaps, run time).
 
     Example:
         >>> import pandas as pd
@@ -639,6 +640,9 @@ def summary_display(
         >>> summary_display(study.aggregate(runs), ["UA"]).iloc[0].tolist()
         ['ga', '10%', '', '2/2', '0.300 ± 0.141']
     """
+    if metrics is None:
+        default = (*SWEEP_METRICS, "UA_gap")
+        metrics = result.metrics if result.kind == "corrective" else default
     out = pd.DataFrame(
         {
             "method": result.summary["method"].astype(str),

@@ -272,3 +272,11 @@ def test_study_figures_and_page_figures_add_the_group_figure_when_given() -> Non
         pytest.approx([0.0, 0.0, 0.25, 0.25])
     )
     assert [s.key for s in figs.page_figures(None, studies={"grow": result})] == keys[:1]
+
+
+def test_summary_display_of_a_corrective_study_shows_its_own_metrics() -> None:
+    table = figs.summary_display(_corrective_result())
+    assert "attack success rate" in table.columns and "clean accuracy − retrain" in table.columns
+    ga = table[table["method"] == "ga"]
+    assert ga["known fraction"].tolist() == ["50%", "100%"]
+    assert ga["attack success rate"].iloc[0] == f"0.400 ± {np.std([0.3, 0.5], ddof=1):.3f}"
