@@ -440,22 +440,27 @@ def study_groups_figure(
         subplot_titles=_group_titles(groups, x),
     )
     lines = _group_lines(groups)
-    for col, metric in enumerate(GROUP_PANELS[:2], start=1):
+    at = _step(groups, x)
+    for panel, metric in enumerate(GROUP_PANELS, start=1):
+        row, col = divmod(panel - 1, 2)
+        drawn = False
         for j, (method, colour, dash) in enumerate(lines):
-            if method == "retrain" and metric == "worst_gap":
-                continue  # its gap to itself
-            trace = _worst_trace(groups, method, metric, colour, dash, j, len(lines))
+            if method == "retrain" and metric in ("worst_gap", "PS"):
+                continue  # its gap to itself; its PS against itself
+            if row == 0:
+                trace = _worst_trace(groups, method, metric, colour, dash, j, len(lines))
+            else:
+                trace = _group_bar(groups, method, metric, colour, at)
             if trace is not None:
                 trace.showlegend = not _in_legend(fig, method)
-                fig.add_trace(trace, row=1, col=col)
+                fig.add_trace(trace, row=row + 1, col=col + 1)
+                drawn = True
+        if not drawn:  # an empty trace gives the panel its axes, then the note
+            empty = go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip")
+            fig.add_trace(empty, row=row + 1, col=col + 1)
+            _na_note(fig, panel, presentation)
+    for col in (1, 2):
         _group_x_axis(fig, groups, col)
-    at = _step(groups, x)
-    for col, metric in enumerate(GROUP_PANELS[2:], start=1):
-        for method, colour, _ in lines:
-            bar = _group_bar(groups, method, metric, colour, at)
-            if bar is not None:
-                bar.showlegend = not _in_legend(fig, method)
-                fig.add_trace(bar, row=2, col=col)
         axis = "class" if groups.source == "classes" else "group"
         fig.update_xaxes(row=2, col=col, type="category", title_text=axis)
     for row, col in ((1, 2), (2, 1), (2, 2)):
@@ -550,7 +555,7 @@ def _group_bar(
     table = groups.per_group
     rows = table[(table["method"] == method) & (table["x"].astype(float) == at)]
     mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
-    if not len(rows) or (metric == "PS" and method == "retrain") or not np.isfinite(mean).any():
+    if not len(rows) or not np.isfinite(mean).any():
         return None
     return go.Bar(
         x=rows["group_name"].astype(str).tolist(),
