@@ -172,9 +172,11 @@ def _x_text(result: Any, x: float) -> str:
     return f"{x:g}"
 
 
-def _x_range(result: StudyResult) -> list[float]:
-    """The x span of the study's points with a margin (for a panel without data)."""
-    xs = result.summary["x"].astype(float)
+def _x_range(result: StudyResult | pd.DataFrame) -> list[float]:
+    """The x span of the study's points (or of a table's ``x``) with a margin (for a panel
+    without data)."""
+    table = result if isinstance(result, pd.DataFrame) else result.summary
+    xs = table["x"].astype(float)
     low, high = float(xs.min()), float(xs.max())
     pad = 0.08 * (high - low) if high > low else 0.5
     return [low - pad, high + pad]
@@ -458,6 +460,8 @@ def study_groups_figure(
         if not drawn:  # an empty trace gives the panel its axes, then the note
             empty = go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip")
             fig.add_trace(empty, row=row + 1, col=col + 1)
+            if row == 0:
+                fig.update_xaxes(row=1, col=col + 1, range=_x_range(groups.worst))
             _na_note(fig, panel, presentation)
     for col in (1, 2):
         _group_x_axis(fig, groups, col)
