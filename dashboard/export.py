@@ -211,7 +211,8 @@ def default_context(
     """The extra page context: the experiment, the models table, A/B training histories, the
     workspace's study results (``studies``; computed with :func:`study_results_of` when not
     given), the pair's per-group metrics (``groups``, a
-    :class:`dashboard.figures.groups.GroupInput`; :func:`group_input` when not given) and each
+    :class:`dashboard.figures.groups.GroupInput`; :func:`group_input` when None, left out when
+    False) and each
     study's per-group metrics (``study_groups``; :func:`study_groups_of` when not given)."""
     context: dict[str, Any] = {"experiment": experiment}
     if table is not None:
@@ -225,7 +226,7 @@ def default_context(
             study_groups = study_groups_of(root, list(studies))
         context["study_groups"] = dict(study_groups or {})
     groups = groups if groups is not None else group_input(experiment, cmp.a, cmp.b)
-    if groups is not None:
+    if groups:  # False: the caller could not compute them (not computed again here)
         context["groups"] = groups
     histories = _histories(experiment, (cmp.a, cmp.b))
     if histories:

@@ -99,7 +99,7 @@ def _groups(ctx: state.Context) -> Any:
     try:
         result = cached.group_table(ctx.workspace, ctx.scenario, tuple(m for m, _ in models))
     except UlensError:
-        return None
+        return False  # shown on the Classes page; not computed again for the export
     return GroupInput(result.table, models, exp.retrain_name, result.source)
 
 
