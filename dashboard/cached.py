@@ -545,6 +545,36 @@ def table_intervals(workspace: str, scenario: str) -> pd.DataFrame:
     )
 
 
+def group_table(workspace: str, scenario: str, models: tuple[str, ...]) -> GroupTable:
+    """:func:`analysis.group_robustness_table` of ``models`` (the Classes page's group section),
+    computed once per process in the fast lane; its warnings (groups without forget samples,
+    no retrain model) come back as ``notes``."""
+    import warnings
+
+    from analysis.group_robustness import group_robustness_table, load_groups
+
+    exp = experiment(workspace, scenario)
+
+    def work(report: Report) -> GroupTable:
+        report("per-group metrics", 0.0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = group_robustness_table(exp, list(models))
+        notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+        return GroupTable(frame, load_groups(exp).source, notes)
+
+    return _await(("groups", workspace, scenario, models), "Per-group metrics", work)
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """:func:`group_table`'s value: the long table, where the groups came from, the notes."""
+
+    table: pd.DataFrame
+    source: str
+    notes: tuple[str, ...]
+
+
 def clear() -> None:
     """Forget the in-memory copies and the background tasks (after a model is added or
     removed)."""
@@ -613,3 +643,22 @@ def study_results_all(workspace: str) -> dict[str, Any]:
     names = [r.name for r in list_studies(workspace)]
     done = [n for n in names if study_status(workspace, n).counts["done"]]
     return {name: study_result(workspace, name) for name in done}
+
+
+def study_groups(workspace: str, name: str) -> Any:
+    """:func:`analysis.studies.study_groups` of study ``name`` (every done run's per-group
+    metrics), computed once per process in the slow lane (again after runs finished)."""
+    from analysis.studies import study_groups as compute
+
+    refresh(workspace)
+    return _await(
+        ("study_groups", workspace, name),
+        f"Per-group metrics of study {name}",
+        lambda _: compute(workspace, name),
+        lane="slow",
+    )
+
+
+def study_groups_all(workspace: str, names: list[str]) -> dict[str, Any]:
+    """Name -> :func:`study_groups` of each named study (the Export page and the report)."""
+    return {name: study_groups(workspace, name) for name in names}

@@ -56,9 +56,11 @@ __all__ = [
     "default_context",
     "figure_bytes",
     "file_name",
+    "group_input",
     "page_figures",
     "renderer_problem",
     "stop_renderer",
+    "study_groups_of",
     "study_results_of",
     "validate_pages",
     "write_report",
@@ -203,10 +205,15 @@ def default_context(
     table: pd.DataFrame | None = None,
     *,
     studies: Mapping[str, Any] | None = None,
+    groups: Any = None,
+    study_groups: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The extra page context: the experiment, the models table, A/B training histories and
-    the workspace's study results (``studies``; computed with :func:`study_results_of` when
-    not given)."""
+    """The extra page context: the experiment, the models table, A/B training histories, the
+    workspace's study results (``studies``; computed with :func:`study_results_of` when not
+    given), the pair's per-group metrics (``groups``, a
+    :class:`dashboard.figures.groups.GroupInput`; :func:`group_input` when None, left out when
+    False) and each
+    study's per-group metrics (``study_groups``; :func:`study_groups_of` when not given)."""
     context: dict[str, Any] = {"experiment": experiment}
     if table is not None:
         context["table"] = table
@@ -215,6 +222,12 @@ def default_context(
         studies = study_results_of(root)
     if studies:
         context["studies"] = dict(studies)
+        if study_groups is None and root is not None:
+            study_groups = study_groups_of(root, list(studies))
+        context["study_groups"] = dict(study_groups or {})
+    groups = groups if groups is not None else group_input(experiment, cmp.a, cmp.b)
+    if groups:  # False: the caller could not compute them (not computed again here)
+        context["groups"] = groups
     histories = _histories(experiment, (cmp.a, cmp.b))
     if histories:
         context["histories"] = histories
@@ -243,6 +256,46 @@ def study_results_of(workspace: str | Path) -> dict[str, Any]:
         except UlensError as exc:  # one broken study must not sink the report
             warnings.warn(
                 f"study {record.name!r} left out of the export: {exc}", UserWarning, stacklevel=2
+            )
+    return out
+
+
+def group_input(experiment: Any, a: str, b: str) -> Any:
+    """The Classes page's group-robustness input of the pair (the original, A, B and the
+    retrain model; :func:`analysis.group_robustness_table`), or None when it cannot be computed
+    (bad groups: a warning says why)."""
+    from analysis.group_robustness import group_robustness_table, load_groups
+    from dashboard.figures.groups import GroupInput, group_models
+
+    if getattr(experiment, "scenario", None) is None:
+        return None
+    retrain = experiment.retrain_name
+    models = group_models(a, b, original=experiment.original_name, retrain=retrain)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # empty groups: NaN by design
+            table = group_robustness_table(experiment, [m for m, _ in models])
+        source = load_groups(experiment).source
+    except UlensError as exc:
+        warnings.warn(f"group robustness left out of the export: {exc}", UserWarning, stacklevel=2)
+        return None
+    return GroupInput(table, models, retrain, source)
+
+
+def study_groups_of(workspace: str | Path, names: Sequence[str]) -> dict[str, Any]:
+    """Name -> :func:`analysis.studies.study_groups` of each named study (a study that cannot
+    be read per group is left out with a warning)."""
+    from analysis.studies import study_groups
+
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            out[name] = study_groups(workspace, name)
+        except UlensError as exc:
+            warnings.warn(
+                f"study {name!r} per-group figure left out of the export: {exc}",
+                UserWarning,
+                stacklevel=2,
             )
     return out
 

@@ -608,8 +608,12 @@ def _matrix_layout(
     apply(fig, presentation=presentation)
 
 
-def page_figures(cmp: Comparison, *, presentation: bool = False) -> list[FigureSpec]:
-    """The Classes page's figures at default settings, each with the data behind it."""
+def page_figures(
+    cmp: Comparison, *, presentation: bool = False, groups: Any = None
+) -> list[FigureSpec]:
+    """The Classes page's figures at default settings, each with the data behind it; with
+    ``groups`` (a :class:`dashboard.figures.groups.GroupInput`), the group-robustness figure
+    last."""
     specs = [
         FigureSpec(
             "classes_diff",
@@ -627,4 +631,8 @@ def page_figures(cmp: Comparison, *, presentation: bool = False) -> list[FigureS
                 matrix_data(cmp, split),
             )
         )
+    if groups is not None:
+        from dashboard.figures.groups import group_spec
+
+        specs.append(group_spec(groups, presentation=presentation))
     return specs

@@ -8,6 +8,12 @@ Pure functions of an :class:`analysis.studies.StudyResult` (no Streamlit):
   the step's retrain model as a grey dashed reference wherever it has a value;
 * :func:`worst_case_figure` — worst-case studies: per metric, grouped bars per method (retrain
   first) for the random and the worst forget set of the same size, mean ± std;
+* :func:`study_groups_figure` — any study read per group (:func:`analysis.studies.study_groups`):
+  the worst-group gap to retrain and worst-group accuracy against x per method, and per-group
+  test accuracy and PS at one step;
+* corrective studies plot clean accuracy, attack success and the known subset against the
+  known fraction, with the poisoned original ("before", dotted) and the retrain without every
+  manipulated sample (grey dashed) as references;
 * :func:`study_figures` — the study's figures as :class:`~dashboard.figures.FigureSpec` (the
   data behind each is the summary's rows and columns it plots, for CSV export);
 * :func:`summary_display` — the summary as "mean ± std" text for the page's table;
@@ -35,11 +41,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.studies import StudyResult
+from analysis.studies import StudyGroups, StudyResult
 from dashboard import theme
 from dashboard.figures import FigureSpec
 
 __all__ = [
+    "CORRECTIVE_PANELS",
+    "GROUP_PANELS",
     "METHOD_PALETTE",
     "METRIC_LABELS",
     "SET_COLORS",
@@ -49,6 +57,9 @@ __all__ = [
     "page_figures",
     "plot_data",
     "study_figures",
+    "study_groups_data",
+    "study_groups_figure",
+    "study_groups_spec",
     "summary_display",
     "sweep_figure",
     "worst_case_figure",
@@ -70,6 +81,12 @@ METRIC_LABELS = {
     "RT": "run time (s)",
     "acc_gap": "accuracy gap to retrain",
     "UA_gap": "UA − retrain UA",
+    "clean_acc": "clean test accuracy",
+    "attack": "attack success rate",
+    "clean_acc_gap": "clean accuracy − retrain",
+    "attack_gap": "attack success − retrain",
+    "worst_gap": "worst-group gap to retrain",
+    "worst_acc": "worst-group test accuracy",
 }
 """Axis titles of the study metrics."""
 # Okabe–Ito and Tol colours without Model A's blue, Model B's vermillion and the retrain grey:
@@ -88,7 +105,23 @@ METHOD_PALETTE = (
 )
 SET_COLORS = {"random": "#88CCEE", "worst": "#882255"}
 """Worst-case figures: bar colour of each forget set."""
-_RATES = {"UA", "RA", "TUA", "TRA", "PS", "mia_efficacy", "forget_auc", "acc_gap"}
+CORRECTIVE_PANELS = ("clean_acc", "attack", "UA")
+"""Panels of a corrective study's figure (the gaps are in the summary table)."""
+CORRECTIVE_TITLES = {"UA": "known subset still predicted as manipulated"}
+"""Corrective studies: panel titles that differ from :data:`METRIC_LABELS`."""
+_RATES = {
+    "UA",
+    "RA",
+    "TUA",
+    "TRA",
+    "PS",
+    "mia_efficacy",
+    "forget_auc",
+    "acc_gap",
+    "clean_acc",
+    "attack",
+    "worst_acc",
+}
 
 
 def method_color(index: int) -> str:
@@ -133,15 +166,17 @@ def _hover(result: StudyResult, method: str, metric: str) -> list[str]:
     return out
 
 
-def _x_text(result: StudyResult, x: float) -> str:
-    if result.x_label == "forget fraction":
+def _x_text(result: Any, x: float) -> str:
+    if result.x_label in ("forget fraction", "known fraction"):
         return f"{x:.0%}" if round(x * 100, 6).is_integer() else f"{x:.1%}"
     return f"{x:g}"
 
 
-def _x_range(result: StudyResult) -> list[float]:
-    """The x span of the study's points with a margin (for a panel without data)."""
-    xs = result.summary["x"].astype(float)
+def _x_range(result: StudyResult | pd.DataFrame) -> list[float]:
+    """The x span of the study's points (or of a table's ``x``) with a margin (for a panel
+    without data)."""
+    table = result if isinstance(result, pd.DataFrame) else result.summary
+    xs = table["x"].astype(float)
     low, high = float(xs.min()), float(xs.max())
     pad = 0.08 * (high - low) if high > low else 0.5
     return [low - pad, high + pad]
@@ -171,7 +206,8 @@ def sweep_figure(
         models have values. A panel whose metric is N/A everywhere says so.
     """
     rows, cols = _grid(len(metrics))
-    titles = [METRIC_LABELS.get(m, m) for m in metrics]
+    names = {**METRIC_LABELS, **(CORRECTIVE_TITLES if result.kind == "corrective" else {})}
+    titles = [names.get(m, m) for m in metrics]
     fig = make_subplots(
         rows=rows,
         cols=cols,
@@ -179,10 +215,10 @@ def sweep_figure(
         horizontal_spacing=0.07,
         vertical_spacing=0.16 if rows > 1 else 0.1,
     )
-    methods = [m for m in result.methods if m != "retrain"]
+    lines = _lines(result)
     for i, metric in enumerate(metrics):
         row, col = divmod(i, cols)
-        shown = _sweep_panel(fig, result, metric, methods, row + 1, col + 1, first=i == 0)
+        shown = _sweep_panel(fig, result, metric, lines, row + 1, col + 1, first=i == 0)
         if not shown:  # an empty trace gives the panel its axes, then the note
             fig.add_trace(
                 go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip"),
@@ -209,41 +245,61 @@ def _kind_title(result: StudyResult) -> str:
         "scalability": "metrics against forget size",
         "sustainability": "after each deletion request, vs retrain on all removed",
         "worst_case": "worst-case vs random forget set",
+        "corrective": "clean accuracy and attack success against the known fraction",
     }.get(result.kind, result.kind)
+
+
+def _lines(result: StudyResult) -> list[tuple[str, str, str, str]]:
+    """``(method, colour, dash, legend name)`` of a sweep's lines: the references first (the
+    retrain model grey dashed; a corrective study's poisoned original, "before", near-black
+    dotted), then each method in :data:`METHOD_PALETTE` order."""
+    retrain = (
+        "retrain without all manipulated (reference)"
+        if result.kind == "corrective"
+        else "retrain (reference)"
+    )
+    lines = []
+    if "retrain" in result.methods:
+        lines.append(("retrain", theme.ROLE_COLORS["retrain"], "dash", retrain))
+    if result.kind == "corrective" and "original" in result.methods:
+        before = "before (poisoned original)"
+        lines.append(("original", theme.ROLE_COLORS["original"], "dot", before))
+    references = ("retrain", "original") if result.kind == "corrective" else ("retrain",)
+    methods = [m for m in result.methods if m not in references]
+    lines += [(m, method_color(i), "solid", m) for i, m in enumerate(methods)]
+    return lines
 
 
 def _sweep_panel(
     fig: go.Figure,
     result: StudyResult,
     metric: str,
-    methods: Sequence[str],
+    lines: Sequence[tuple[str, str, str, str]],
     row: int,
     col: int,
     *,
     first: bool,
 ) -> bool:
-    """Draw one metric's traces; return whether any value was finite."""
+    """Draw one metric's traces (:func:`_lines`); return whether any value was finite."""
     any_value = False
-    lines = [("retrain", theme.ROLE_COLORS["retrain"])] if "retrain" in result.methods else []
-    lines += [(m, method_color(i)) for i, m in enumerate(methods)]
-    for j, (method, colour) in enumerate(lines):
+    for j, (method, colour, dash, name) in enumerate(lines):
         x, mean, std = result.series(method, metric)
         x = x + _dodge(result, j, len(lines))
         if not np.isfinite(mean).any():
             continue
         any_value = True
-        retrain = method == "retrain"
+        reference = dash != "solid"
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=_list(mean),
                 error_y={"type": "data", "array": _list(std), "visible": True, "thickness": 1.5},
                 mode="lines+markers",
-                name="retrain (reference)" if retrain else method,
+                name=name,
                 legendgroup=method,
                 showlegend=first or not _in_legend(fig, method),
-                line={"color": colour, "dash": "dash" if retrain else "solid", "width": 2},
-                marker={"size": 7, "symbol": "diamond" if retrain else "circle"},
+                line={"color": colour, "dash": dash, "width": 2},
+                marker={"size": 7, "symbol": "diamond" if reference else "circle"},
                 hovertext=_hover(result, method, metric),
                 hoverinfo="text",
             ),
@@ -357,6 +413,178 @@ def worst_case_figure(
     return _finish(fig, presentation)
 
 
+GROUP_PANELS = ("worst_gap", "worst_acc", "TA", "PS")
+"""Panels of :func:`study_groups_figure`: the worst-group headlines against x, then per group
+(test accuracy, PS) at one x."""
+
+
+def study_groups_figure(
+    groups: StudyGroups, *, x: float | None = None, presentation: bool = False
+) -> go.Figure:
+    """Group robustness of a study's runs (:func:`analysis.studies.study_groups`).
+
+    Args:
+        groups: The study's per-group metrics.
+        x: The step whose per-group bars are drawn (default: the largest x with a done run).
+        presentation: Larger type.
+
+    Returns:
+        Top: the worst-group gap to retrain and the worst-group test accuracy against the
+        study's x, one line per method (mean ± std over seeds; the retrain models grey dashed
+        in the accuracy panel). Bottom: per group at ``x``, test accuracy and PS, grouped
+        bars per method (retrain grey first), mean ± std over seeds.
+    """
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        horizontal_spacing=0.08,
+        vertical_spacing=0.2,
+        subplot_titles=_group_titles(groups, x),
+    )
+    lines = _group_lines(groups)
+    at = _step(groups, x)
+    for panel, metric in enumerate(GROUP_PANELS, start=1):
+        row, col = divmod(panel - 1, 2)
+        drawn = False
+        for j, (method, colour, dash) in enumerate(lines):
+            if method == "retrain" and metric in ("worst_gap", "PS"):
+                continue  # its gap to itself; its PS against itself
+            if row == 0:
+                trace = _worst_trace(groups, method, metric, colour, dash, j, len(lines))
+            else:
+                trace = _group_bar(groups, method, metric, colour, at)
+            if trace is not None:
+                trace.showlegend = not _in_legend(fig, method)
+                fig.add_trace(trace, row=row + 1, col=col + 1)
+                drawn = True
+        if not drawn:  # an empty trace gives the panel its axes, then the note
+            empty = go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip")
+            fig.add_trace(empty, row=row + 1, col=col + 1)
+            if row == 0:
+                fig.update_xaxes(row=1, col=col + 1, range=_x_range(groups.worst))
+            _na_note(fig, panel, presentation)
+    for col in (1, 2):
+        _group_x_axis(fig, groups, col)
+        axis = "class" if groups.source == "classes" else "group"
+        fig.update_xaxes(row=2, col=col, type="category", title_text=axis)
+    for row, col in ((1, 2), (2, 1), (2, 2)):
+        fig.update_yaxes(row=row, col=col, range=[-0.05, 1.05])
+    fig.update_yaxes(row=1, col=1, rangemode="tozero")
+    fig.update_annotations(font={"size": _font(presentation)})
+    where = "classes" if groups.source == "classes" else f"groups from {groups.source}"
+    fig.update_layout(
+        title=f"{groups.name}: group robustness ({where})"
+        + ("" if presentation else " (mean ± std over seeds)"),
+        barmode="group",
+        height=(360 if presentation else 300) * 2 + 160,
+        legend={"orientation": "h", "y": -0.14, "x": 0.0},
+        margin={"t": 90},
+    )
+    return _finish(fig, presentation)
+
+
+def _group_titles(groups: StudyGroups, x: float | None) -> list[str]:
+    at = _step(groups, x)
+    where = "" if at is None else f" at {groups.x_label} {_x_text(groups, at)}"
+    return [
+        METRIC_LABELS["worst_gap"],
+        METRIC_LABELS["worst_acc"],
+        f"test accuracy per group{where}",
+        f"PS per group{where} (forget samples)",
+    ]
+
+
+def _step(groups: StudyGroups, x: float | None) -> float | None:
+    """``x`` when given, else the largest x with a done run (None without any)."""
+    if x is not None:
+        return float(x)
+    done = groups.worst[groups.worst["done"] > 0]["x"].astype(float)
+    return float(done.max()) if len(done) else None
+
+
+def _group_lines(groups: StudyGroups) -> list[tuple[str, str, str]]:
+    methods = list(dict.fromkeys(groups.worst["method"]))
+    lines = [("retrain", theme.ROLE_COLORS["retrain"], "dash")] if "retrain" in methods else []
+    others = [m for m in methods if m != "retrain"]
+    return lines + [(m, method_color(i), "solid") for i, m in enumerate(others)]
+
+
+def _worst_trace(
+    groups: StudyGroups, method: str, metric: str, colour: str, dash: str, j: int, count: int
+) -> go.Scatter | None:
+    rows = groups.worst[groups.worst["method"] == method].sort_values("x")
+    mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
+    if not np.isfinite(mean).any():
+        return None
+    xs = groups.worst["x"].astype(float)
+    span = float(xs.max() - xs.min()) or max(abs(float(xs.max())), 1.0)
+    shift = (j - (count - 1) / 2) * 0.015 * span
+    retrain = method == "retrain"
+    return go.Scatter(
+        x=rows["x"].to_numpy(dtype=float) + shift,
+        y=_list(mean),
+        error_y={
+            "type": "data",
+            "array": _list(rows[f"{metric}_std"].to_numpy(dtype=float)),
+            "visible": True,
+            "thickness": 1.5,
+        },
+        mode="lines+markers",
+        name="retrain (reference)" if retrain else method,
+        legendgroup=method,
+        line={"color": colour, "dash": dash, "width": 2},
+        marker={"size": 7, "symbol": "diamond" if retrain else "circle"},
+        customdata=rows["x"].to_numpy(dtype=float),
+        hovertemplate=f"{method} · {groups.x_label} %{{customdata:g}}<br>"
+        f"{METRIC_LABELS[metric]}: %{{y:.3f}}<extra></extra>",
+    )
+
+
+def _group_x_axis(fig: go.Figure, groups: StudyGroups, col: int) -> None:
+    xs = sorted(set(groups.worst["x"].astype(float)))
+    fig.update_xaxes(
+        row=1,
+        col=col,
+        tickvals=xs,
+        ticktext=[_x_text(groups, x) for x in xs],
+        title_text=groups.x_label,
+    )
+
+
+def _group_bar(
+    groups: StudyGroups, method: str, metric: str, colour: str, at: float | None
+) -> go.Bar | None:
+    if at is None:
+        return None
+    table = groups.per_group
+    rows = table[(table["method"] == method) & (table["x"].astype(float) == at)]
+    mean = rows[f"{metric}_mean"].to_numpy(dtype=float)
+    if not len(rows) or not np.isfinite(mean).any():
+        return None
+    return go.Bar(
+        x=rows["group_name"].astype(str).tolist(),
+        y=_list(mean),
+        error_y={
+            "type": "data",
+            "array": _list(rows[f"{metric}_std"].to_numpy(dtype=float)),
+            "visible": True,
+        },
+        name="retrain (reference)" if method == "retrain" else method,
+        legendgroup=method,
+        marker={"color": colour},
+        hovertemplate=f"{method} · group %{{x}}<br>{metric}: %{{y:.3f}}<extra></extra>",
+    )
+
+
+def study_groups_data(groups: StudyGroups) -> pd.DataFrame:
+    """The data of :func:`study_groups_figure` (its CSV export): the worst-group rows
+    (``part`` = ``worst``) then the per-group rows (``part`` = ``group``)."""
+    worst = groups.worst.assign(part="worst")
+    per_group = groups.per_group.assign(part="group")
+    columns = dict.fromkeys(["part", *worst.columns, *per_group.columns])
+    return pd.concat([worst, per_group], ignore_index=True).reindex(columns=list(columns))
+
+
 def plot_data(result: StudyResult, metrics: Sequence[str]) -> pd.DataFrame:
     """The summary rows and columns a figure plots (its CSV export): method, x, point,
     n_forget, runs, done and ``<metric>_mean`` / ``<metric>_std`` per metric."""
@@ -369,27 +597,48 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "study"
 
 
-def study_figures(result: StudyResult, *, presentation: bool = False) -> list[FigureSpec]:
-    """The study's figures (a sweep, or for worst-case studies the grouped bars) with their data.
+def study_figures(
+    result: StudyResult, *, presentation: bool = False, groups: StudyGroups | None = None
+) -> list[FigureSpec]:
+    """The study's figures with their data: a sweep (for worst-case studies the grouped bars;
+    for corrective studies clean accuracy, attack success and the known subset against the
+    known fraction), then, with ``groups``, the group-robustness figure.
 
-    Keys are ``study_<name>_<kind>``, so every study's figure has its own export file name.
+    Keys are ``study_<name>_<kind>`` and ``study_<name>_groups``, so every study's figures
+    have their own export file names.
     """
     key = f"study_{_slug(result.name)}_{result.kind}"
+    title = f"Study {result.name}: {_kind_title(result)}"
     if result.kind == "worst_case":
         figure = worst_case_figure(result, presentation=presentation)
         metrics: Sequence[str] = WORST_CASE_METRICS
-        title = f"Study {result.name}: worst-case vs random forget set"
+    elif result.kind == "corrective":
+        figure = sweep_figure(result, metrics=CORRECTIVE_PANELS, presentation=presentation)
+        metrics = result.metrics
     else:
         figure = sweep_figure(result, presentation=presentation)
         metrics = SWEEP_METRICS
-        title = f"Study {result.name}: {_kind_title(result)}"
-    return [FigureSpec(key, title, figure, plot_data(result, metrics))]
+    specs = [FigureSpec(key, title, figure, plot_data(result, metrics))]
+    if groups is not None and not groups.worst.empty:
+        specs.append(study_groups_spec(groups, presentation=presentation))
+    return specs
 
 
-def summary_display(
-    result: StudyResult, metrics: Sequence[str] = (*SWEEP_METRICS, "UA_gap")
-) -> pd.DataFrame:
+def study_groups_spec(groups: StudyGroups, *, presentation: bool = False) -> FigureSpec:
+    """:func:`study_groups_figure` with its data (key ``study_<name>_groups``)."""
+    return FigureSpec(
+        f"study_{_slug(groups.name)}_groups",
+        f"Study {groups.name}: group robustness",
+        study_groups_figure(groups, presentation=presentation),
+        study_groups_data(groups),
+    )
+
+
+def summary_display(result: StudyResult, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The summary as text: one row per (method, x), "mean ± std" per metric (N/A: no value).
+
+    ``metrics`` defaults to the sweep metrics and ``UA_gap``, or for a corrective study its
+    own metrics (clean accuracy, attack success, known-subset UA, their gaps, run time).
 
     Example:
         >>> import pandas as pd
@@ -400,6 +649,9 @@ def summary_display(
         >>> summary_display(study.aggregate(runs), ["UA"]).iloc[0].tolist()
         ['ga', '10%', '', '2/2', '0.300 ± 0.141']
     """
+    if metrics is None:
+        default = (*SWEEP_METRICS, "UA_gap")
+        metrics = result.metrics if result.kind == "corrective" else default
     out = pd.DataFrame(
         {
             "method": result.summary["method"].astype(str),
@@ -440,6 +692,7 @@ def page_figures(
     *,
     presentation: bool = False,
     studies: Mapping[str, StudyResult] | None = None,
+    study_groups: Mapping[str, StudyGroups] | None = None,
 ) -> list[FigureSpec]:
     """Every given study's figures, in the mapping's order (the Export page and the report).
 
@@ -447,8 +700,11 @@ def page_figures(
         cmp: The comparison (unused: studies do not depend on the pair).
         presentation: Larger type.
         studies: Study name -> result (:func:`dashboard.export.study_results_of`); none: [].
+        study_groups: Study name -> per-group metrics (:func:`dashboard.export.study_groups_of`);
+            a study without them has no group figure.
     """
     specs: list[FigureSpec] = []
-    for result in (studies or {}).values():
-        specs.extend(study_figures(result, presentation=presentation))
+    for name, result in (studies or {}).items():
+        groups = (study_groups or {}).get(name)
+        specs.extend(study_figures(result, presentation=presentation, groups=groups))
     return specs

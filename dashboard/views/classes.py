@@ -1,4 +1,5 @@
-"""The Classes page: per-class accuracy B − A and the prediction matrices of A and B.
+"""The Classes page: per-class accuracy B − A, the prediction matrices of A and B, and group
+robustness (per-group accuracy / PS before and after unlearning: :mod:`.group_robustness`).
 
 Clicking a matrix cell outlines that true class's row in both matrices and lists the samples of
 that true class that A or B predicts as the cell's column. The chosen cell is kept under the
@@ -18,6 +19,7 @@ from analysis.errors import UlensError
 from dashboard import cached, messages, state
 from dashboard.figures import classes as figs
 from dashboard.messages import md
+from dashboard.views import group_robustness
 
 _SPLIT_KEY, _MODE_KEY, _CELL_KEY = "cls_split", "cls_mode", "cls_cell"
 _MATRIX_KEY = "cls_matrix"
@@ -119,6 +121,7 @@ def render() -> None:
             "both matrices and list its samples below."
         )
     _samples(cmp, split, cell)
+    group_robustness.render(ctx)  # last: it may still be computing (Pending stops here)
 
 
 def _controls() -> tuple[str, str]:

@@ -78,9 +78,29 @@ def _context(ctx: state.Context, cmp: Comparison) -> dict[str, Any]:
         table = None
     try:
         studies = cached.study_results_all(ctx.workspace)
+        study_groups = cached.study_groups_all(ctx.workspace, list(studies))
     except UlensError:
-        studies = {}
-    return export.default_context(ctx.experiment, cmp, table=table, studies=studies)
+        studies, study_groups = {}, {}
+    return export.default_context(
+        ctx.experiment,
+        cmp,
+        table=table,
+        studies=studies,
+        groups=_groups(ctx),
+        study_groups=study_groups,
+    )
+
+
+def _groups(ctx: state.Context) -> Any:
+    from dashboard.figures.groups import GroupInput, group_models
+
+    exp = ctx.experiment
+    models = group_models(ctx.a, ctx.b, original=exp.original_name, retrain=exp.retrain_name)
+    try:
+        result = cached.group_table(ctx.workspace, ctx.scenario, tuple(m for m, _ in models))
+    except UlensError:
+        return False  # shown on the Classes page; not computed again for the export
+    return GroupInput(result.table, models, exp.retrain_name, result.source)
 
 
 def _size_controls() -> dict[str, Any]:

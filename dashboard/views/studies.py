@@ -457,6 +457,29 @@ def _results(ctx: state.Context, names: list[str]) -> None:
             "reference (one model per forget set). Export and the HTML report include these "
             "plots."
         )
+    _group_results(ctx, name, images_ok=problem is None)
+
+
+def _group_results(ctx: state.Context, name: str, *, images_ok: bool) -> None:
+    """The study read per group (last: it may still be computing in the slow lane)."""
+    st.subheader("Group robustness")
+    try:
+        groups = cached.study_groups(ctx.workspace, name)
+    except UlensError as exc:
+        messages.error(f"Could not compute study {name}'s per-group metrics: {exc}.")
+        return
+    if groups.worst.empty or not int(groups.worst["done"].sum()):
+        st.info("No done run to read per group yet.")
+        return
+    spec = figs.study_groups_spec(groups, presentation=ctx.presentation)
+    st.plotly_chart(spec.figure, width="stretch", theme=None, key=f"{_PREFIX}fig_{spec.key}")
+    _downloads(ctx, spec, images_ok=images_ok)
+    if not ctx.presentation:
+        st.caption(
+            "Worst-group gap = the largest |test accuracy − the step's retrain model's| over "
+            "the groups (classes, or the dataset's group column); per-group bars at the last "
+            "step. Corrective studies have no retrain per known subset: their gaps are N/A."
+        )
 
 
 def file_name(experiment: str, spec: FigureSpec, ext: str) -> str:

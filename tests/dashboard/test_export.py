@@ -99,6 +99,11 @@ def test_default_context_has_experiment_and_table(experiment: Experiment, cmp: C
     table = pd.DataFrame({"name": ["x"]})
     context = export.default_context(experiment, cmp, table=table)
     assert context["experiment"] is experiment and context["table"] is table
+    groups = context["groups"]  # the pair's per-group metrics, for the Classes figures
+    assert groups.models[0][0] == experiment.retrain_name
+    assert {cmp.a, cmp.b} <= set(groups.table["model"]) and groups.source == "classes"
+    keys = [s.key for s in export.page_figures(cmp, "classes", context=context)]
+    assert keys[-1] == "classes_groups"
 
 
 # -------------------------------------------------------------------------------- files

@@ -60,9 +60,20 @@ def test_the_studies_page_exports_each_study_plot_with_its_data(
 ) -> None:
     assert "studies" in export.available_pages()
     context = export.default_context(experiment, cmp)
-    assert list(context["studies"]) == ["grow"]
-    (spec,) = export.page_figures(cmp, "studies", context=context)
-    assert spec.key == "study_grow_scalability"
+    assert list(context["studies"]) == ["grow"] and list(context["study_groups"]) == ["grow"]
+    spec, groups = export.page_figures(cmp, "studies", context=context)
+    assert spec.key == "study_grow_scalability" and groups.key == "study_grow_groups"
+    per_group = pd.read_csv(io.BytesIO(export.csv_bytes(groups.data)))
+    worst = per_group[per_group["part"] == "worst"]
+    assert worst[["method", "x"]].values.tolist() == [
+        ["retrain", 0.1],
+        ["ga", 0.1],
+        ["retrain", 0.2],
+        ["ga", 0.2],
+    ]
+    assert set(per_group.loc[per_group["part"] == "group", "group_name"]) == {
+        f"class_{i}" for i in range(4)
+    }
     frame = pd.read_csv(io.BytesIO(export.csv_bytes(spec.data)))
     assert list(frame.columns[:6]) == ["method", "x", "point", "n_forget", "runs", "done"]
     assert {"UA_mean", "UA_std", "PS_mean", "mia_efficacy_mean", "RT_mean"} <= set(frame.columns)
@@ -77,7 +88,7 @@ def test_the_studies_page_exports_each_study_plot_with_its_data(
 
 @pytest.mark.skipif(export.renderer_problem() is not None, reason="no Chromium for kaleido")
 def test_a_study_plot_renders_as_svg(experiment: Experiment, cmp: Comparison) -> None:
-    (spec,) = export.page_figures(cmp, "studies", context=export.default_context(experiment, cmp))
+    spec, _ = export.page_figures(cmp, "studies", context=export.default_context(experiment, cmp))
     svg = export.figure_bytes(spec.figure, "svg")
     assert svg.lstrip().startswith(b"<svg") and b"forget fraction" in svg
 
@@ -85,8 +96,9 @@ def test_a_study_plot_renders_as_svg(experiment: Experiment, cmp: Comparison) ->
 def test_the_report_has_a_studies_section_only_when_the_workspace_has_studies(
     studied: Path, experiment: Experiment, cmp: Comparison, tiny_workspace: Path
 ) -> None:
-    report = export.build_report(cmp, ["models", "studies"], experiment=experiment)
+    report = export.build_report(cmp, ["classes", "studies"], experiment=experiment)
     assert "<h2 id='page-studies'>Studies</h2>" in report and "Study grow" in report
+    assert "Group robustness: per-group accuracy, PS and gap to retrain" in report
     assert "href='#page-studies'" in report
     plain = analysis.load_experiment(tiny_workspace)
     other = analysis.compare(plain, *PAIR)
@@ -100,6 +112,7 @@ def test_ulens_report_includes_the_studies_by_default(studied: Path, tmp_path: P
     assert main([*args, "--device", "cpu"]) == 0
     text = out.read_text(encoding="utf-8")
     assert "<h2 id='page-studies'>Studies</h2>" in text and "study_grow_scalability" in text
+    assert "Study grow: group robustness" in text  # the study read per class
 
 
 def test_a_study_that_cannot_be_evaluated_is_left_out_with_a_warning(

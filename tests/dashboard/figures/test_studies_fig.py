@@ -9,11 +9,15 @@ import pandas as pd
 import pytest
 
 from analysis.studies import (
+    GROUP_STUDY_METRICS,
+    CorrectiveStudy,
     ScalabilityStudy,
+    StudyGroups,
     StudyResult,
     SustainabilityStudy,
     WorstCaseStudy,
 )
+from analysis.studies.base import summarise
 from dashboard import theme
 from dashboard.figures import studies as figs
 
@@ -144,3 +148,135 @@ def test_summary_display_shows_mean_and_std_or_na() -> None:
     ga_worst = table[(table["method"] == "ga") & (table["forget set"] == "worst")].iloc[0]
     assert ga_worst["UA (forget accuracy)"] == "0.800 ± 0.141"
     assert ga_worst["PS (privacy score)"] == "N/A"
+
+
+# --------------------------------------------------------------------------- corrective, groups
+
+
+def _corrective_result() -> StudyResult:
+    """Two known fractions; the original and the retrain repeated at each (as collected)."""
+    study = CorrectiveStudy(
+        name="fix",
+        methods=("ga",),
+        known=(0.5, 1.0),
+        seeds=(0, 1),
+        manipulation={"kind": "label_flip", "fraction": 0.1},
+    )
+    rows = []
+    for scenario, shift in (("fix_k0.5", 0.0), ("fix_k1", 0.1)):
+        rows.append(("fix_original", "original", 0, scenario, 0.90, 0.80, 0.70))
+        rows.append(("fix_all_retrain", "retrain", 0, scenario, 0.95, 0.10, 0.00))
+        rows.append((f"{scenario}_ga_s0", "ga", 0, scenario, 0.93, 0.30 - shift, 0.2))
+        rows.append((f"{scenario}_ga_s1", "ga", 1, scenario, 0.89, 0.50 - shift, 0.4))
+    columns = ["name", "method", "seed", "scenario", "clean_acc", "attack", "UA"]
+    return study.aggregate(pd.DataFrame(rows, columns=columns).assign(state="done"))
+
+
+def test_corrective_figure_plots_before_after_and_the_retrain_against_the_known_fraction() -> None:
+    result = _corrective_result()
+    (spec,) = figs.study_figures(result)
+    assert spec.key == "study_fix_corrective"
+    fig = spec.figure
+    titles = [a.text for a in fig.layout.annotations][:3]
+    assert titles == ["clean test accuracy", "attack success rate", figs.CORRECTIVE_TITLES["UA"]]
+    attack = _traces(fig, 2)
+    assert set(attack) == {"original", "retrain", "ga"}
+    before, retrain, ga = attack["original"], attack["retrain"], attack["ga"]
+    assert before.name == "before (poisoned original)" and before.line.dash == "dot"
+    assert before.line.color == theme.ROLE_COLORS["original"]
+    assert retrain.line.dash == "dash" and retrain.line.color == theme.ROLE_COLORS["retrain"]
+    assert "without all manipulated" in retrain.name
+    assert before.y == pytest.approx([0.8, 0.8]) and retrain.y == pytest.approx([0.1, 0.1])
+    assert ga.y == pytest.approx([0.40, 0.30])  # (0.30 + 0.50) / 2, then both 0.1 lower
+    assert ga.error_y.array == pytest.approx([np.std([0.3, 0.5], ddof=1)] * 2)
+    assert list(fig.layout.xaxis.ticktext) == ["50%", "100%"]
+    assert fig.layout.yaxis2.range == (-0.05, 1.05)
+    # the CSV keeps every corrective metric, gaps included
+    assert spec.data.loc[spec.data["method"] == "ga", "attack_gap_mean"].tolist() == (
+        pytest.approx([0.30, 0.20])
+    )
+    big = figs.study_figures(result, presentation=True)[0].figure
+    assert theme.smallest_font_size(big) >= theme.PRESENTATION_MIN_FONT
+
+
+def _study_groups() -> StudyGroups:
+    """Hand-made per-group metrics of a scalability study: ga with two seeds at two sizes."""
+    heads = [  # method, x, seed, worst_gap, worst_acc
+        ("retrain", 0.1, 0, 0.0, 0.70),
+        ("retrain", 0.2, 0, 0.0, 0.60),
+        ("ga", 0.1, 0, 0.20, 0.50),
+        ("ga", 0.1, 1, 0.30, 0.40),
+        ("ga", 0.2, 0, 0.40, 0.30),
+        ("ga", 0.2, 1, 0.10, 0.55),
+    ]
+    frame = pd.DataFrame(heads, columns=["method", "x", "seed", "worst_gap", "worst_acc"])
+    frame = frame.assign(state="done", name=[f"r{i}" for i in range(6)], scenario="s")
+    per_group = pd.DataFrame(
+        {
+            "method": ["retrain", "retrain", "ga", "ga"],
+            "x": [0.2] * 4,
+            "group": [0, 1, 0, 1],
+            "group_name": ["north", "south"] * 2,
+            "TA_mean": [0.9, 0.6, 0.7, 0.425],
+            "TA_std": [math.nan, math.nan, 0.1, 0.15],
+            "TA_gap_mean": [0.0, 0.0, -0.2, -0.175],
+            "TA_gap_std": [math.nan] * 4,
+            "PS_mean": [1.0, 1.0, 0.5, 0.25],
+            "PS_std": [math.nan, math.nan, 0.05, 0.1],
+        }
+    )
+    return StudyGroups(
+        name="grow",
+        x_label="forget fraction",
+        source="dataset.groups 'g.npz'",
+        runs=pd.DataFrame(),
+        worst=summarise(frame, GROUP_STUDY_METRICS),
+        per_group=per_group,
+    )
+
+
+def test_study_groups_figure_plots_worst_group_gaps_and_per_group_bars() -> None:
+    groups = _study_groups()
+    fig = figs.study_groups_figure(groups)
+    gap = _traces(fig, 1)
+    assert set(gap) == {"ga"}  # the retrain's gap to itself is not drawn
+    assert gap["ga"].y == pytest.approx([0.25, 0.25])  # mean of (0.2, 0.3) and (0.4, 0.1)
+    assert gap["ga"].error_y.array == pytest.approx(
+        [np.std([0.2, 0.3], ddof=1), np.std([0.4, 0.1], ddof=1)]
+    )
+    acc = _traces(fig, 2)
+    assert acc["retrain"].line.color == theme.ROLE_COLORS["retrain"]
+    assert acc["ga"].y == pytest.approx([0.45, 0.425])
+    bars = _traces(fig, 3)  # per group at the largest forget fraction
+    assert list(bars) == ["retrain", "ga"] and list(bars["ga"].x) == ["north", "south"]
+    assert bars["ga"].y == pytest.approx([0.7, 0.425])
+    assert bars["ga"].error_y.array == pytest.approx([0.1, 0.15])
+    ps = _traces(fig, 4)
+    assert set(ps) == {"ga"} and ps["ga"].y == pytest.approx([0.5, 0.25])
+    assert "at forget fraction 20%" in fig.layout.annotations[2].text
+    assert "g.npz" in fig.layout.title.text
+    assert sum(bool(t.showlegend) for t in fig.data if t.legendgroup == "ga") == 1
+    big = figs.study_groups_figure(groups, presentation=True)
+    assert theme.smallest_font_size(big) >= theme.PRESENTATION_MIN_FONT
+
+
+def test_study_figures_and_page_figures_add_the_group_figure_when_given() -> None:
+    result, groups = _scalability_result(), _study_groups()
+    keys = [s.key for s in figs.study_figures(result, groups=groups)]
+    assert keys == ["study_grow_scalability", "study_grow_groups"]
+    specs = figs.page_figures(None, studies={"grow": result}, study_groups={"grow": groups})
+    assert [s.key for s in specs] == keys
+    data = specs[1].data
+    assert set(data["part"]) == {"worst", "group"}
+    assert data.loc[data["part"] == "worst", "worst_gap_mean"].dropna().tolist() == (
+        pytest.approx([0.0, 0.0, 0.25, 0.25])
+    )
+    assert [s.key for s in figs.page_figures(None, studies={"grow": result})] == keys[:1]
+
+
+def test_summary_display_of_a_corrective_study_shows_its_own_metrics() -> None:
+    table = figs.summary_display(_corrective_result())
+    assert "attack success rate" in table.columns and "clean accuracy − retrain" in table.columns
+    ga = table[table["method"] == "ga"]
+    assert ga["known fraction"].tolist() == ["50%", "100%"]
+    assert ga["attack success rate"].iloc[0] == f"0.400 ± {np.std([0.3, 0.5], ddof=1):.3f}"

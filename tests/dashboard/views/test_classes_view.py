@@ -10,16 +10,22 @@ figures); here the chosen cell is set the way the click callback sets it, throug
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import analysis
 from analysis.errors import ValidationError
+from analysis.group_robustness import load_groups
+from analysis.training import predict_logits
 from dashboard import cached
 from dashboard.views import classes as view
 from tests.dashboard.views.apptest_pages import APP, open_page
+from tests.dashboard.views.run_workspaces import SAMPLE, copy_workspace
 from tests.fixtures import make_tiny_workspace
 
 A, B = "retrain_classwise", "finetune_classwise"  # pinned in the URL (app fixture)
@@ -81,7 +87,7 @@ def test_page_renders_bars_matrices_and_toggles(app: AppTest) -> None:
     assert _trace_types(app) == {"heatmap", "scatter"}
     labels = [getattr(w, "label", None) for w in app.get("button_group")]
     assert labels == ["Matrix view", "Split"]
-    assert not app.subheader  # no cell chosen: no sample list
+    assert [h.value for h in app.subheader] == ["Group robustness"]  # no cell: no sample list
 
 
 def test_bubble_and_split_toggles_change_the_matrix(app: AppTest) -> None:
@@ -111,7 +117,8 @@ def test_chosen_cell_outlines_the_row_and_lists_its_samples(app: AppTest) -> Non
     assert f"A ({A}) P(true)" in table.columns and f"B ({B}) predicted" in table.columns
     assert app.query_params["cls_cell"] == "1,1"
     app.button(key="cls_clear").click().run()
-    assert not app.subheader and "cls_cell" not in app.query_params
+    assert [h.value for h in app.subheader] == ["Group robustness"]
+    assert "cls_cell" not in app.query_params
     assert not [s for s in _chart(app, "cls_matrix")["layout"].get("shapes", [])]
 
 
@@ -129,7 +136,7 @@ def test_bad_url_values_fall_back(app: AppTest) -> None:
     open_page(app, "classes")
     assert not app.exception
     assert app.button_group(key="cls_mode").value == "heatmap"
-    assert not app.subheader
+    assert [h.value for h in app.subheader] == ["Group robustness"]
     toasts = " ".join(t.value for t in app.toast)  # each ignored value named, once
     assert "`cls_cell=9,9`" in toasts and "`cls_mode=pie`" in toasts and "'heatmap'" in toasts
     app.run()
@@ -147,3 +154,113 @@ def test_failing_comparison_shows_an_error_and_the_app_keeps_running(
     assert not app.exception
     assert "Could not compare" in app.error[0].value
     assert app.sidebar.selectbox(key="b").value == B
+
+
+# --------------------------------------------------------------------------- group robustness
+
+
+def _worst_rows(at: AppTest) -> dict[str, dict[str, str]]:
+    (table,) = [d.value for d in at.dataframe if "worst-group gap to retrain" in d.value.columns]
+    return {row["model"]: row for row in table.to_dict("records")}
+
+
+def _hand_worst(workspace: Path, scenario: str, model: str) -> tuple[float, str]:
+    """The worst-group gap straight from the definition: max over groups of |TA − retrain TA|,
+    with per-group test accuracies computed here from the models' predictions."""
+    exp = analysis.load_experiment(workspace, scenario=scenario)
+    groups = load_groups(exp).test
+    y = exp.dataset("test").targets
+    acc = {}
+    for name in (model, exp.retrain_name):
+        logits = predict_logits(exp.load_model(name, device="cpu"), exp.dataset("test"))
+        ok = logits.numpy().argmax(1) == y
+        acc[name] = {int(g): ok[groups == g].mean() for g in np.unique(groups)}
+    gaps = {g: abs(acc[model][g] - acc[exp.retrain_name][g]) for g in acc[model]}
+    worst = max(gaps, key=lambda g: gaps[g])
+    return gaps[worst], load_groups(exp).names[worst]
+
+
+def test_group_section_shows_per_class_metrics_and_the_worst_group_gap(
+    app: AppTest, workspace: Path
+) -> None:
+    open_page(app, "classes")
+    assert not app.exception
+    spec = _chart(app, "cls_groups_fig")
+    acc = {t["legendgroup"]: t for t in spec["data"] if t.get("yaxis", "y") == "y"}
+    # the original ("before"), A (= the retrain model, the reference) and B
+    assert set(acc) == {"original", A, B}
+    assert [t["name"] for t in spec["data"] if t["legendgroup"] == A] == [f"A = retrain ({A})"]
+    assert "(classes)" in spec["layout"]["title"]["text"]
+    rows = _worst_rows(app)
+    assert [r["role"] for r in rows.values()] == ["A", "before", "B"]
+    gap, group = _hand_worst(workspace, "classwise", B)
+    assert rows[B]["worst-group gap to retrain"] == f"{gap:.3f} ({group})"
+    assert rows[A]["worst-group gap to retrain"] == f"{0:.3f} (class_0)"  # A is the retrain
+    captions = " ".join(c.value for c in app.caption)
+    assert "Groups: the classes" in captions and "without forget samples" in captions
+
+
+def test_group_section_uses_the_datasets_group_column(tmp_path: Path, workspace: Path) -> None:
+    ws = Path(shutil.copytree(workspace, tmp_path / "grouped"))
+    names = np.array(["left", "middle", "right"])
+    np.savez(
+        ws / "g.npz",
+        groups_train=np.arange(120) % 3,
+        groups_test=np.arange(60) % 3,
+        group_names=names,
+    )
+    toml = ws / "experiment.toml"
+    toml.write_text(toml.read_text().replace("[dataset]\n", '[dataset]\ngroups = "g.npz"\n', 1))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"a": "finetune_classwise", "b": "gradascent_classwise"})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ULENS_WORKSPACE", str(ws))
+        open_page(at, "classes")
+    assert not at.exception, at.exception
+    spec = _chart(at, "cls_groups_fig")
+    bars = [t for t in spec["data"] if t["legendgroup"] == "gradascent_classwise"]
+    assert [list(t["x"]) for t in bars] == [list(names)] * 3  # accuracy, PS, gap
+    assert "g.npz" in spec["layout"]["title"]["text"]
+    rows = _worst_rows(at)
+    ga = "gradascent_classwise"
+    assert list(rows) == ["retrain_classwise", "original", "finetune_classwise", ga]
+    assert rows["retrain_classwise"]["role"] == "retrain"
+    gap, group = _hand_worst(ws, "classwise", ga)
+    assert group in names and rows[ga]["worst-group gap to retrain"] == f"{gap:.3f} ({group})"
+    assert any("g.npz" in c.value for c in at.caption)
+
+
+def test_bad_groups_file_is_an_error_and_the_rest_of_the_page_stays(
+    tmp_path: Path, workspace: Path
+) -> None:
+    ws = Path(shutil.copytree(workspace, tmp_path / "bad"))
+    np.savez(ws / "g.npz", groups_train=np.zeros(5, dtype=np.int64), groups_test=np.zeros(60))
+    toml = ws / "experiment.toml"
+    toml.write_text(toml.read_text().replace("[dataset]\n", '[dataset]\ngroups = "g.npz"\n', 1))
+    at = AppTest.from_file(APP, default_timeout=60)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ULENS_WORKSPACE", str(ws))
+        open_page(at, "classes")
+    assert not at.exception
+    assert any("per-group metrics" in e.value and "groups" in e.value for e in at.error)
+    _chart(at, "cls_diff")  # the page above the section is drawn
+    assert not [e for e in at.get("plotly_chart") if e.proto.id.endswith("cls_groups_fig")]
+
+
+def test_group_section_on_the_sample(tmp_path: Path) -> None:
+    ws = copy_workspace(SAMPLE, tmp_path / "digits")
+    at = AppTest.from_file(APP, default_timeout=300)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ULENS_WORKSPACE", str(ws))
+        open_page(at, "classes")
+    assert not at.exception, at.exception
+    spec = _chart(at, "cls_groups_fig")
+    acc = [t for t in spec["data"] if t.get("yaxis", "y") == "y"]
+    assert all(len(t["x"]) == 10 for t in acc)  # one bar per digit
+    exp = analysis.load_experiment(ws)
+    a, b = at.sidebar.selectbox(key="a").value, at.sidebar.selectbox(key="b").value
+    rows = _worst_rows(at)
+    assert set(rows) == {a, b, exp.original_name, exp.retrain_name}
+    unlearned = next(m for m in (a, b) if m != exp.retrain_name)
+    gap, group = _hand_worst(ws, exp.scenario, unlearned)
+    assert rows[unlearned]["worst-group gap to retrain"] == f"{gap:.3f} ({group})"

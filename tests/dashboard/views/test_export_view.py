@@ -36,6 +36,8 @@ def test_every_figure_has_four_downloads(app: AppTest) -> None:
     assert len(per_figure) % 4 == 0 and per_figure[:4] == ["PNG", "SVG", "PDF", "CSV"]
     titles = [m.value for m in app.markdown]
     assert "#### Privacy" in titles and any("value distribution" in t for t in titles)
+    # the Classes page's group-robustness figure (from the cached per-group table)
+    assert any("Group robustness: per-group accuracy" in t for t in titles), titles
 
 
 def test_choosing_pages_limits_the_list(app: AppTest) -> None:

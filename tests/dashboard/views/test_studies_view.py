@@ -14,11 +14,14 @@ from streamlit.testing.v1 import AppTest
 import analysis.runs as runs_api
 from analysis.errors import UlensError
 from analysis.studies import (
+    CorrectiveStudy,
     ScalabilityStudy,
     SustainabilityStudy,
     WorstCaseStudy,
     list_studies,
     run_study,
+    study_groups,
+    study_results,
     study_status,
     submit_study,
 )
@@ -125,6 +128,9 @@ def test_results_of_a_finished_study_are_plotted_with_the_summary(
     assert frame["forget samples"].tolist() == ["12", "24"] * 2  # 10 % and 20 % of 120
     assert frame["runs done"].tolist() == ["1/1"] * 4
     assert {b.label for b in at.get("download_button")} >= {"PNG", "SVG", "PDF", "CSV"}
+    groups = charts(at)["stu_fig_study_grow_groups"]  # the study read per class
+    gap = [t for t in groups["data"] if t.get("xaxis") == "x" and t["legendgroup"] == "ga"]
+    assert len(gap) == 1 and len(decode(gap[0]["y"])) == 2  # one point per forget size
     assert not at.exception
 
 
@@ -169,3 +175,41 @@ def test_build_study_turns_the_form_into_each_kind() -> None:
 def test_build_study_errors_name_the_field(request_: page.StudyRequest, named: str) -> None:
     with pytest.raises(UlensError, match=named):
         page.build_study(request_)
+
+
+def test_corrective_and_group_figures_of_a_finished_corrective_study(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = CorrectiveStudy(
+        name="fix",
+        methods=("ga",),
+        known=(0.5, 1.0),
+        manipulation={"kind": "label_flip", "fraction": 0.2},
+        params={"ga": {"epochs": 1}},
+        recipe={"epochs": 1},
+    )
+    submit_study(ws, study)
+    records = run_study(ws, "fix", device="cpu", threads=1)
+    assert {r.state for r in records} == {"done"}, [r.error for r in records]
+    at = _page(ws, monkeypatch)
+    found = charts(at)
+    spec = found["stu_fig_study_fix_corrective"]
+    attack = {t["legendgroup"]: t for t in spec["data"] if t.get("xaxis") == "x2"}
+    assert set(attack) == {"original", "retrain", "ga"}
+    assert attack["original"]["name"] == "before (poisoned original)"
+    result = study_results(ws, "fix", device="cpu").summary.set_index("method")
+    assert decode(attack["ga"]["y"]).tolist() == pytest.approx(
+        result.loc["ga", "attack_mean"].tolist()
+    )
+    assert decode(attack["retrain"]["y"]).tolist() == pytest.approx(
+        result.loc["retrain", "attack_mean"].tolist()
+    )
+    groups = found["stu_fig_study_fix_groups"]
+    bars = [t for t in groups["data"] if t.get("type") == "bar" and t["legendgroup"] == "ga"]
+    assert bars and list(bars[0]["x"]) == ["class_0", "class_1", "class_2", "class_3"]
+    per_group = study_groups(ws, "fix", device="cpu").per_group
+    last = per_group[(per_group["method"] == "ga") & (per_group["x"] == 1.0)]
+    assert decode(bars[0]["y"]).tolist() == pytest.approx(last["TA_mean"].tolist())
+    keys = {b.proto.id for b in at.get("download_button")}
+    assert any("study_fix_groups_csv" in k for k in keys), keys
+    assert not at.exception
