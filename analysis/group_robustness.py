@@ -265,7 +265,9 @@ def _model_name(exp: Any, name: Any, argument: str) -> str:
 
 
 class _Logits:
-    """Logits per model and split, computed once per call."""
+    """Logits per model and split: computed once per call, and kept in the workspace's result
+    cache (keyed by the weights' and the data's content), so another pair, page or process
+    showing the same model does not run it again."""
 
     def __init__(self, exp: Any, device: str | torch.device) -> None:
         from analysis.device import resolve_device
@@ -279,12 +281,27 @@ class _Logits:
 
         key = (name, split)
         if key not in self.cache:
-            model = self.exp.load_model(name, device=self.device)
+            stored, disk_key = self._stored(name)
+            if stored is None:
+                model = self.exp.load_model(name, device=self.device)
+                stored = {
+                    part: predict_logits(model, self.exp.dataset(part), device=self.device).numpy()
+                    for part in ("train", "test")
+                }
+                self.exp.cache.put(disk_key, stored)
             for part in ("train", "test"):
-                data = self.exp.dataset(part)
-                logits = predict_logits(model, data, device=self.device).numpy()
-                self.cache[(name, part)] = logits
+                self.cache[(name, part)] = stored[part]
         return self.cache[key]
+
+    def _stored(self, name: str) -> tuple[dict[str, np.ndarray] | None, str]:
+        from analysis.compare import _data_hash, _model_hash
+        from analysis.store import cache_key
+
+        key = cache_key(kind="logits", model=_model_hash(self.exp, name), data=_data_hash(self.exp))
+        value = self.exp.cache.get(key)
+        if isinstance(value, dict) and set(value) == {"train", "test"}:
+            return {part: np.asarray(value[part]) for part in ("train", "test")}, key
+        return None, key
 
 
 def _accuracy(correct: np.ndarray, mask: np.ndarray) -> float:

@@ -207,3 +207,20 @@ def test_without_a_retrain_model_gaps_and_ps_are_nan_with_a_warning(grouped_ws: 
         result = group_metrics(exp, "original", device="cpu")
     assert result.table[["PS", "TA_gap"]].isna().all().all() and math.isnan(result.worst_gap)
     assert result.table["TA"].between(0, 1).all() and result.worst_group == ""
+
+
+def test_logits_are_kept_in_the_workspace_cache_and_reused(
+    grouped_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Classes page computed every model's forward passes again for each new pair.
+    ws = Path(shutil.copytree(grouped_ws, tmp_path / "blobs"))
+    exp = analysis.load_experiment(ws, scenario="random")
+    models = ["original", exp.retrain_name or ""]
+    first = group_robustness_table(exp, models, device="cpu")
+
+    def no_forward_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached model ran again")
+
+    monkeypatch.setattr("analysis.training.predict_logits", no_forward_pass)
+    again = group_robustness_table(analysis.load_experiment(ws, scenario="random"), models)
+    assert again.equals(first)
