@@ -104,7 +104,9 @@ class GroupMetrics:
             ``retrain_RA``, ``retrain_TA``, ``UA_gap``, ``RA_gap``, ``TA_gap``.
         worst_group: Name of the group with the largest ``|TA_gap|`` ("" when all are NaN).
         worst_gap: That ``|TA_gap|`` (NaN without a retrain model).
-        worst_acc_group: Name of the group with the lowest ``TA``.
+        worst_acc_group: Name of the group with the lowest ``TA`` among the groups that keep
+            training samples (a group forgotten whole, e.g. a forgotten class, is meant to
+            fall to 0 and is left out).
         worst_acc: That test accuracy.
     """
 
@@ -385,7 +387,7 @@ def group_metrics(
     table, empty = _rows(exp, labels, _logits or _Logits(exp, device), model, retrain)
     if empty:
         warnings.warn(
-            f"groups without forget samples (UA and PS are NaN): {empty}",
+            f"groups without forget samples (UA and PS are NaN): {', '.join(empty)}",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -394,7 +396,7 @@ def group_metrics(
 
 def _summarise(model: str, retrain: str | None, source: str, table: pd.DataFrame) -> GroupMetrics:
     gaps = table["TA_gap"].abs()
-    acc = table["TA"]
+    acc = table["TA"].where(table["n_retain"] > 0)  # a group forgotten whole is meant to fail
     worst = int(np.nanargmax(gaps.to_numpy())) if gaps.notna().any() else None
     low = int(np.nanargmin(acc.to_numpy())) if acc.notna().any() else None
     return GroupMetrics(

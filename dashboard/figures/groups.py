@@ -110,7 +110,8 @@ def group_labels(table: pd.DataFrame) -> list[str]:
 def worst_groups(table: pd.DataFrame) -> pd.DataFrame:
     """Per model: ``worst_group`` / ``worst_gap`` (the largest ``|TA_gap|`` and its group,
     as in :class:`analysis.GroupMetrics`) and ``worst_acc_group`` / ``worst_acc`` (the lowest
-    test accuracy); NaN and "" where undefined (e.g. no retrain model).
+    test accuracy of a group that keeps training samples, when ``n_retain`` is given: a group
+    forgotten whole is meant to fail); NaN and "" where undefined (e.g. no retrain model).
 
     Example:
         >>> t = pd.DataFrame({"model": ["m", "m"], "name": ["x", "y"],
@@ -122,6 +123,8 @@ def worst_groups(table: pd.DataFrame) -> pd.DataFrame:
     for model, part in table.groupby("model", sort=False):
         gaps = part["TA_gap"].astype(float).abs().to_numpy()
         acc = part["TA"].astype(float).to_numpy()
+        if "n_retain" in part:
+            acc = np.where(part["n_retain"].to_numpy() > 0, acc, np.nan)
         names = part["name"].astype(str).tolist()
         worst = int(np.nanargmax(gaps)) if np.isfinite(gaps).any() else None
         low = int(np.nanargmin(acc)) if np.isfinite(acc).any() else None

@@ -224,3 +224,15 @@ def test_logits_are_kept_in_the_workspace_cache_and_reused(
     monkeypatch.setattr("analysis.training.predict_logits", no_forward_pass)
     again = group_robustness_table(analysis.load_experiment(ws, scenario="random"), models)
     assert again.equals(first)
+
+
+def test_worst_group_accuracy_leaves_out_groups_forgotten_whole() -> None:
+    # Class-wise forgetting: the forgotten class's test accuracy is meant to be 0 for the
+    # retrain model; the worst group among the classes that keep training samples is the news.
+    exp = analysis.load_experiment(SAMPLE, scenario="classwise")
+    with pytest.warns(RuntimeWarning, match=r"without forget samples \(UA and PS are NaN\): 0, 1"):
+        result = group_metrics(exp, exp.retrain_name or "", device="cpu")
+    kept = result.table[result.table["n_retain"] > 0]
+    assert result.worst_acc == kept["TA"].min() > 0.5
+    assert result.worst_acc_group == kept.loc[kept["TA"].idxmin(), "name"]
+    assert "8" not in result.worst_acc_group

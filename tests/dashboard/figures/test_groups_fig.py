@@ -142,3 +142,18 @@ def test_group_spec_is_exported_with_the_classes_page_figures(tiny_cmp: Comparis
     keys = [s.key for s in class_figs.page_figures(tiny_cmp, groups=data)]
     assert keys[-1] == "classes_groups"
     assert "classes_groups" not in [s.key for s in class_figs.page_figures(tiny_cmp)]
+
+
+def test_worst_group_accuracy_skips_groups_forgotten_whole() -> None:
+    table = pd.DataFrame(
+        {
+            "model": ["m", "m", "m"],
+            "name": ["kept", "forgotten", "other"],
+            "n_retain": [10, 0, 12],
+            "TA": [0.7, 0.0, 0.9],
+            "TA_gap": [0.1, -0.05, 0.0],
+        }
+    )
+    row = figs.worst_groups(table).iloc[0]
+    assert (row["worst_acc_group"], row["worst_acc"]) == ("kept", 0.7)
+    assert (row["worst_group"], row["worst_gap"]) == ("kept", pytest.approx(0.1))
