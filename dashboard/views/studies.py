@@ -64,6 +64,7 @@ KINDS = {
     "scalability": "Scalability: growing forget sets",
     "sustainability": "Sustainability: successive deletion requests",
     "worst_case": "Worst case: hardest vs random forget set",
+    "corrective": "Corrective: manipulated data, a known part forgotten",
 }
 """Study kinds offered by the form -> label."""
 _PREFIX = "stu_"
@@ -141,9 +142,9 @@ def parse_assignments(
     return out
 
 
-def _one(values: list[Any], text: str) -> Any:
+def _one(values: list[Any], text: str, argument: str = "size") -> Any:
     if len(values) != 1:
-        raise ValidationError(describe("size", "one number", text))
+        raise ValidationError(describe(argument, "one number", text))
     return values[0]
 
 
@@ -183,8 +184,29 @@ def build_study(request: StudyRequest, *, workspace: str | None = None) -> Study
         return SustainabilityStudy(
             forget=request.forget, requests=int(request.requests), size=size, **common
         )
+    if request.kind == "corrective":
+        return _corrective(request, common)
     count = _one(parse_numbers(request.size, "size", int), request.size)
     return WorstCaseStudy(size=count, within=request.within, score=request.score, **common)
+
+
+def _corrective(request: StudyRequest, common: dict[str, Any]) -> Study:
+    """The corrective study of the form: ``extra`` holds the manipulation's fields."""
+    from analysis.studies import CorrectiveStudy
+
+    extra = request.extra
+    poison = str(extra.get("poison", ""))
+    fraction = _one(parse_numbers(poison, "poison fraction"), poison, "poison fraction")
+    manipulation = {
+        "kind": extra.get("manipulation", "trigger"),
+        "fraction": fraction,
+        "seed": int(extra.get("manipulation_seed", 0)),
+        "target": extra.get("target"),
+        "patch": int(extra.get("patch", 3)),
+        "value": None,
+    }
+    known = tuple(parse_numbers(request.sizes, "known fractions"))
+    return CorrectiveStudy(forget="random", manipulation=manipulation, known=known, **common)
 
 
 # --------------------------------------------------------------------------- the page
@@ -197,8 +219,9 @@ def render() -> None:
     if not ctx.presentation:
         st.caption(
             "A study is a named set of runs plus an aggregation: forget sets of growing size "
-            "(scalability), successive deletion requests (sustainability), or the hardest "
-            "forget set of a size against a random one (worst case). Its runs execute in the "
+            "(scalability), successive deletion requests (sustainability), the hardest "
+            "forget set of a size against a random one (worst case), or manipulated training "
+            "data of which each method forgets a known part (corrective). Its runs execute in the "
             "background; the plots show mean ± std over seeds against the retrain models."
         )
     try:
@@ -249,7 +272,8 @@ def _request(ctx: state.Context) -> StudyRequest:
         )
         forget_seed = o3.number_input("Forget seed", 0, 2**31 - 1, 0, key=f"{_PREFIX}fseed")
         fields["extra"] = {
-            "workers": int(st.number_input("Parallel runs", 1, 8, 1, key=f"{_PREFIX}workers"))
+            **fields.get("extra", {}),
+            "workers": int(st.number_input("Parallel runs", 1, 8, 1, key=f"{_PREFIX}workers")),
         }
     return StudyRequest(
         kind=kind,
@@ -265,6 +289,8 @@ def _request(ctx: state.Context) -> StudyRequest:
 
 def _kind_fields(ctx: state.Context, kind: str) -> dict[str, Any]:
     c1, c2, c3 = st.columns(3)
+    if kind == "corrective":
+        return _corrective_fields(ctx, (c1, c2, c3))
     if kind == "worst_case":
         names = ctx.experiment.class_names
         within = c1.selectbox(
@@ -300,6 +326,42 @@ def _kind_fields(ctx: state.Context, kind: str) -> dict[str, Any]:
         help="a fraction of the training set, or a number of classes",
     )
     return {"forget": forget, "requests": int(requests), "size": size}
+
+
+def _corrective_fields(ctx: state.Context, columns: Any) -> dict[str, Any]:
+    """The manipulation (kind, share, target, patch) and the known fractions."""
+    c1, c2, c3 = columns
+    kind = c1.radio(
+        "Manipulation",
+        ["trigger", "label_flip"],
+        key=f"{_PREFIX}manip",
+        horizontal=True,
+        help="trigger: a square patch in the corner and the target label (a backdoor); "
+        "label_flip: the label becomes the target, or a random other class",
+    )
+    names = ctx.experiment.class_names
+    targets = [*range(len(names))] if kind == "trigger" else [None, *range(len(names))]
+    target = c2.selectbox(
+        "Target label",
+        targets,
+        format_func=lambda c: "a random other class" if c is None else f"class {names[c]}",
+        key=f"{_PREFIX}target_{kind}",
+    )
+    poison = c3.text_input("Poison fraction", "0.1", key=f"{_PREFIX}poison")
+    k1, k2, _ = st.columns(3)
+    known = k1.text_input(
+        "Known fractions",
+        "0.1, 0.5, 1",
+        key=f"{_PREFIX}known",
+        help="increasing shares of the manipulated samples given to each method to forget",
+    )
+    patch = (
+        k2.number_input("Patch side (px)", 1, 32, 3, key=f"{_PREFIX}patch")
+        if (kind == "trigger")
+        else 3
+    )
+    extra = {"manipulation": kind, "target": target, "poison": poison, "patch": int(patch)}
+    return {"sizes": known, "extra": extra}
 
 
 def _submit(workspace: str, request: StudyRequest) -> None:

@@ -102,6 +102,22 @@ def test_submit_queues_the_study_lists_its_counts_and_cancel_stops_it(
     assert at.button(key="stu_cancel_grow").disabled
 
 
+def test_the_form_submits_a_corrective_study(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, launches: list[Any]
+) -> None:
+    at = _page(ws, monkeypatch)
+    at.radio(key="stu_kind").set_value("corrective").run()
+    at.text_input(key="stu_name").set_value("fix")
+    at.radio(key="stu_manip").set_value("label_flip").run()
+    at.selectbox(key="stu_target_label_flip").set_value(0)
+    at.text_input(key="stu_known").set_value("0.5, 1").run()
+    at.button(key="stu_submit").click().run()
+    assert not at.exception and not at.error, at.error
+    (study,) = list_studies(ws)
+    assert (study.name, study.kind) == ("fix", "corrective")
+    assert "Study fix: queued" in _texts(at)
+
+
 def test_results_of_a_finished_study_are_plotted_with_the_summary(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +173,13 @@ def test_build_study_turns_the_form_into_each_kind() -> None:
     assert isinstance(seq, SustainabilityStudy) and (seq.requests, seq.size) == (3, 0.1)
     hard = page.build_study(page.StudyRequest("worst_case", "h", ("ga",), size="30", within=8))
     assert isinstance(hard, WorstCaseStudy) and (hard.size, hard.within) == (30, 8)
+    extra = {"manipulation": "trigger", "target": 0, "poison": "0.1", "patch": 2}
+    fix = page.build_study(
+        page.StudyRequest("corrective", "fix", ("ga",), sizes="0.5, 1", extra=extra)
+    )
+    assert fix.kind == "corrective" and tuple(fix.known) == (0.5, 1.0)
+    assert (fix.manipulation.kind, fix.manipulation.fraction) == ("trigger", 0.1)
+    assert (fix.manipulation.target, fix.manipulation.patch) == (0, 2)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +193,14 @@ def test_build_study_turns_the_form_into_each_kind() -> None:
         (page.StudyRequest("scalability", "g", ("ga",), sizes="0.1", params="ft:lr=1"), "hyper"),
         (page.StudyRequest("scalability", "g", ("ga",), sizes="0.1", params="nope=1"), "nope"),
         (page.StudyRequest("scalability", "g", ("ga",), sizes="0.1", recipe="lr=x"), "lr"),
+        (
+            page.StudyRequest("corrective", "g", ("ga",), sizes="1", extra={"poison": "0.1, 0.2"}),
+            "poison fraction",
+        ),
+        (
+            page.StudyRequest("corrective", "g", ("ga",), sizes="1", extra={"poison": "0.1"}),
+            "target",  # a trigger needs a target label
+        ),
     ],
 )
 def test_build_study_errors_name_the_field(request_: page.StudyRequest, named: str) -> None:
