@@ -49,3 +49,16 @@ def test_smallest_font_size_counts_the_template_and_skips_hover_labels() -> None
     fig = go.Figure(layout={"template": theme.template(False), "hoverlabel": {"font_size": 8}})
     assert theme.smallest_font_size(fig) == theme.font_size(False)
     assert theme.smallest_font_size(theme.apply(fig, presentation=True)) == theme.font_size(True)
+
+
+def test_figure_subtitles_follow_the_mode_not_plotlys_12_px() -> None:
+    """The Privacy page's PS chart explains its bars in a subtitle: plotly draws subtitles at
+    about 12 px unless told, which a projector audience cannot read."""
+    for presentation in (False, True):
+        fig = theme.apply(
+            go.Figure(layout={"title": {"text": "t", "subtitle": {"text": "s"}}}),
+            presentation=presentation,
+        )
+        size = fig.layout.template.layout.title.subtitle.font.size
+        assert size == theme.font_size(presentation, "small")
+    assert theme.font_size(True, "small") >= theme.PRESENTATION_MIN_FONT
