@@ -1349,6 +1349,9 @@ def roc_figure(cmp: Comparison, attack: str, *, presentation: bool = False) -> g
         template=template(presentation),
         height=_height(presentation, 100),
         title=f"ROC, log-log: {ROC_ATTACKS.get(attack, attack)}",
+        # the last x tick, "100%", is centred on the plot's right edge: plotly drops it when
+        # half of it does not fit in the right margin (it did in presentation mode)
+        margin={"r": int(1.6 * _font(presentation))},
     )
     fig.update_xaxes(
         type="log",

@@ -596,3 +596,14 @@ def test_page_figures_export_the_most_exposed_lists(cmp2: Comparison) -> None:
     spec = specs[f"privacy_most_exposed_{cmp2.b}"]
     assert len(spec.data) == 20 and "score" in spec.data
     assert f"privacy_most_exposed_{cmp2.retrain}" not in specs
+
+
+@pytest.mark.parametrize("presentation", [False, True])
+def test_roc_keeps_room_for_its_last_tick(cmp2: Comparison, presentation: bool) -> None:
+    """The "100%" tick sits on the right edge; in presentation mode plotly dropped it because
+    the template's 20 px right margin could not hold half of a 20 px label."""
+    fig = figs.roc_figure(cmp2, "lira", presentation=presentation)
+    assert fig is not None
+    assert fig.layout.xaxis.ticktext[-1] == "100%"
+    label_px = 0.6 * len("100%") * fig.layout.template.layout.font.size  # rough glyph width
+    assert fig.layout.margin.r >= label_px / 2 + 4
