@@ -1157,11 +1157,22 @@ def audit_frame(cmp: Comparison) -> pd.DataFrame:
             ]
     if cmp.retrain is not None:
         target = raw[raw["model"] == cmp.retrain].set_index("metric")
-        out[f"retrain target ({cmp.retrain})"] = [
+        out[_named("retrain target", cmp.retrain)] = [
             _audit_cell(cmp, cmp.retrain, m, target["value"].get(m), _row_ci(target, m))
             for m in AUDIT_METRICS
         ]
     return out
+
+
+def _named(label: str, model: str) -> str:
+    """A column header naming a model, without repeating it ("retrain", not "retrain
+    (retrain)", when the retrain model is called retrain).
+
+    Example:
+        >>> _named("retrain target", "retrain"), _named("retrain target", "r_cls")
+        ('retrain target', 'retrain target (r_cls)')
+    """
+    return label if model in label.split() else f"{label} ({model})"
 
 
 def _row_ci(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -1495,7 +1506,7 @@ def exposure_frame(cmp: Comparison, model: str, attack: str, *, k: int = 20) -> 
         }
     )
     if cmp.retrain is not None:
-        frame[f"retrain ({cmp.retrain})"] = ranked["retrain_score"]
+        frame[_named("retrain", cmp.retrain)] = ranked["retrain_score"]
     return frame
 
 

@@ -607,3 +607,11 @@ def test_roc_keeps_room_for_its_last_tick(cmp2: Comparison, presentation: bool) 
     assert fig.layout.xaxis.ticktext[-1] == "100%"
     label_px = 0.6 * len("100%") * fig.layout.template.layout.font.size  # rough glyph width
     assert fig.layout.margin.r >= label_px / 2 + 4
+
+
+def test_headers_do_not_repeat_a_retrain_model_called_retrain() -> None:
+    """The sample's retrain model is called "retrain": the audit and most-exposed headers read
+    "retrain target (retrain)" and "retrain (retrain)"."""
+    assert figs._named("retrain target", "retrain") == "retrain target"
+    assert figs._named("retrain", "retrain") == "retrain"
+    assert figs._named("retrain", "retrain_classwise") == "retrain (retrain_classwise)"
