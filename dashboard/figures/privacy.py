@@ -45,7 +45,7 @@ from analysis.mia import (
 )
 from dashboard.figures import FigureSpec
 from dashboard.figures.images import thumbnail_grid
-from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, template
+from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, font_size, template
 
 __all__ = [
     "AUDIT_METRICS",
@@ -607,15 +607,19 @@ def distribution_figure(
         _focus_ring(fig, side, choice, scales, focus, presentation)
     else:
         _overlay(fig, side, choice, scales)
-    _threshold_marks(fig, side, choice, vertical=style != "butterfly")
+    meaning = _threshold_marks(fig, side, choice, vertical=style != "butterfly")
     n = len(side.ps.model_values[choice.signal])
     fig.update_layout(
         template=template(presentation),
         height=_height(presentation, 40),
         bargap=0.05,
-        title=f"{side.name} vs retrain ({n} forget samples)",
+        title={
+            "text": f"{side.name} vs retrain ({n} forget samples)",
+            "subtitle": {"text": meaning},
+        },
     )
-    return _legend_below(fig, presentation, top=60, rows=2)
+    top = 60 + int(1.5 * font_size(presentation, "small"))
+    return _legend_below(fig, presentation, top=top, rows=2)
 
 
 def _stack(values: np.ndarray, choice: ThresholdChoice, width: float) -> tuple[np.ndarray, ...]:
@@ -766,9 +770,9 @@ def _overlay(fig: go.Figure, side: Side, choice: ThresholdChoice, scales: Scales
     fig.update_xaxes(range=list(scales.value))
 
 
-def _threshold_marks(
-    fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool
-) -> None:
+def _threshold_marks(fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool) -> str:
+    """Draw the threshold line; return what it means, for the figure's subtitle (written
+    inside the plot, the text hid the dots next to the threshold in a narrow panel)."""
     above, below = _called(side, choice)
     label = SIGNAL_SHORT.get(choice.signal, choice.signal)
     line = {"color": "#111", "width": 2, "dash": "dash"}
@@ -776,40 +780,10 @@ def _threshold_marks(
     if vertical:
         fig.add_vline(x=t, line=line)
         fig.update_xaxes(title=label)
-        fig.add_annotation(
-            x=t,
-            y=1.0,
-            yref="paper",
-            xanchor="left",
-            yanchor="top",
-            text=f" t = {t:.3g}<br> ≥ t → “{above}”<br> &lt; t → “{below}”",
-            showarrow=False,
-            align="left",
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-    else:
-        fig.add_hline(y=t, line=line)
-        fig.update_yaxes(title=label)
-        fig.add_annotation(
-            x=1.0,
-            xref="paper",
-            y=t,
-            xanchor="right",
-            yanchor="bottom",
-            text=f"t = {t:.3g}: above → “{above}”",
-            showarrow=False,
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-        fig.add_annotation(
-            x=1.0,
-            xref="paper",
-            y=t,
-            xanchor="right",
-            yanchor="top",
-            text=f"below → “{below}”",
-            showarrow=False,
-            bgcolor="rgba(255,255,255,0.85)",
-        )
+        return f"dashed line t = {t:.3g}: ≥ t → “{above}”, &lt; t → “{below}”"
+    fig.add_hline(y=t, line=line)
+    fig.update_yaxes(title=label)
+    return f"dashed line t = {t:.3g}: above → “{above}”, below → “{below}”"
 
 
 def _font(presentation: bool) -> int:

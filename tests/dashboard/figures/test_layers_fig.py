@@ -156,5 +156,10 @@ def test_heatmap_numbers_contrast_with_their_cells() -> None:
     numbers = fig.data[1]
     colour = dict(zip(numbers.text, numbers.textfont.color, strict=True))
     assert colour == {"1.00": "#ffffff", "0.55": "#111111", "0.05": "#111111", "-0.90": "#ffffff"}
-    assert list(numbers.x) == ["l0", "l1", "l0", "l1"] and list(numbers.y) == ["l0", "l0", "l1", "l1"]
+    assert list(numbers.x) == ["l0", "l1", "l0", "l1"] and list(numbers.y) == [
+        "l0",
+        "l0",
+        "l1",
+        "l1",
+    ]
     assert numbers.hoverinfo == "skip"  # the heatmap's hover stays

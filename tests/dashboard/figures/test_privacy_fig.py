@@ -23,6 +23,7 @@ from analysis.mia import (
 )
 from dashboard.figures import privacy as figs
 from dashboard.theme import ROLE_COLORS
+from dashboard.theme import font_size as theme_font
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -615,3 +616,19 @@ def test_headers_do_not_repeat_a_retrain_model_called_retrain() -> None:
     assert figs._named("retrain target", "retrain") == "retrain target"
     assert figs._named("retrain", "retrain") == "retrain"
     assert figs._named("retrain", "retrain_classwise") == "retrain (retrain_classwise)"
+
+
+@pytest.mark.parametrize("style", ["butterfly", "histogram"])
+def test_threshold_meaning_is_a_subtitle_not_text_over_the_dots(
+    cmp2: Comparison, style: str
+) -> None:
+    """At 1366 px the "t = …: above → …" box covered the dots next to the threshold: the
+    meaning is the figure's subtitle and nothing is written inside the plot."""
+    side, choice = _choice(cmp2)
+    for presentation in (False, True):
+        fig = figs.distribution_figure(side, choice, style=style, presentation=presentation)
+        subtitle = fig.layout.title.subtitle.text
+        assert f"t = {choice.threshold:.3g}" in subtitle and "retrain" in subtitle
+        assert not fig.layout.annotations
+        room = fig.layout.margin.t - fig.layout.template.layout.title.font.size
+        assert room >= 1.4 * theme_font(presentation, "small")
