@@ -162,7 +162,7 @@ def epoch_ticks(histories: Iterable[pd.DataFrame]) -> dict[str, Any]:
     """
     epochs = [float(e) for h in histories for e in h["epoch"].dropna()]
     span = max(epochs) - min(epochs) if epochs else 0.0
-    step = 1 if span <= 12 else int(math.ceil(span / 10))
+    step = 1 if span <= 12 else math.ceil(span / 10)
     return {"tick0": 0, "dtick": step, "tickformat": "d"}
 
 
