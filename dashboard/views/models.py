@@ -307,6 +307,10 @@ def _hyperparameters(shown: pd.DataFrame, name: str | None) -> str:
 
 
 def _assign_buttons(ctx: state.Context, name: str | None, params: str = "") -> None:
+    pair = f"Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**."
+    if ctx.presentation:  # a static table: no row to select, so no (always disabled) buttons
+        st.markdown(f"Now: {pair} The sidebar changes them.")
+        return
     c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
     c1.button(
         "Set as Model A",
@@ -325,7 +329,7 @@ def _assign_buttons(ctx: state.Context, name: str | None, params: str = "") -> N
         type="primary",
     )
     hint = f"Selected: **{md(name)}**. " if name else "Select a row (left edge) to choose it. "
-    c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
+    c3.markdown(f"{hint}Now: {pair}")
     if name and params:
         st.caption(f"Hyperparameters of {md(name)}: {md(params)}")
 

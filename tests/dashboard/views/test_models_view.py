@@ -267,3 +267,15 @@ def test_metric_headers_fit_their_columns(app: AppTest) -> None:
     assert {"forget_auc", "rmia_offline_auc", "mia_efficacy"} <= set(fixed)
     for column, spec in fixed.items():
         assert spec["width"] >= 6.5 * len(spec["label"]) + 10, (column, spec)
+
+
+def test_presentation_table_offers_no_row_selection_it_cannot_do(app: AppTest) -> None:
+    """The static presentation table has no row checkboxes, yet the page said "Select a row
+    (left edge)" above two disabled buttons."""
+    app.query_params["present"] = "1"
+    app.run()
+    assert not [b for b in app.button if b.label.startswith("Set as Model")]
+    text = " ".join(m.value for m in app.markdown)
+    assert "Select a row" not in text
+    assert "Model A = **retrain\\_classwise**" in text and "sidebar" in text
+    # (normal mode keeps both buttons: test_selecting_a_row_and_set_as_b_changes_the_pair)
