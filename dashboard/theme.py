@@ -96,7 +96,7 @@ def class_label(name: str, *, forget: bool) -> str:
     return f"{FORGET_MARK} {name}{FORGET_SUFFIX}" if forget else name
 
 
-def _template(font_size: int, small: int) -> go.layout.Template:
+def _template(font_size: int) -> go.layout.Template:
     axis = {
         "showgrid": True,
         "gridcolor": "#E5E5E5",
@@ -117,12 +117,7 @@ def _template(font_size: int, small: int) -> go.layout.Template:
             yaxis=axis,
             legend={"bgcolor": "rgba(255,255,255,0.8)"},
             margin={"l": 60, "r": 20, "t": 50, "b": 50},
-            title={
-                "font": {"size": font_size + 3},
-                "subtitle": {"font": {"size": small}},  # plotly's own default is ~12 px
-                "x": 0.0,
-                "xanchor": "left",
-            },
+            title={"font": {"size": font_size + 3}, "x": 0.0, "xanchor": "left"},
             hoverlabel={"font": {"family": FONT}},
         )
     )
@@ -140,8 +135,8 @@ def font_size(presentation: bool = False, role: str = "base") -> int:
     return FONT_SIZES[role][int(bool(presentation))]
 
 
-pio.templates["ulens"] = _template(font_size(False), font_size(False, "small"))
-pio.templates["ulens_presentation"] = _template(font_size(True), font_size(True, "small"))
+pio.templates["ulens"] = _template(font_size(False))
+pio.templates["ulens_presentation"] = _template(font_size(True))
 
 
 def template(presentation: bool = False) -> str:

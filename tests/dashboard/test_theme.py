@@ -51,14 +51,9 @@ def test_smallest_font_size_counts_the_template_and_skips_hover_labels() -> None
     assert theme.smallest_font_size(theme.apply(fig, presentation=True)) == theme.font_size(True)
 
 
-def test_figure_subtitles_follow_the_mode_not_plotlys_12_px() -> None:
-    """The Privacy page's PS chart explains its bars in a subtitle: plotly draws subtitles at
-    about 12 px unless told, which a projector audience cannot read."""
-    for presentation in (False, True):
-        fig = theme.apply(
-            go.Figure(layout={"title": {"text": "t", "subtitle": {"text": "s"}}}),
-            presentation=presentation,
-        )
-        size = fig.layout.template.layout.title.subtitle.font.size
-        assert size == theme.font_size(presentation, "small")
-    assert theme.font_size(True, "small") >= theme.PRESENTATION_MIN_FONT
+
+def test_text_color_picks_the_more_legible_of_near_black_and_white() -> None:
+    """Cell numbers on mid-blue CKA cells were drawn grey (plotly's pick): hard to read."""
+    assert theme.text_color("rgb(67, 147, 195)") == "#111111"  # mid blue: black reads better
+    assert theme.text_color("rgb(5, 48, 97)") == "#ffffff"  # dark blue
+    assert theme.text_color("rgba(255, 255, 255, 1)") == "#111111"
