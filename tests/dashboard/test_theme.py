@@ -51,7 +51,6 @@ def test_smallest_font_size_counts_the_template_and_skips_hover_labels() -> None
     assert theme.smallest_font_size(theme.apply(fig, presentation=True)) == theme.font_size(True)
 
 
-
 def test_text_color_picks_the_more_legible_of_near_black_and_white() -> None:
     """Cell numbers on mid-blue CKA cells were drawn grey (plotly's pick): hard to read."""
     assert theme.text_color("rgb(67, 147, 195)") == "#111111"  # mid blue: black reads better
