@@ -77,6 +77,20 @@ def class_color(label: int) -> str:
     return palette[label % len(palette)]
 
 
+def text_color(background: str) -> str:
+    """Near-black or white, whichever reads better on ``background`` (``"rgb(r, g, b)"``):
+    white below a relative luminance of 0.18, where both contrasts are equal.
+
+    Example:
+        >>> text_color("rgb(67, 147, 195)"), text_color("rgb(5, 48, 97)")
+        ('#111111', '#ffffff')
+    """
+    rgb = [float(v) / 255 for v in background[background.index("(") + 1 : -1].split(",")[:3]]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#ffffff" if lum < 0.18 else "#111111"
+
+
 def class_label(name: str, *, forget: bool) -> str:
     """Display label of a class, marked when it is a forget class."""
     return f"{FORGET_MARK} {name}{FORGET_SUFFIX}" if forget else name

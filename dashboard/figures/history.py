@@ -24,7 +24,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from dashboard.theme import ROLE_COLORS, apply
 __all__ = [
     "CANONICAL_METRICS",
     "RATE_METRICS",
+    "epoch_ticks",
     "history_figure",
     "history_from_rows",
     "history_metrics",
@@ -148,6 +150,22 @@ def history_metrics(
     return _order(set.intersection(*sets)), _order(set.union(*sets))
 
 
+def epoch_ticks(histories: Iterable[pd.DataFrame]) -> dict[str, Any]:
+    """Whole-epoch ticks for the x axis (never 1.5 or 2.5): every epoch up to 12 of them,
+    then a whole step that keeps about 10 ticks.
+
+    Example:
+        >>> epoch_ticks([pd.DataFrame({"epoch": [0, 1, 2, 3]})])
+        {'tick0': 0, 'dtick': 1, 'tickformat': 'd'}
+        >>> epoch_ticks([pd.DataFrame({"epoch": range(101)})])["dtick"]
+        10
+    """
+    epochs = [float(e) for h in histories for e in h["epoch"].dropna()]
+    span = max(epochs) - min(epochs) if epochs else 0.0
+    step = 1 if span <= 12 else math.ceil(span / 10)
+    return {"tick0": 0, "dtick": step, "tickformat": "d"}
+
+
 def _axes(metrics: Sequence[str]) -> dict[str, str]:
     """Metric -> plotly axis: rates on ``y`` and the rest on ``y2`` (all on ``y`` if one kind)."""
     rates = [m for m in metrics if m in RATE_METRICS]
@@ -254,4 +272,5 @@ def _layout(
             y=0.5,
             showarrow=False,
         )
+    fig.update_xaxes(**epoch_ticks(recorded.values()))
     apply(fig, presentation=presentation)

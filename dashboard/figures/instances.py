@@ -338,8 +338,9 @@ def _add_legend_entry(fig: go.Figure, name: str, group: str, color: str, symbol:
 
 
 def _add_symbol_key(fig: go.Figure) -> None:
-    """Legend-only entries explaining the marker symbols."""
-    for symbol, label in (("circle", "retain sample"), ("x", f"{FORGET_MARK} forget sample")):
+    """Legend-only entries explaining the marker symbols (the symbol itself is the key, so the
+    labels do not repeat it)."""
+    for symbol, label in (("circle", "retain sample"), ("x", "forget sample")):
         _add_legend_entry(fig, label, f"mark_{symbol}", "#555555", symbol)
 
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from analysis.cka import CKAMatrix
 from analysis.compare import Comparison
 from analysis.weight_change import WeightChange
 from dashboard.figures import FigureSpec
-from dashboard.theme import DIVERGING, ROLE_COLORS, apply
+from dashboard.theme import DIVERGING, ROLE_COLORS, apply, text_color
 
 AGAINST = ("retrain", "original")
 """Reference models the per-layer CKA lines can be drawn against."""
@@ -237,8 +238,6 @@ def cka_heatmap_figure(
             zmin=-bound,
             zmax=bound,
             colorbar={"title": {"text": "CKA"}, "tickvals": [-1, -0.5, 0, 0.5, 1]},
-            text=np.where(np.isfinite(values), np.round(values, 2), np.nan) if annotate else None,
-            texttemplate="%{text:.2f}" if annotate else None,
             hovertemplate=(
                 f"A {matrix.model_a}: %{{y}}<br>B {matrix.model_b}: %{{x}}"
                 "<br>CKA %{z:.3f}<extra></extra>"
@@ -257,7 +256,27 @@ def cka_heatmap_figure(
     )
     fig.update_xaxes(showgrid=False, side="bottom", automargin=True)
     fig.update_yaxes(showgrid=False, autorange="reversed", automargin=True, title_standoff=12)
+    if annotate:
+        fig.add_trace(_cell_numbers(matrix, values, bound))
     return apply(fig, presentation=presentation)
+
+
+def _cell_numbers(matrix: CKAMatrix, values: np.ndarray, bound: float) -> go.Scatter:
+    """The cells' numbers, each near-black or white by its cell's colour (plotly's own pick
+    drew grey on mid blue, hard to read on a projector)."""
+    rows, cols = np.nonzero(np.isfinite(values))
+    shown = values[rows, cols]
+    fills = sample_colorscale(DIVERGING, list((shown + bound) / (2 * bound)), colortype="rgb")
+    return go.Scatter(
+        x=[matrix.layers_b[j] for j in cols],
+        y=[matrix.layers_a[i] for i in rows],
+        mode="text",
+        text=[f"{v:.2f}" for v in shown],
+        textfont={"color": [text_color(c) for c in fills]},
+        name="CKA values",
+        hoverinfo="skip",
+        showlegend=False,
+    )
 
 
 def weight_change_frame(wc: WeightChange | None) -> pd.DataFrame | None:

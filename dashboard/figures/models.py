@@ -34,7 +34,7 @@ from dashboard.figures import FigureSpec
 from dashboard.figures.history import history_figure
 from dashboard.figures.history import load_history as load_history  # re-exported
 from dashboard.figures.history import metric_label as metric_label  # re-exported
-from dashboard.theme import ROLE_COLORS, apply, font_size
+from dashboard.theme import ROLE_COLORS, apply, font_size, text_color
 
 ACCURACY_COLUMNS = ("UA", "RA", "TUA", "TRA")
 PRIVACY_COLUMNS = (
@@ -224,18 +224,11 @@ def _scaled(values: pd.Series) -> pd.Series:
     return values.abs() / top
 
 
-def _text_color(background: str) -> str:
-    rgb = [float(v) / 255 for v in background[4:-1].split(",")]
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#ffffff" if lum < 0.18 else "#111111"
-
-
 def _css(position: float, scale: Sequence[str]) -> str:
     if not np.isfinite(position):
         return ""
     bg = sample_colorscale(list(scale), [float(position)], colortype="rgb")[0]
-    return f"background-color: {bg}; color: {_text_color(bg)}"
+    return f"background-color: {bg}; color: {text_color(bg)}"
 
 
 def cell_styles(table: pd.DataFrame, retrain: str | None = None) -> pd.DataFrame:
@@ -407,7 +400,7 @@ def table_figure(
             for p in (dist[col] if col in dist else [np.nan] * len(shown))
         ]
         fills.append([c or "white" for c in colours])
-        fonts.append([_text_color(c) if c else "#111111" for c in colours])
+        fonts.append([text_color(c) if c else "#111111" for c in colours])
     size = font_size(presentation, "small")
     lines = [max(1, -(-len(t) // 27)) for t in values[list(shown.columns).index("hyperparameters")]]
     fig = go.Figure(

@@ -45,7 +45,7 @@ from analysis.mia import (
 )
 from dashboard.figures import FigureSpec
 from dashboard.figures.images import thumbnail_grid
-from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, template
+from dashboard.theme import FORGET_MARK, ROLE_COLORS, class_label, font_size, template
 
 __all__ = [
     "AUDIT_METRICS",
@@ -607,15 +607,19 @@ def distribution_figure(
         _focus_ring(fig, side, choice, scales, focus, presentation)
     else:
         _overlay(fig, side, choice, scales)
-    _threshold_marks(fig, side, choice, vertical=style != "butterfly")
+    meaning = _threshold_marks(fig, side, choice, vertical=style != "butterfly")
     n = len(side.ps.model_values[choice.signal])
     fig.update_layout(
         template=template(presentation),
         height=_height(presentation, 40),
         bargap=0.05,
-        title=f"{side.name} vs retrain ({n} forget samples)",
+        title={
+            "text": f"{side.name} vs retrain ({n} forget samples)",
+            "subtitle": {"text": meaning},
+        },
     )
-    return _legend_below(fig, presentation, top=60, rows=2)
+    top = 60 + int(1.5 * font_size(presentation, "small"))
+    return _legend_below(fig, presentation, top=top, rows=2)
 
 
 def _stack(values: np.ndarray, choice: ThresholdChoice, width: float) -> tuple[np.ndarray, ...]:
@@ -766,9 +770,9 @@ def _overlay(fig: go.Figure, side: Side, choice: ThresholdChoice, scales: Scales
     fig.update_xaxes(range=list(scales.value))
 
 
-def _threshold_marks(
-    fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool
-) -> None:
+def _threshold_marks(fig: go.Figure, side: Side, choice: ThresholdChoice, *, vertical: bool) -> str:
+    """Draw the threshold line; return what it means, for the figure's subtitle (written
+    inside the plot, the text hid the dots next to the threshold in a narrow panel)."""
     above, below = _called(side, choice)
     label = SIGNAL_SHORT.get(choice.signal, choice.signal)
     line = {"color": "#111", "width": 2, "dash": "dash"}
@@ -776,40 +780,10 @@ def _threshold_marks(
     if vertical:
         fig.add_vline(x=t, line=line)
         fig.update_xaxes(title=label)
-        fig.add_annotation(
-            x=t,
-            y=1.0,
-            yref="paper",
-            xanchor="left",
-            yanchor="top",
-            text=f" t = {t:.3g}<br> ≥ t → “{above}”<br> &lt; t → “{below}”",
-            showarrow=False,
-            align="left",
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-    else:
-        fig.add_hline(y=t, line=line)
-        fig.update_yaxes(title=label)
-        fig.add_annotation(
-            x=1.0,
-            xref="paper",
-            y=t,
-            xanchor="right",
-            yanchor="bottom",
-            text=f"t = {t:.3g}: above → “{above}”",
-            showarrow=False,
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-        fig.add_annotation(
-            x=1.0,
-            xref="paper",
-            y=t,
-            xanchor="right",
-            yanchor="top",
-            text=f"below → “{below}”",
-            showarrow=False,
-            bgcolor="rgba(255,255,255,0.85)",
-        )
+        return f"dashed line t = {t:.3g}: ≥ t → “{above}”, &lt; t → “{below}”"
+    fig.add_hline(y=t, line=line)
+    fig.update_yaxes(title=label)
+    return f"dashed line t = {t:.3g}: above → “{above}”, below → “{below}”"
 
 
 def _font(presentation: bool) -> int:
@@ -1157,11 +1131,22 @@ def audit_frame(cmp: Comparison) -> pd.DataFrame:
             ]
     if cmp.retrain is not None:
         target = raw[raw["model"] == cmp.retrain].set_index("metric")
-        out[f"retrain target ({cmp.retrain})"] = [
+        out[_named("retrain target", cmp.retrain)] = [
             _audit_cell(cmp, cmp.retrain, m, target["value"].get(m), _row_ci(target, m))
             for m in AUDIT_METRICS
         ]
     return out
+
+
+def _named(label: str, model: str) -> str:
+    """A column header naming a model, without repeating it ("retrain", not "retrain
+    (retrain)", when the retrain model is called retrain).
+
+    Example:
+        >>> _named("retrain target", "retrain"), _named("retrain target", "r_cls")
+        ('retrain target', 'retrain target (r_cls)')
+    """
+    return label if model in label.split() else f"{label} ({model})"
 
 
 def _row_ci(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -1349,6 +1334,9 @@ def roc_figure(cmp: Comparison, attack: str, *, presentation: bool = False) -> g
         template=template(presentation),
         height=_height(presentation, 100),
         title=f"ROC, log-log: {ROC_ATTACKS.get(attack, attack)}",
+        # the last x tick, "100%", is centred on the plot's right edge: plotly drops it when
+        # half of it does not fit in the right margin (it did in presentation mode)
+        margin={"r": int(1.6 * _font(presentation))},
     )
     fig.update_xaxes(
         type="log",
@@ -1492,7 +1480,7 @@ def exposure_frame(cmp: Comparison, model: str, attack: str, *, k: int = 20) -> 
         }
     )
     if cmp.retrain is not None:
-        frame[f"retrain ({cmp.retrain})"] = ranked["retrain_score"]
+        frame[_named("retrain", cmp.retrain)] = ranked["retrain_score"]
     return frame
 
 

@@ -65,15 +65,24 @@ def selected_name(shown: pd.DataFrame, rows: Sequence[int]) -> str | None:
     return str(shown["name"].iloc[valid[0]]) if valid else None
 
 
-def shown_columns(chosen: Sequence[str]) -> list[str]:
+PRESENTATION_HIDDEN = ("hyperparameters",)
+"""Columns the presentation table leaves out unless chosen: its long text wrapped into rows
+~150 px tall and pushed the table past the right edge at 1366 px."""
+
+
+def shown_columns(chosen: Sequence[str], *, presentation: bool = False) -> list[str]:
     """The app table's columns in display order: the pair marker and the name, then the
-    chosen optional columns (none chosen = all of them).
+    chosen optional columns (none chosen = all of them, but for
+    :data:`PRESENTATION_HIDDEN` in presentation mode).
 
     Example:
         >>> shown_columns(["RT", "UA"])
         ['pair', 'name', 'UA', 'RT']
+        >>> "hyperparameters" in shown_columns([], presentation=True)
+        False
     """
-    keep = set(chosen) if chosen else set(figs.APP_COLUMNS)
+    hidden = PRESENTATION_HIDDEN if presentation else ()
+    keep = set(chosen) if chosen else set(figs.APP_COLUMNS) - set(hidden)
     return [c for c in figs.APP_COLUMNS if c in figs.ALWAYS_SHOWN or c in keep]
 
 
@@ -170,7 +179,7 @@ def _multiselect(
     return chosen
 
 
-def _column_picker() -> list[str]:
+def _column_picker(presentation: bool) -> list[str]:
     """The table's optional columns the user keeps (a popover; none chosen = all)."""
     optional = [c for c in figs.APP_COLUMNS if c not in figs.ALWAYS_SHOWN]
     with st.popover("Columns", icon=":material/view_column:"):
@@ -179,12 +188,15 @@ def _column_picker() -> list[str]:
             _COLUMNS_KEY,
             optional,
             format_func=lambda c: figs.COLUMN_LABELS.get(c, c),
-            help="Model A/B and the name are always shown; none chosen = every column.",
+            help=(
+                "Model A/B and the name are always shown; none chosen = every column "
+                "(in presentation mode every column but Hyperparameters)."
+            ),
         )
-    return shown_columns(chosen)
+    return shown_columns(chosen, presentation=presentation)
 
 
-def _filters(full: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+def _filters(full: pd.DataFrame, presentation: bool) -> tuple[dict[str, Any], list[str]]:
     """The filter row: method, role, sort column, direction and the column picker."""
     c1, c2, c3, c4, c5 = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
     with c1:
@@ -210,7 +222,7 @@ def _filters(full: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
     with c4:
         desc = st.toggle("Descending", key=_DESC_KEY)
     with c5:
-        columns = _column_picker()
+        columns = _column_picker(presentation)
     filters = {"methods": methods, "roles": roles, "sort_by": sort_by or None, "descending": desc}
     return filters, columns
 
@@ -223,6 +235,7 @@ _COLUMN_WIDTHS: dict[str, Any] = {
     "base": None,
     "hyperparameters": "large",
     "pareto": 40,
+    "forget_auc": 80,  # "Forget AUC" was cut to "Forget AU" at the metric width
 }
 _METRIC_WIDTH = 64  # px: "0.000" plus padding
 
@@ -252,7 +265,7 @@ def _table_section(
     if groups_panel.toggle():
         groups_panel.render_table(groups)
         return
-    filters, columns = _filters(full)
+    filters, columns = _filters(full, ctx.presentation)
     shown = figs.filter_table(full, **filters)
     if shown.empty:
         st.info("No model matches the filters: clear the Method / Role filters.")
@@ -294,6 +307,10 @@ def _hyperparameters(shown: pd.DataFrame, name: str | None) -> str:
 
 
 def _assign_buttons(ctx: state.Context, name: str | None, params: str = "") -> None:
+    pair = f"Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**."
+    if ctx.presentation:  # a static table: no row to select, so no (always disabled) buttons
+        st.markdown(f"Now: {pair} The sidebar changes them.")
+        return
     c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
     c1.button(
         "Set as Model A",
@@ -312,7 +329,7 @@ def _assign_buttons(ctx: state.Context, name: str | None, params: str = "") -> N
         type="primary",
     )
     hint = f"Selected: **{md(name)}**. " if name else "Select a row (left edge) to choose it. "
-    c3.markdown(f"{hint}Now: Model A = **{md(ctx.a)}**, Model B = **{md(ctx.b)}**.")
+    c3.markdown(f"{hint}Now: {pair}")
     if name and params:
         st.caption(f"Hyperparameters of {md(name)}: {md(params)}")
 

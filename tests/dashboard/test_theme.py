@@ -49,3 +49,10 @@ def test_smallest_font_size_counts_the_template_and_skips_hover_labels() -> None
     fig = go.Figure(layout={"template": theme.template(False), "hoverlabel": {"font_size": 8}})
     assert theme.smallest_font_size(fig) == theme.font_size(False)
     assert theme.smallest_font_size(theme.apply(fig, presentation=True)) == theme.font_size(True)
+
+
+def test_text_color_picks_the_more_legible_of_near_black_and_white() -> None:
+    """Cell numbers on mid-blue CKA cells were drawn grey (plotly's pick): hard to read."""
+    assert theme.text_color("rgb(67, 147, 195)") == "#111111"  # mid blue: black reads better
+    assert theme.text_color("rgb(5, 48, 97)") == "#ffffff"  # dark blue
+    assert theme.text_color("rgba(255, 255, 255, 1)") == "#111111"

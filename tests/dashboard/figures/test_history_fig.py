@@ -92,3 +92,16 @@ def test_default_metrics_are_the_shared_ones_and_missing_models_are_named() -> N
     }
     empty = figs.history_figure({"a": None, "b": None})
     assert not empty.data and "No metric recorded" in empty.layout.annotations[0].text
+
+
+def test_epoch_axis_ticks_are_whole_epochs() -> None:
+    """A 4-epoch run showed ticks 1, 1.5, 2, 2.5 (a screenshot): epochs are whole numbers."""
+    a = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [0.0, -0.1, -0.8, -4.1]})
+    b = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.6, 0.3, 0.3]})
+    fig = figs.history_figure({"ga": a, "salun": b}, roles={"ga": "A", "salun": "B"})
+    axis = fig.layout.xaxis
+    assert (axis.tick0, axis.dtick, axis.tickformat) == (0, 1, "d")
+    long = pd.DataFrame({"epoch": range(201), "loss": [1.0] * 201})
+    step = figs.history_figure({"r": long}).layout.xaxis.dtick
+    assert step == 20 and float(step).is_integer()  # about 10 whole-epoch ticks
+    assert figs.epoch_ticks([]) == {"tick0": 0, "dtick": 1, "tickformat": "d"}

@@ -291,3 +291,12 @@ def test_exposure_table_lists_each_attacks_score_for_the_sample(cmp: Comparison)
     retain = int(cmp.sets.retain[0])
     assert "Offline LiRA (z)" not in set(figs.exposure_table(cmp, retain, roles)["attack"])
     assert figs.exposure_table(cmp, 10**6, roles).empty
+
+
+def test_symbol_key_names_each_symbol_once(cmp: Comparison, frame: pd.DataFrame) -> None:
+    """The legend read "✖ ✖ forget sample" (its ✖ marker, then ✖ in the label)."""
+    fig = figs.embedding_figure(
+        frame, "A", name=cmp.a, a=cmp.a, b=cmp.b, class_names=cmp.class_names, forget_classes=(1,)
+    )
+    keys = {t.name: t.marker.symbol for t in fig.data if t.legendgroup in ("mark_circle", "mark_x")}
+    assert keys == {"retain sample": "circle", "forget sample": "x"}

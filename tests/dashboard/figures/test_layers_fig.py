@@ -85,7 +85,8 @@ def test_heatmap_is_centred_at_zero_and_annotated(cmp: Comparison) -> None:
     heat = fig.data[0]
     np.testing.assert_allclose(np.asarray(heat.z, float), matrix.values)
     assert heat.zmid == 0 and heat.zmin <= -1 and heat.zmax >= 1
-    assert heat.texttemplate  # small matrix: values written in the cells
+    numbers = fig.data[1]  # small matrix: values written in the cells
+    assert numbers.mode == "text" and len(numbers.text) == matrix.values.size
     assert list(heat.y) == list(matrix.layers_a) and list(heat.x) == list(matrix.layers_b)
     assert cmp.a in fig.layout.yaxis.title.text and cmp.b in fig.layout.xaxis.title.text
 
@@ -100,7 +101,7 @@ def test_heatmap_keeps_negative_cka_and_skips_text_when_large() -> None:
     heat = fig.data[0]
     assert np.asarray(heat.z, float)[0, 1] == pytest.approx(-1.4)  # not clamped
     assert heat.zmin <= -1.4 and heat.zmax >= 1.4 and heat.zmid == 0
-    assert not heat.texttemplate
+    assert len(fig.data) == 1  # no numbers on a large matrix
     frame = figs.heatmap_frame(CKAMatrix("a", "b", names, names, values, 50))
     assert len(frame) == 169 and frame["cka"].min() == pytest.approx(-1.4)
 
@@ -142,3 +143,23 @@ def test_page_figures(cmp: Comparison, cmp_random: Comparison) -> None:
     assert set(specs[0].data["against"]) == {"original"}
     presented = figs.page_figures(cmp_random, presentation=True)
     assert presented[0].figure.layout.template.layout.font.size == 20
+
+
+def test_heatmap_numbers_contrast_with_their_cells() -> None:
+    """Grey numbers on mid-blue cells (CKA ≈ 0.55) were hard to read: each number is
+    near-black on light cells and white on dark ones."""
+    values = np.array([[1.0, 0.55], [0.05, -0.9]])
+    names = ("l0", "l1")
+    fig = figs.cka_heatmap_figure(
+        CKAMatrix("a", "b", names, names, values, 50), split="train", group="forget"
+    )
+    numbers = fig.data[1]
+    colour = dict(zip(numbers.text, numbers.textfont.color, strict=True))
+    assert colour == {"1.00": "#ffffff", "0.55": "#111111", "0.05": "#111111", "-0.90": "#ffffff"}
+    assert list(numbers.x) == ["l0", "l1", "l0", "l1"] and list(numbers.y) == [
+        "l0",
+        "l0",
+        "l1",
+        "l1",
+    ]
+    assert numbers.hoverinfo == "skip"  # the heatmap's hover stays

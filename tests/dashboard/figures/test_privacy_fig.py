@@ -23,6 +23,7 @@ from analysis.mia import (
 )
 from dashboard.figures import privacy as figs
 from dashboard.theme import ROLE_COLORS
+from dashboard.theme import font_size as theme_font
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -596,3 +597,38 @@ def test_page_figures_export_the_most_exposed_lists(cmp2: Comparison) -> None:
     spec = specs[f"privacy_most_exposed_{cmp2.b}"]
     assert len(spec.data) == 20 and "score" in spec.data
     assert f"privacy_most_exposed_{cmp2.retrain}" not in specs
+
+
+@pytest.mark.parametrize("presentation", [False, True])
+def test_roc_keeps_room_for_its_last_tick(cmp2: Comparison, presentation: bool) -> None:
+    """The "100%" tick sits on the right edge; in presentation mode plotly dropped it because
+    the template's 20 px right margin could not hold half of a 20 px label."""
+    fig = figs.roc_figure(cmp2, "lira", presentation=presentation)
+    assert fig is not None
+    assert fig.layout.xaxis.ticktext[-1] == "100%"
+    label_px = 0.6 * len("100%") * fig.layout.template.layout.font.size  # rough glyph width
+    assert fig.layout.margin.r >= label_px / 2 + 4
+
+
+def test_headers_do_not_repeat_a_retrain_model_called_retrain() -> None:
+    """The sample's retrain model is called "retrain": the audit and most-exposed headers read
+    "retrain target (retrain)" and "retrain (retrain)"."""
+    assert figs._named("retrain target", "retrain") == "retrain target"
+    assert figs._named("retrain", "retrain") == "retrain"
+    assert figs._named("retrain", "retrain_classwise") == "retrain (retrain_classwise)"
+
+
+@pytest.mark.parametrize("style", ["butterfly", "histogram"])
+def test_threshold_meaning_is_a_subtitle_not_text_over_the_dots(
+    cmp2: Comparison, style: str
+) -> None:
+    """At 1366 px the "t = …: above → …" box covered the dots next to the threshold: the
+    meaning is the figure's subtitle and nothing is written inside the plot."""
+    side, choice = _choice(cmp2)
+    for presentation in (False, True):
+        fig = figs.distribution_figure(side, choice, style=style, presentation=presentation)
+        subtitle = fig.layout.title.subtitle.text
+        assert f"t = {choice.threshold:.3g}" in subtitle and "retrain" in subtitle
+        assert not fig.layout.annotations
+        room = fig.layout.margin.t - fig.layout.template.layout.title.font.size
+        assert room >= 1.4 * theme_font(presentation, "small")

@@ -244,3 +244,38 @@ def test_presentation_shows_a_static_table_with_the_same_marks(app: AppTest) -> 
     table = app.table[0].value
     assert "A/B" in table.columns and "MIA eff." in table.columns
     assert sorted(table["A/B"]) == ["", "", "A", "B"]
+
+
+def test_presentation_table_leaves_out_the_hyperparameters_unless_chosen(app: AppTest) -> None:
+    """At 1366 px the static table's hyperparameter text wrapped into rows ~150 px tall and
+    pushed the table past the right edge; the projector table keeps the metrics."""
+    app.query_params["present"] = "1"
+    app.run()
+    columns = list(app.table[0].value.columns)
+    assert "Hyperparameters" not in columns
+    assert {"A/B", "name", "UA", "PS", "MIA eff.", "role", "method"} <= set(columns)
+    app.multiselect(key="mdl_cols_w").set_value(["UA", "hyperparameters"]).run()
+    assert list(app.table[0].value.columns) == ["A/B", "name", "UA", "Hyperparameters"]
+
+
+def test_metric_headers_fit_their_columns(app: AppTest) -> None:
+    """ "Forget AUC" read "Forget AU" in a 64 px column: every fixed-width header fits
+    (about 6.5 px per character at the table's 14 px plus the cell padding)."""
+    app.run()
+    config = json.loads(app.dataframe[0].proto.columns)
+    fixed = {c: v for c, v in config.items() if isinstance(v.get("width"), int)}
+    assert {"forget_auc", "rmia_offline_auc", "mia_efficacy"} <= set(fixed)
+    for column, spec in fixed.items():
+        assert spec["width"] >= 6.5 * len(spec["label"]) + 10, (column, spec)
+
+
+def test_presentation_table_offers_no_row_selection_it_cannot_do(app: AppTest) -> None:
+    """The static presentation table has no row checkboxes, yet the page said "Select a row
+    (left edge)" above two disabled buttons."""
+    app.query_params["present"] = "1"
+    app.run()
+    assert not [b for b in app.button if b.label.startswith("Set as Model")]
+    text = " ".join(m.value for m in app.markdown)
+    assert "Select a row" not in text
+    assert "Model A = **retrain\\_classwise**" in text and "sidebar" in text
+    # (normal mode keeps both buttons: test_selecting_a_row_and_set_as_b_changes_the_pair)
