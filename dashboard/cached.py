@@ -368,19 +368,34 @@ pool (a process importing torch, then evaluating models) would otherwise compete
 cores with the page the user is waiting for."""
 PRECOMPUTE_NICE = 10
 """Niceness of the background pool the app starts: pages keep the cores they need."""
+BROWSER_SECONDS = 3.0
+"""After the first page is drawn, the browser still renders it (~2.5 s for the sample's Models
+page on 2 cores: the chart code, the data grid, the charts); the precompute starts after that,
+since importing torch in the CLI and the pool then delayed the first chart by 1.5–3 s."""
 _PAGE_DRAWN = threading.Event()
+_RELEASE: list[threading.Timer] = []
+_RELEASE_LOCK = threading.Lock()
 
 
 def page_drawn() -> None:
-    """A page was drawn in full (no part pending): the background precompute may start now,
-    and this session's pages now show a placeholder after :data:`GRACE_SECONDS`.
+    """A page was drawn in full (no part pending): the background precompute may start
+    :data:`BROWSER_SECONDS` later, and this session's pages now show a placeholder after
+    :data:`GRACE_SECONDS`.
 
     When :data:`READY_ENV` names a file (``ulens dashboard`` sets it), that file is created,
     telling the command's precompute watcher the same thing.
     """
     st.session_state[_SESSION_DRAWN] = True
-    if _PAGE_DRAWN.is_set():
-        return
+    with _RELEASE_LOCK:
+        if _RELEASE:
+            return
+        timer = threading.Timer(BROWSER_SECONDS, _release_precompute)
+        timer.daemon = True
+        _RELEASE.append(timer)
+    timer.start()
+
+
+def _release_precompute() -> None:
     _PAGE_DRAWN.set()
     ready = os.environ.get(READY_ENV)
     if ready:

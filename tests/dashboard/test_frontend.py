@@ -28,6 +28,7 @@ def test_chunk_names_come_from_the_build_and_unknown_builds_preload_nothing(
     assert files == ("PlotlyChart.Ab12.js",)
     script = frontend.preload_script(files)
     assert '["PlotlyChart.Ab12.js"]' in script and 'rel = "modulepreload"' in script
+    assert "import(href)" in script  # evaluated early too, not only compiled
 
 
 def test_every_run_sends_the_preload_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
