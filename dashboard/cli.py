@@ -434,14 +434,17 @@ def _console_callbacks(
 class _PrecomputeWatcher:
     """``ulens dashboard``'s view of the background precompute, called while the server runs.
 
-    Once the app has drawn its first page in full (it creates the file :attr:`ready`) or
-    :data:`START_AFTER` seconds passed (no browser), a call queues the launch workspace's
-    precompute task and starts its background pool, niced
-    (:func:`analysis.runs.submit_precompute`, :func:`analysis.runs.ensure_workers`): started
-    earlier, the pool would compete with the first page for the cores. Later calls print its
-    progress every few seconds and one line per part done, per distinct warning and at the end.
-    :meth:`stop` cancels it if it is still running when the server stops. Never raises: without
-    a writable registry the pages compute what they need themselves.
+    Once the app has drawn its first page (it then creates the file :attr:`ready` and queues the
+    scenario's precompute task itself, :func:`dashboard.cached.start_precompute`), a call
+    finds that task in the registry (a read: nothing heavy is imported here) and follows it.
+    When no browser came within :data:`START_AFTER` seconds, a call queues the launch
+    workspace's task and starts its background pool, niced
+    (:func:`analysis.runs.submit_precompute`, :func:`analysis.runs.ensure_workers`; resolving
+    the job imports torch, ~1.7 s of CPU that would otherwise compete with the user's first
+    clicks). Following, calls print its progress every few seconds and one line per part
+    done, per distinct warning and at the end. :meth:`stop` cancels it if it is still running
+    when the server stops. Never raises: without a writable registry the pages compute what
+    they need themselves.
     """
 
     START_AFTER = 20.0
@@ -471,29 +474,44 @@ class _PrecomputeWatcher:
         self._next = time.monotonic() + 0.5
         try:
             if self.task is None:
-                if self._waiting():
-                    return
-                self._start()
+                if self.ready.exists():
+                    self._find()
+                elif time.monotonic() - self._launched >= self.START_AFTER:
+                    self._start()
             else:
                 self._show(self.queue.get(self.task.id))
         except Exception as exc:  # a read-only workspace, a locked registry...
             self.done = True
             self.console.event(f"no background precompute ({exc})")
 
-    def _waiting(self) -> bool:
-        """True until the first page is drawn (or :data:`START_AFTER` passed)."""
-        return not self.ready.exists() and time.monotonic() - self._launched < self.START_AFTER
+    def _find(self) -> None:
+        """The newest precompute task queued since launch (the app's), once it exists."""
+        from analysis.runs.precompute import precompute_queue
+
+        self.queue = self.queue or precompute_queue(self.workspace)
+        since = time.time() - (time.monotonic() - self._launched)
+        mine = [
+            t
+            for t in self.queue.list(kind="precompute")
+            if (t.queued_at or 0) >= since or not t.finished  # the app may get an older one
+        ]
+        if mine:
+            self._follow(mine[-1])
 
     def _start(self) -> None:
         from analysis.runs import ensure_workers, submit_precompute
         from analysis.runs.precompute import precompute_queue
 
         self.queue = precompute_queue(self.workspace)
-        self.task = submit_precompute(self.workspace)
+        task = submit_precompute(self.workspace)
         self.started_pool = bool(ensure_workers(self.workspace, idle=20.0, nice=self.NICE))
-        job = self.task.job
+        self._follow(task)
+
+    def _follow(self, task: Any) -> None:
+        self.task = task
+        job = task.job
         self.label = f"precompute of {job['scenario']} ({job['a']} vs {job['b']})"
-        self.console.event(f"{self.label} runs in the background (task {self.task.id})")
+        self.console.event(f"{self.label} runs in the background (task {task.id})")
 
     def _show(self, task: Any) -> None:
         if task is None:

@@ -295,10 +295,11 @@ def _scaled(progress: Progress | None, part: str, span: tuple[float, float]) -> 
 
 
 def precompute_queue(workspace: str | Path) -> TaskQueue:
-    """The task queue of a workspace's registry (reading it never creates the file)."""
-    from analysis.runs.plan import workspace_root
+    """The task queue of a workspace's registry (reading it never creates the file; nor
+    imports torch: ``ulens dashboard`` follows the app's task with it)."""
+    from analysis.spec import find_spec_file
 
-    return TaskQueue(RunRegistry(workspace_root(workspace) / REGISTRY_FILE))
+    return TaskQueue(RunRegistry(find_spec_file(workspace).parent / REGISTRY_FILE))
 
 
 def submit_precompute(workspace: str | Path, job: PrecomputeJob | None = None) -> TaskRecord:

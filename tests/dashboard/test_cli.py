@@ -281,16 +281,16 @@ def test_dashboard_precomputes_in_the_background_unless_turned_off(
 def test_the_dashboard_terminal_follows_the_precompute_task(
     tiny_workspace_factory: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from analysis.runs import submit_precompute
     from analysis.runs.precompute import precompute_queue
     from analysis.runs.worker import work
 
     ws = tiny_workspace_factory()
-    started: list[Path] = []
-    monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: started.append(w))
     watcher = cli._PrecomputeWatcher(ws)
-    watcher.ready.touch()  # the app drew its first page
-    watcher()  # first tick: queue the task, start the pool
-    assert started == [ws] and watcher.task is not None
+    watcher.ready.touch()  # the app drew its first page...
+    queued = submit_precompute(ws)  # ...and queued the precompute (cached.start_precompute)
+    watcher()  # first tick: finds the app's task
+    assert watcher.task is not None and watcher.task.id == queued.id
     assert work(ws, device="cpu") == 1  # the pool's worker, here in-process
     watcher._next = 0.0
     watcher()
@@ -317,7 +317,7 @@ def test_stopping_the_dashboard_cancels_an_unfinished_precompute(
     ws = tiny_workspace_factory()
     monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: None)
     watcher = cli._PrecomputeWatcher(ws)
-    watcher.ready.touch()
+    watcher._launched -= cli._PrecomputeWatcher.START_AFTER  # no browser: it queues the task
     watcher()
     watcher.stop()
     assert precompute_queue(ws).get(watcher.task.id).state == "cancelled"
@@ -327,19 +327,54 @@ def test_stopping_the_dashboard_cancels_an_unfinished_precompute(
 def test_the_precompute_waits_for_the_first_page_then_starts_niced(
     tiny_workspace_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from analysis.runs import submit_precompute
+
     ws = tiny_workspace_factory()
     started: list[dict[str, Any]] = []
     monkeypatch.setattr("analysis.runs.ensure_workers", lambda w, **k: started.append(k))
     watcher = cli._PrecomputeWatcher(ws)
     watcher()
     assert watcher.task is None and not started  # the first page has the cores to itself
-    watcher.ready.touch()
+    watcher.ready.touch()  # the page is drawn; the app queues its task a moment later
     watcher._next = 0.0
     watcher()
-    assert watcher.task is not None and started[0]["nice"] == cli._PrecomputeWatcher.NICE > 0
+    assert watcher.task is None
+    queued = submit_precompute(ws)
+    watcher._next = 0.0
+    watcher()
+    assert watcher.task.id == queued.id and not started  # followed, nothing started here
     watcher.stop()
-    late = cli._PrecomputeWatcher(ws)  # no browser ever connects: it starts anyway
+    late = cli._PrecomputeWatcher(ws)  # no browser ever connects: it starts one, niced
     late._launched -= cli._PrecomputeWatcher.START_AFTER
     late()
-    assert late.task is not None
+    assert late.task is not None and started[0]["nice"] == cli._PrecomputeWatcher.NICE > 0
     late.stop()
+
+
+def test_following_the_apps_precompute_imports_nothing_heavy(tiny_workspace_factory: Any) -> None:
+    # Queuing the task resolves its job (torch, pandas: ~1.7 s of CPU); the CLI only reads.
+    import subprocess
+    import sys
+
+    from analysis.runs import submit_precompute
+
+    ws = tiny_workspace_factory()
+    queued = submit_precompute(ws)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from dashboard import cli\n"
+        f"w = cli._PrecomputeWatcher(Path({str(ws)!r}))\n"
+        "w.ready.touch()\n"
+        "w()\n"
+        "w.stop()\n"
+        "print(w.task.id, [m for m in ('torch', 'pandas') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[1])},
+        check=True,
+    )
+    assert out.stdout.split("\n")[-2] == f"{queued.id} []"
