@@ -590,12 +590,35 @@ class GroupTable:
     notes: tuple[str, ...]
 
 
+@st.cache_resource(show_spinner=False)
+def _figure_memo() -> dict[Key, tuple[Any, Any]]:
+    return {}
+
+
+def export_figures(key: Key, cmp: Comparison, build: Callable[[], T]) -> T:
+    """The Export page's figures of every page (``build()``), kept per process for this
+    comparison object, ``key`` (workspace, scenario, pair, mode, pages) and the registry's
+    finished runs: building them took ~1 s of CPU at every visit of the page."""
+    memo = _figure_memo()
+    full = (*key, runs_signature(str(key[0])))
+    hit = memo.get(full)
+    if hit is not None and hit[0] is cmp:
+        value: T = hit[1]
+        return value
+    value = build()
+    if len(memo) >= 8:
+        memo.clear()
+    memo[full] = (cmp, value)
+    return value
+
+
 def clear() -> None:
     """Forget the in-memory copies and the background tasks (after a model is added or
     removed)."""
     values, runner = _memo()
     runner.clear()
     values.clear()
+    _figure_memo().clear()
     _experiment.clear()
     probabilities.clear()
 

@@ -41,7 +41,11 @@ def render() -> None:
     if problem:
         messages.error(problem)
     size = _size_controls()
-    collected = export.collect_figures(cmp, pages, presentation=ctx.presentation, context=context)
+    collected = cached.export_figures(
+        (ctx.workspace, ctx.scenario, ctx.a, ctx.b, ctx.presentation, tuple(pages)),
+        cmp,
+        lambda: export.collect_figures(cmp, pages, presentation=ctx.presentation, context=context),
+    )
     _report_section(cmp, pages, context, ctx.presentation)
     _zip_section(cmp, collected, size, disabled=problem is not None)
     for page, result in collected.items():
@@ -213,7 +217,7 @@ def _figure_row(
         )
     cols[4].download_button(
         "CSV",
-        data=export.csv_bytes(spec.data),
+        data=partial(export.csv_bytes, spec.data),
         file_name=export.spec_file_name(cmp, spec, "csv"),
         mime="text/csv",
         key=f"exp_{spec.key}_csv",

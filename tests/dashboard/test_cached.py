@@ -285,3 +285,31 @@ def test_a_sessions_first_page_waits_a_little_longer_before_a_placeholder(
     monkeypatch.setattr(cached, "compare", slowly(cached.compare))
     open_page(at, "classes")  # the session has a page: a placeholder after the usual grace
     assert _progress_texts(at) and not at.get("plotly_chart")
+
+
+def test_export_figures_are_built_once_per_comparison_and_registry_state(
+    tmp_path: Path,
+) -> None:
+    # The Export page built every page's figures again at each visit (~1 s of CPU).
+    ws = runnable_tiny(tmp_path / "ws")
+    cached.clear()
+    builds: list[int] = []
+
+    def build() -> list[int]:
+        builds.append(1)
+        return [len(builds)]
+
+    cmp_a, cmp_b = object(), object()
+    key = (str(ws), "classwise", "a", "b", False, ("models",))
+    first = cached.export_figures(key, cmp_a, build)  # type: ignore[arg-type]
+    assert cached.export_figures(key, cmp_a, build) is first and len(builds) == 1  # type: ignore[arg-type]
+    cached.export_figures(key, cmp_b, build)  # type: ignore[arg-type]  # another comparison
+    cached.export_figures((*key[:4], True, key[5]), cmp_b, build)  # type: ignore[arg-type]
+    assert len(builds) == 3
+    submit(ws, grid_jobs("ga", params={"epochs": 1, "batch_size": 8}))
+    work(ws, device="cpu")  # a finished run: the studies and histories may have changed
+    cached.export_figures(key, cmp_b, build)  # type: ignore[arg-type]
+    assert len(builds) == 4
+    cached.clear()
+    cached.export_figures(key, cmp_b, build)  # type: ignore[arg-type]
+    assert len(builds) == 5
