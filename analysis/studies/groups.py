@@ -46,7 +46,9 @@ class StudyGroups:
         source: Where the groups came from (``classes``, a file).
         runs: One row per (done run, group): ``method``, ``x``, ``seed``, ``name`` (the run),
             ``scenario`` and the :attr:`~analysis.GroupMetrics.table` columns (the group's
-            name as ``group_name``).
+            name as ``group_name``); and per step the rows of the model the methods start
+            from (method ``before``, no seed: the base, or a corrective study's poisoned
+            original) against that step's retrain model.
         worst: One row per (method, x): ``runs``, ``done`` and ``worst_gap_mean/std``,
             ``worst_acc_mean/std`` over seeds.
         per_group: One row per (method, x, group, group_name): mean and std over seeds of
@@ -108,6 +110,13 @@ def study_groups(
                 result = group_metrics(exp, record.name, groups=labels, _logits=logits)
                 heads[-1] |= {"worst_gap": result.worst_gap, "worst_acc": result.worst_acc}
                 rows.append(result.table.rename(columns={"name": "group_name"}).assign(**head))
+            before = _before(study, exp)
+            if before is not None:  # the model every method starts from, on this step
+                head = {"method": "before", "x": step.x, "seed": math.nan, "name": before}
+                head |= {"scenario": step.scenario, "state": "done"}
+                result = group_metrics(exp, before, groups=labels, _logits=logits)
+                heads.append(head | {"worst_gap": result.worst_gap, "worst_acc": result.worst_acc})
+                rows.append(result.table.rename(columns={"name": "group_name"}).assign(**head))
     keys = ["method", "x", "seed", "name", "scenario"]
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=keys)
     columns = ["group_name" if c == "name" else c for c in _COLUMNS]
@@ -121,6 +130,13 @@ def study_groups(
         worst=summarise(head_frame, GROUP_STUDY_METRICS),
         per_group=_per_group(table),
     )
+
+
+def _before(study: Any, exp: Any) -> str | None:
+    """The model the study's methods start from ("before" unlearning): the base model, or a
+    corrective study's poisoned original; None when it is not in the workspace."""
+    name = getattr(study, "original_name", None) or study.base
+    return name if name in exp.models else None
 
 
 def _per_group(table: pd.DataFrame) -> pd.DataFrame:

@@ -503,9 +503,13 @@ def _step(groups: StudyGroups, x: float | None) -> float | None:
 
 
 def _group_lines(groups: StudyGroups) -> list[tuple[str, str, str]]:
+    """The references first (retrain grey dashed, "before" unlearning near-black dotted),
+    then each method."""
     methods = list(dict.fromkeys(groups.worst["method"]))
     lines = [("retrain", theme.ROLE_COLORS["retrain"], "dash")] if "retrain" in methods else []
-    others = [m for m in methods if m != "retrain"]
+    if "before" in methods:
+        lines.append(("before", theme.ROLE_COLORS["original"], "dot"))
+    others = [m for m in methods if m not in ("retrain", "before")]
     return lines + [(m, method_color(i), "solid") for i, m in enumerate(others)]
 
 

@@ -145,6 +145,12 @@ def test_study_groups_summarise_the_worst_group_gap_per_method(
     ft = result.runs[result.runs["method"] == "ft"]
     assert worst.loc["ft", "worst_gap_mean"] == pytest.approx(ft["TA_gap"].abs().max())
     assert set(result.per_group["group_name"]) == {"0", "1"}
+    # "before" unlearning: the study's base model on the step's scenario, against its retrain
+    (scenario,) = set(result.runs["scenario"])
+    base = group_metrics(analysis.load_experiment(ws, scenario=scenario), "original")
+    assert worst.loc["before", "worst_gap_mean"] == pytest.approx(base.worst_gap)
+    before = result.runs[result.runs["method"] == "before"]
+    assert before["TA"].tolist() == pytest.approx(base.table["TA"].tolist())
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -280,3 +281,21 @@ def test_summary_display_of_a_corrective_study_shows_its_own_metrics() -> None:
     ga = table[table["method"] == "ga"]
     assert ga["known fraction"].tolist() == ["50%", "100%"]
     assert ga["attack success rate"].iloc[0] == f"0.400 ± {np.std([0.3, 0.5], ddof=1):.3f}"
+
+
+def test_study_groups_figure_draws_before_unlearning_as_a_dotted_reference() -> None:
+    groups = _study_groups()
+    before = pd.DataFrame(
+        [("before", 0.1, math.nan, 0.5, 0.3), ("before", 0.2, math.nan, 0.6, 0.2)],
+        columns=["method", "x", "seed", "worst_gap", "worst_acc"],
+    ).assign(state="done", name="original", scenario="s")
+    heads = pd.DataFrame(
+        [("ga", 0.1, 0, 0.2, 0.5), ("ga", 0.2, 0, 0.4, 0.3)],
+        columns=["method", "x", "seed", "worst_gap", "worst_acc"],
+    ).assign(state="done", name="r", scenario="s")
+    worst = summarise(pd.concat([heads, before], ignore_index=True), GROUP_STUDY_METRICS)
+    fig = figs.study_groups_figure(dataclasses.replace(groups, worst=worst))
+    gap = _traces(fig, 1)
+    assert gap["before"].y == pytest.approx([0.5, 0.6]) and gap["before"].line.dash == "dot"
+    assert gap["before"].line.color == theme.ROLE_COLORS["original"]
+    assert gap["ga"].line.color != theme.ROLE_COLORS["original"]
