@@ -68,8 +68,10 @@ def test_the_studies_page_exports_each_study_plot_with_its_data(
     assert worst[["method", "x"]].values.tolist() == [
         ["retrain", 0.1],
         ["ga", 0.1],
+        ["before", 0.1],  # the base model the methods start from, against the step's retrain
         ["retrain", 0.2],
         ["ga", 0.2],
+        ["before", 0.2],
     ]
     assert set(per_group.loc[per_group["part"] == "group", "group_name"]) == {
         f"class_{i}" for i in range(4)
