@@ -555,17 +555,14 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
     if not references.empty:
         with st.expander("How the reference-model attacks were evaluated"):
             st.table(references, hide_index=True)
-    rocs = [
-        (a, fig)
+    rocs = {
+        a: fig
         for a in figs.ROC_ATTACKS
         if (fig := figs.roc_figure(cmp, a, presentation=presentation)) is not None
-    ]
+    }
     if rocs:
-        tabs = st.tabs([f"ROC: {figs.ROC_ATTACKS[a]}" for a, _ in rocs])
-        for tab, (attack, fig) in zip(tabs, rocs, strict=True):
-            with tab:
-                st.plotly_chart(fig, key=f"prv_roc_{attack}", width="stretch", theme=None)
-    missing = [figs.ROC_ATTACKS[a] for a in figs.ROC_ATTACKS if a not in dict(rocs)]
+        _roc_chart(rocs)
+    missing = [figs.ROC_ATTACKS[a] for a in figs.ROC_ATTACKS if a not in rocs]
     if missing:
         st.caption(
             f"Not available: {', '.join(missing)} (LiRA and RMIA need reference models "
@@ -578,6 +575,26 @@ def _audit_section(cmp: Comparison, presentation: bool) -> None:
         "With n non-members an FPR below 1/n cannot be resolved: such cells say "
         '"below resolution floor 1/n" and give the TPR measured at FPR 0 instead.'
     )
+
+
+def _roc_chart(rocs: dict[str, Any]) -> None:
+    """One attack's ROC curve at a time, chosen like a tab: the browser then draws one chart,
+    not four (each took ~0.1 s of the page switch). Every curve still exports."""
+    names = list(rocs)
+    if st.session_state.get(_ROC_KEY) not in names:
+        st.session_state[_ROC_KEY] = names[0]
+    chosen = st.segmented_control(
+        "ROC curve",
+        names,
+        format_func=lambda a: f"ROC: {figs.ROC_ATTACKS[a]}",
+        key=_ROC_KEY,
+        label_visibility="collapsed",
+    )
+    attack = chosen if chosen in rocs else names[0]
+    st.plotly_chart(rocs[attack], key=f"prv_roc_{attack}", width="stretch", theme=None)
+
+
+_ROC_KEY = "prv_roc_attack"
 
 
 # --------------------------------------------------------------------------- exposure part

@@ -65,8 +65,14 @@ def test_default_pair_opens_two_attackable_models(app: AppTest) -> None:
     assert [m.label for m in app.metric] == labels * 2
     keys = set(charts(app))
     assert {"prv_dist_a", "prv_dist_b", "prv_curves_a", "prv_ps", "prv_grid_a_1"} <= keys
-    assert {"prv_roc_lira", "prv_roc_rmia", "prv_roc_lira_online"} <= keys
-    assert "prv_roc_ulira" not in keys  # no shadow models here
+    roc = app.button_group(key="prv_roc_attack")
+    offered = {label.removeprefix("ROC: ") for label in roc.options}
+    assert {figs.ROC_ATTACKS[a] for a in ("lira", "rmia", "lira_online")} <= offered
+    assert figs.ROC_ATTACKS["ulira"] not in offered  # no shadow models here
+    drawn = {k for k in keys if k.startswith("prv_roc_")}
+    assert drawn == {f"prv_roc_{roc.value}"}  # one curve drawn at a time, like a tab
+    roc.set_value("rmia").run()
+    assert {k for k in charts(app) if k.startswith("prv_roc_")} == {"prv_roc_rmia"}
     assert any("U-LiRA needs shadow models" in c.value for c in app.caption)
 
 
@@ -174,6 +180,8 @@ def test_shadow_models_bring_a_ulira_row_and_roc(
     app = open_page(AppTest.from_file(APP, default_timeout=120), "privacy")
     assert not app.exception and not app.error
     assert (app.selectbox(key="a").value, app.selectbox(key="b").value) == ("ft", "noop_ft")
+    assert f"ROC: {figs.ROC_ATTACKS['ulira']}" in app.button_group(key="prv_roc_attack").options
+    app.button_group(key="prv_roc_attack").set_value("ulira").run()
     assert "prv_roc_ulira" in set(charts(app))
     audit = app.table[0].value.set_index("metric")
     cell = audit.loc["U-LiRA AUC (model vs retrain, ideal 0.5)", "ft (Model A)"]
