@@ -14,7 +14,7 @@ import streamlit as st
 import dashboard.frontend as frontend  # never waits for the server's preload (dashboard.serve)
 
 # First, before the imports below wait for the server's preload of torch & co: the browser
-# fetches and compiles the chart and table code meanwhile.
+# fetches, compiles and runs the chart and table code meanwhile.
 frontend.preload_chunks()
 
 from analysis.errors import UlensError
