@@ -392,7 +392,11 @@ def _data_hash(exp: Experiment) -> str:
 
 
 def _model_hash(exp: Experiment, name: str) -> str:
-    entry = exp.entry(name)
+    return _entry_hash(exp.entry(name))
+
+
+def _entry_hash(entry: Any) -> str:
+    """Digest of a model entry: its weights' content, architecture and parameters."""
     return cache_key(
         file=hash_file(entry.file),
         arch=entry.architecture.name,

@@ -245,14 +245,12 @@ class CorrectiveStudy(Study):
         return preds
 
     def _predictions_key(self, exp: Any, entry: Any) -> str:
-        from analysis.compare import _data_hash  # the comparisons' dataset digest
-        from analysis.store import cache_key, hash_file
+        from analysis.compare import _data_hash, _entry_hash  # the comparisons' digests
+        from analysis.store import cache_key
 
         return cache_key(
             kind="corrective-predictions",
-            weights=hash_file(entry.file),
-            arch=entry.architecture.name,
-            params=dict(entry.architecture.params),
+            model=_entry_hash(entry),
             data=_data_hash(exp),
             manipulation=self.manipulation.to_dict(),
         )
